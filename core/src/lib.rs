@@ -1,0 +1,9 @@
+// SPDX-License-Identifier: Apache-2.0
+//! `psync-core`: an offline-first SQLite sync client that speaks the PowerSync protocol and
+//! reads and writes the PowerSync storage format (core schema version 14).
+//!
+//! This crate knows nothing about FFI; `bindings/` wraps it for Swift, Kotlin and Python.
+
+pub mod error;
+
+pub use error::{Error, ErrorKind, Result};
