@@ -51,6 +51,11 @@ impl ScriptedStream {
     pub async fn abort(&self) {
         let sender = self.sender.lock().take();
         if let Some(sender) = sender {
+            // Let hyper flush what was already sent; it drops unflushed output on error.
+            while sender.capacity() < sender.max_capacity() && !sender.is_closed() {
+                tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             let _ = sender
                 .send(Err(std::io::Error::other("aborted by script")))
                 .await;

@@ -74,6 +74,12 @@ impl Sink {
     }
 
     async fn abort(&mut self) -> Result<(), Stop> {
+        // hyper discards unflushed output when a body errors, so let it write what was
+        // already sent before breaking the connection.
+        while self.sender.capacity() < self.sender.max_capacity() && !self.sender.is_closed() {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
         let _ = self
             .sender
             .send(Err(std::io::Error::other("fault: connection dropped")))
