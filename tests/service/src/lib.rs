@@ -24,4 +24,4 @@ pub use config::{BucketDefinition, ServiceOptions, SyncConfig, TableConfig};
 pub use encode::Format;
 pub use faults::Faults;
 pub use script::ScriptedStream;
-pub use service::{Builder, Scripted, SourceGuard, TestService};
+pub use service::{BackgroundService, Builder, Scripted, SourceGuard, TestService};

@@ -296,7 +296,11 @@ async fn write_checkpoint2(
     Ok(axum::Json(json!({"data": {"write_checkpoint": id.to_string()}})).into_response())
 }
 
-async fn mint_token(State(inner): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
+async fn mint_token(
+    State(inner): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let body = parse_body(&body)?;
     let user_id = body
         .get("user_id")
@@ -312,10 +316,14 @@ async fn mint_token(State(inner): State<AppState>, body: Bytes) -> Result<Respon
     let token = inner.mint_token(user_id, lifetime);
     let expires_at =
         Inner::now_secs().saturating_add(i64::try_from(lifetime.as_secs()).unwrap_or(0));
-    Ok(
-        axum::Json(json!({"token": token, "user_id": user_id, "expires_at": expires_at}))
-            .into_response(),
-    )
+    // Like a real backend's token endpoint, also say where the sync service is.
+    let endpoint = headers
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(|host| format!("http://{host}"));
+    let body =
+        json!({"token": token, "user_id": user_id, "expires_at": expires_at, "endpoint": endpoint});
+    Ok(axum::Json(body).into_response())
 }
 
 async fn upload(

@@ -145,6 +145,16 @@ impl Builder {
         self
     }
 
+    /// Starts the service on a runtime of its own (2 worker threads), for non-async callers.
+    pub fn start_background(self) -> std::io::Result<BackgroundService> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
+        let service = runtime.block_on(self.start())?;
+        Ok(BackgroundService { service, runtime })
+    }
+
     /// Starts the service on 127.0.0.1.
     pub async fn start(self) -> std::io::Result<TestService> {
         self.options
@@ -204,6 +214,28 @@ impl Builder {
             }
         });
         Ok(TestService { inner, addr })
+    }
+}
+
+/// A service running on its own runtime, for tests that are not async. Derefs to
+/// [`TestService`]; `block_on` runs async helpers (e.g. scripted streams) on that runtime.
+pub struct BackgroundService {
+    // Field order matters: the service shuts down before its runtime is dropped.
+    service: TestService,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl BackgroundService {
+    /// Runs a future on the service's runtime.
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+}
+
+impl std::ops::Deref for BackgroundService {
+    type Target = TestService;
+    fn deref(&self) -> &TestService {
+        &self.service
     }
 }
 

@@ -253,6 +253,7 @@ async fn token_endpoint_mints_usable_tokens() {
     let claims =
         psync_test_service::auth::verify(b"psync-test-service-dev-key", token, 0).expect("valid");
     assert_eq!(claims.user_id, "u9");
+    assert_eq!(body["endpoint"], json!(svc.url()));
     let mut lines = open_stream(&svc, token, &stream_body("c")).await;
     assert!(
         lines

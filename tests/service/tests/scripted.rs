@@ -133,3 +133,29 @@ async fn admin_source_execute_replicates() {
     .await;
     assert_eq!((status, body), (200, json!({"rows": [["t1", "d"]]})));
 }
+
+#[test]
+fn background_service_works_without_an_async_test() {
+    let svc = TestService::builder().start_background().expect("start");
+    let token = svc.mint_token("u1");
+    let script = svc.scripted("bg");
+    let url = svc.url();
+    let (first, request) = svc.block_on(async {
+        let response = client()
+            .post(format!("{url}/sync/stream"))
+            .bearer_auth(&token)
+            .json(&stream_body("bg"))
+            .send()
+            .await
+            .expect("send");
+        let mut lines = Lines::new(response);
+        let stream = script
+            .next_connection(Duration::from_secs(5))
+            .await
+            .expect("connection");
+        stream.send_line(&json!({"token_expires_in": 1})).await;
+        (lines.next().await, stream.request.clone())
+    });
+    assert_eq!(first, Some(json!({"token_expires_in": 1})));
+    assert_eq!(request["client_id"], json!("bg"));
+}
