@@ -100,7 +100,11 @@ impl SyncConfig {
                 }
             }
         }
-        for b in &self.buckets {
+        for (i, b) in self.buckets.iter().enumerate() {
+            check_ident(&b.name)?;
+            if self.buckets[..i].iter().any(|other| other.name == b.name) {
+                return Err(format!("bucket {}: defined twice", b.name));
+            }
             let Some(table) = self.table(&b.table) else {
                 return Err(format!("bucket {}: unknown table {}", b.name, b.table));
             };

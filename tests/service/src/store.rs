@@ -50,6 +50,8 @@ pub struct BucketState {
     pub name: String,
     /// Priority of its definition.
     pub priority: i32,
+    /// Index of its definition (= its stream index in checkpoint lines).
+    pub definition: usize,
     /// Checksum of everything up to the checkpoint.
     pub checksum: u32,
     /// Number of ops up to the checkpoint.
@@ -97,14 +99,15 @@ pub fn bucket_name(def: &BucketDefinition, owner: Option<&str>) -> String {
     }
 }
 
-/// The buckets a user receives, with their priorities.
-pub fn user_buckets(config: &SyncConfig, user_id: &str) -> Vec<(String, i32)> {
+/// The buckets a user receives: name, priority and index of the defining bucket definition.
+pub fn user_buckets(config: &SyncConfig, user_id: &str) -> Vec<(String, i32, usize)> {
     config
         .buckets
         .iter()
-        .map(|def| {
+        .enumerate()
+        .map(|(index, def)| {
             let owner = def.owner_column.as_ref().map(|_| user_id);
-            (bucket_name(def, owner), def.priority)
+            (bucket_name(def, owner), def.priority, index)
         })
         .collect()
 }
@@ -176,7 +179,7 @@ impl Store {
     pub fn snapshot(&self, config: &SyncConfig, user_id: &str, client_id: &str) -> Snapshot {
         let buckets = user_buckets(config, user_id)
             .into_iter()
-            .map(|(name, priority)| {
+            .map(|(name, priority, definition)| {
                 let (checksum, count) = self
                     .buckets
                     .get(&name)
@@ -185,6 +188,7 @@ impl Store {
                 BucketState {
                     name,
                     priority,
+                    definition,
                     checksum,
                     count,
                 }

@@ -107,6 +107,7 @@ fn bucket_json(bucket: &BucketState, corrupt: bool) -> Value {
         "checksum": js_signed(checksum),
         "count": bucket.count,
         "priority": bucket.priority,
+        "subscriptions": [{"default": bucket.definition}],
     })
 }
 
@@ -218,9 +219,19 @@ async fn sync_round(
                 .iter()
                 .map(|b| bucket_json(b, corrupt))
                 .collect();
+            // Every bucket definition acts as a default stream, like sync rules on the real
+            // service; buckets point at it by index.
+            let streams: Vec<Value> = inner
+                .options
+                .sync
+                .buckets
+                .iter()
+                .map(|def| json!({"name": def.name, "is_default": true, "errors": []}))
+                .collect();
             let mut checkpoint = json!({
                 "last_op_id": snapshot.last_op_id.to_string(),
                 "buckets": buckets,
+                "streams": streams,
             });
             if let (Some(wc), Some(map)) = (snapshot.write_checkpoint, checkpoint.as_object_mut()) {
                 map.insert("write_checkpoint".to_owned(), Value::String(wc.to_string()));
@@ -260,6 +271,9 @@ async fn sync_round(
         }
     };
     sink.send(&line, faults).await?;
+    // Positions of buckets that left the checkpoint are forgotten: should they come back,
+    // they are sent from the start again.
+    after.retain(|name, _| snapshot.buckets.iter().any(|b| &b.name == name));
     let priorities: BTreeSet<i32> = to_fetch.iter().map(|b| b.priority).collect();
     let last_priority = priorities.iter().next_back().copied();
     let limit = inner.options.ops_per_data_line.max(1);

@@ -94,6 +94,15 @@ async fn initial_sync_sends_checkpoint_data_per_priority_then_complete() {
     );
     assert_eq!(checkpoint["buckets"][1]["count"], json!(1));
     assert_eq!(checkpoint["buckets"][1]["priority"], json!(1));
+    assert_eq!(
+        checkpoint["buckets"][1]["subscriptions"],
+        json!([{"default": 1}])
+    );
+    assert_eq!(
+        checkpoint["streams"][1],
+        json!({"name": "user_lists", "is_default": true, "errors": []})
+    );
+    assert_eq!(checkpoint["streams"].as_array().map(Vec::len), Some(3));
     assert_eq!(seen[6]["checkpoint_complete"], json!({"last_op_id": "4"}));
 }
 
