@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `psync-test-service --port 0 [--config file.json] [--db file.sqlite] [--keepalive-ms N]`:
+//! `psync-test-service --port 0 [--config file.json] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N]`:
 //! prints its URL as the first stdout line, stops when stdin closes or on SIGTERM/SIGINT.
 
 use psync_test_service::{SyncConfig, TestService};
@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 fn usage() -> String {
-    "usage: psync-test-service [--port N] [--config file.json] [--db file.sqlite] [--keepalive-ms N]".to_owned()
+    "usage: psync-test-service [--port N] [--config file.json] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N]".to_owned()
 }
 
 async fn run() -> Result<(), String> {
@@ -26,6 +26,10 @@ async fn run() -> Result<(), String> {
             "--keepalive-ms" => {
                 let ms: u64 = value()?.parse().map_err(|_| usage())?;
                 builder = builder.keepalive_interval(Duration::from_millis(ms));
+            }
+            "--expire-warning-ms" => {
+                let ms: u64 = value()?.parse().map_err(|_| usage())?;
+                builder = builder.expire_warning_period(Duration::from_millis(ms));
             }
             "--help" | "-h" => return Err(usage()),
             _ => return Err(usage()),

@@ -115,6 +115,12 @@ impl Builder {
         self
     }
 
+    /// How long before expiry the extra `token_expires_in` warning goes out (default 20 s).
+    pub fn expire_warning_period(mut self, period: Duration) -> Self {
+        self.options.expire_warning_period = period;
+        self
+    }
+
     /// Default lifetime of minted tokens (default 1 h).
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.options.default_token_lifetime = lifetime;

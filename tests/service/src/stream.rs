@@ -131,7 +131,8 @@ pub async fn run(inner: Arc<Inner>, request: StreamRequest, sender: BodySender) 
     let expires_in = seconds_until(request.token_exp).max(0.0);
     let expiry = Instant::now() + Duration::from_secs_f64(expires_in);
     // The real service warns once 20 s before expiry; only when that is still ahead.
-    let mut pre_expiry = (expires_in > 20.0).then(|| expiry - Duration::from_secs(20));
+    let warning = inner.options.expire_warning_period;
+    let mut pre_expiry = (expires_in > warning.as_secs_f64()).then(|| expiry - warning);
     loop {
         if *shutdown.borrow() {
             return;
