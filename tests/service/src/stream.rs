@@ -186,11 +186,15 @@ pub async fn run(inner: Arc<Inner>, request: StreamRequest, sender: BodySender) 
                     } else {
                         next_keepalive = Instant::now() + keepalive;
                     }
-                    if !faults.stall {
-                        let left = seconds_until(request.token_exp).max(0.0).ceil() as i64;
-                        if sink.send(&json!({"token_expires_in": left}), &faults).await.is_err() {
-                            return;
-                        }
+                    let left = seconds_until(request.token_exp).max(0.0).ceil() as i64;
+                    if !faults.stall
+                        && sink.send(&json!({"token_expires_in": left}), &faults).await.is_err()
+                    {
+                        return;
+                    }
+                    if left == 0 {
+                        // Expired while waking for a keepalive: that was the final line.
+                        return;
                     }
                 }
             }

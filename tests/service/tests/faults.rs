@@ -101,7 +101,7 @@ async fn delay_slows_responses() {
     svc.set_faults(
         None,
         Faults {
-            delay_ms: 300,
+            delay_ms: 1000,
             paths: Some(vec!["/sync/checkpoint-request".into()]),
             ..Faults::default()
         },
@@ -115,11 +115,11 @@ async fn delay_slows_responses() {
     )
     .await;
     assert_eq!(status, 200);
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() >= Duration::from_millis(1000));
     let started = Instant::now();
     open_stream(&svc, &token, &stream_body("c1")).await;
     assert!(
-        started.elapsed() < Duration::from_millis(300),
+        started.elapsed() < Duration::from_millis(1000),
         "other paths are not delayed"
     );
 }
