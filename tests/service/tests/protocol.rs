@@ -451,3 +451,44 @@ async fn bson_stream_is_length_prefixed_documents() {
         assert_eq!(op["checksum"].as_i64(), Some(i64::from(expected)));
     }
 }
+
+#[tokio::test]
+async fn bucket_checksums_above_2_31_go_negative_op_checksums_stay_unsigned() {
+    let svc = TestService::start().await.expect("start");
+    // Pick a row whose op checksum has the top bit set (deterministic search).
+    let (id, data, op_checksum) = (0..1000)
+        .map(|i| {
+            let id = format!("a{i}");
+            let data = format!(r#"{{"id":"{id}","title":null,"body":null,"created_at":null}}"#);
+            let checksum = put_checksum("announcements", &id, &data);
+            (id, data, checksum)
+        })
+        .find(|(_, _, checksum)| *checksum >= 1 << 31)
+        .expect("some checksum has the top bit set");
+    svc.source()
+        .execute("INSERT INTO announcements(id) VALUES (?)", [&id])
+        .expect("insert");
+    let token = svc.mint_token("u1");
+    let mut lines = open_stream(&svc, &token, &stream_body("c")).await;
+    let seen = lines.until("checkpoint_complete").await;
+    let bucket = &seen[0]["checkpoint"]["buckets"][0];
+    assert_eq!(
+        bucket["checksum"],
+        json!(i64::from(op_checksum) - (1i64 << 32))
+    );
+    assert!(bucket["checksum"].as_i64().expect("int") < 0);
+    let op = &seen[1]["data"]["data"][0];
+    assert_eq!(op["data"], json!(data));
+    assert_eq!(op["checksum"], json!(op_checksum));
+}
+
+#[test]
+fn delete_checksum_hashes_the_source_key() {
+    // sha256("delete.lists/l1"), first four bytes little-endian, computed with sha256sum.
+    let hex = include_str!("sha_delete_prefix.txt").trim();
+    let le = format!("{}{}{}{}", &hex[6..8], &hex[4..6], &hex[2..4], &hex[0..2]);
+    assert_eq!(
+        psync_test_service::checksum::delete_checksum("lists", "l1"),
+        u32::from_str_radix(&le, 16).expect("hex")
+    );
+}
