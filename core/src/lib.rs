@@ -7,3 +7,6 @@
 pub mod error;
 
 pub use error::{Error, ErrorKind, Result};
+pub mod crud;
+pub mod kv;
+pub mod schema;
