@@ -413,6 +413,20 @@ fn down_to_every_version_and_back_up() {
                 layout(&reference),
                 "layout after down to {version}"
             );
+            if version >= 5 {
+                // From version 5 on, up and down write the very same DDL text. (Below 5 the
+                // down path writes indented legacy DDL, like the reference core does.)
+                assert_eq!(
+                    internal_master(&conn),
+                    internal_master(&reference),
+                    "DDL at {version}"
+                );
+                let migrations = "SELECT id, down_migrations FROM ps_migration ORDER BY id";
+                assert_eq!(
+                    query_rows(&conn, migrations),
+                    query_rows(&reference, migrations)
+                );
+            }
             let version_now = query_rows(&conn, "SELECT max(id) FROM ps_migration");
             assert_eq!(version_now, vec![vec![json!(version)]]);
         }
@@ -768,4 +782,45 @@ fn corrupt_sqlite_file_is_refused_untouched() {
     assert_refused_unchanged(&corrupt);
     // Truncated in the middle of the first page.
     assert_refused_unchanged(&original[..200]);
+}
+
+/// I.92 (storage part): version 5 recreates generated views without their old triggers,
+/// and user triggers that refer to those views survive the upgrade unchanged.
+#[test]
+fn user_triggers_survive_the_upgrade_from_v3() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("v3.db");
+    let user_trigger = "CREATE TRIGGER t1 after delete on ps_data__lists begin\n  insert into lists(id, description) values(OLD.id, 'deleted');\nend";
+    {
+        let conn = bare_at_version(&path, 3);
+        conn.execute_batch(&format!(
+            "CREATE TABLE \"ps_data__lists\"(id TEXT PRIMARY KEY NOT NULL, data TEXT);
+             CREATE VIEW \"lists\"(\"id\", \"description\") AS SELECT id, CAST(json_extract(data, '$.description') as TEXT) FROM \"ps_data__lists\" -- powersync-auto-generated
+             ;
+             CREATE TRIGGER \"ps_view_delete_lists\" INSTEAD OF DELETE ON \"lists\" FOR EACH ROW BEGIN DELETE FROM \"ps_data__lists\" WHERE id = OLD.id; END;
+             {user_trigger};"
+        ))
+        .expect("v3 schema");
+    }
+    Database::open(&path).expect("open").close().expect("close");
+    let conn = open_plain(&path);
+    assert_eq!(
+        query_rows(&conn, "SELECT sql FROM sqlite_master WHERE name = 't1'"),
+        vec![vec![json!(user_trigger)]]
+    );
+    assert_eq!(
+        query_rows(
+            &conn,
+            "SELECT count(*) FROM sqlite_master WHERE type = 'view' AND name = 'lists'"
+        )[0][0],
+        json!(1)
+    );
+    assert!(
+        query_rows(
+            &conn,
+            "SELECT 1 FROM sqlite_master WHERE name = 'ps_view_delete_lists'"
+        )
+        .is_empty(),
+        "generated triggers are dropped for the next schema update to recreate"
+    );
 }
