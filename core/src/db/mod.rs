@@ -16,6 +16,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -58,6 +59,9 @@ pub struct Database {
 struct Inner {
     location: Location,
     writer: Mutex<Option<Connection>>,
+    /// The thread currently holding `writer`, so a nested write on the same thread fails
+    /// instead of deadlocking.
+    writer_owner: Mutex<Option<ThreadId>>,
     writer_interrupt: InterruptHandle,
     readers: ReaderPool,
     closed: AtomicBool,
@@ -149,6 +153,7 @@ impl Database {
             inner: Arc::new(Inner {
                 location,
                 writer: Mutex::new(Some(writer)),
+                writer_owner: Mutex::new(None),
                 writer_interrupt,
                 readers: ReaderPool::default(),
                 closed: AtomicBool::new(false),
@@ -196,10 +201,7 @@ impl Database {
     /// rolls back when it returns `Err` or panics (the panic then continues). Table
     /// listeners are told about the committed changes after the writer is released.
     pub fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
-        self.ensure_open()?;
-        let result = {
-            let guard = self.inner.writer.lock();
-            let conn = guard.as_ref().ok_or_else(Error::closed)?;
+        self.with_writer_connection(|conn| {
             // The rusqlite transaction rolls back when dropped, including while unwinding
             // from a panic in `f`, so the writer never stays inside a transaction.
             let tx = Transaction::new(rusqlite::Transaction::new_unchecked(
@@ -217,9 +219,7 @@ impl Database {
                     Err(e)
                 }
             }
-        };
-        self.inner.changes.dispatch();
-        result
+        })
     }
 
     /// Runs `f` in a read transaction on one of the readers (a consistent snapshot).
@@ -240,9 +240,16 @@ impl Database {
     /// run the caller's own `BEGIN`/`COMMIT`. Listeners are notified afterwards.
     pub fn with_writer_connection<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.ensure_open()?;
+        let current = std::thread::current().id();
+        if *self.inner.writer_owner.lock() == Some(current) {
+            return Err(Error::state(
+                "nested write: this thread is already using the writer connection",
+            ));
+        }
         let result = {
             let guard = self.inner.writer.lock();
             let conn = guard.as_ref().ok_or_else(Error::closed)?;
+            let _owner = OwnerMark::set(&self.inner.writer_owner, current);
             f(conn)
         };
         self.inner.changes.dispatch();
@@ -314,6 +321,22 @@ impl std::fmt::Debug for Database {
             .field("location", &self.inner.location)
             .field("closed", &self.is_closed())
             .finish()
+    }
+}
+
+/// Records which thread holds the writer for as long as it lives (also while unwinding).
+struct OwnerMark<'a>(&'a Mutex<Option<ThreadId>>);
+
+impl<'a> OwnerMark<'a> {
+    fn set(slot: &'a Mutex<Option<ThreadId>>, thread: ThreadId) -> Self {
+        *slot.lock() = Some(thread);
+        OwnerMark(slot)
+    }
+}
+
+impl Drop for OwnerMark<'_> {
+    fn drop(&mut self) {
+        *self.0.lock() = None;
     }
 }
 

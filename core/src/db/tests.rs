@@ -240,3 +240,58 @@ fn open_runs_migrations() {
         .expect("version");
     assert_eq!(version.get(0), Some(&Value::Integer(14)));
 }
+
+#[test]
+fn nested_write_on_the_same_thread_fails_instead_of_deadlocking() {
+    let db = memory_db();
+    let inner = db.clone();
+    let nested = db
+        .write(|_| Ok(inner.write(|_| Ok(())).is_err()))
+        .expect("outer write");
+    assert!(nested);
+    let inner = db.clone();
+    let nested_execute = db
+        .write(|_| Ok(inner.execute("SELECT 1", &[]).is_err()))
+        .expect("outer write");
+    assert!(nested_execute);
+    // The outer write released the writer properly.
+    db.execute("CREATE TABLE t(x)", &[])
+        .expect("writer free again");
+}
+
+#[test]
+fn concurrent_writers_are_serialized() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::open(dir.path().join("writers.db")).expect("open");
+    db.execute("CREATE TABLE counter(n INTEGER)", &[])
+        .expect("create");
+    db.execute("INSERT INTO counter VALUES (0)", &[])
+        .expect("seed");
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                for _ in 0..25 {
+                    db.write(|tx| {
+                        let n = tx
+                            .get("SELECT n FROM counter", &[])?
+                            .get(0)
+                            .and_then(Value::as_i64);
+                        tx.execute(
+                            "UPDATE counter SET n = ?1",
+                            &[Value::from(n.unwrap_or(0) + 1)],
+                        )?;
+                        Ok(())
+                    })
+                    .expect("increment");
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().expect("join");
+    }
+    assert_eq!(count(&db, "counter"), 1);
+    let n = db.get("SELECT n FROM counter", &[]).expect("n");
+    assert_eq!(n.get(0), Some(&Value::Integer(100)));
+}
