@@ -53,6 +53,31 @@ fn check_fixture_after_init(name: &str) {
     expected_master.sort_by_key(|row| (row[0].to_string(), row[1].to_string()));
     let actual: Vec<Json> = dump_master(&conn).into_iter().map(Json::from).collect();
     assert_eq!(actual, expected_master, "{name}: sqlite_master after init");
+    drop(conn);
+
+    // A local write through the views the old core generated (no replace_schema yet) goes
+    // through the CRUD module: [gate target, queued entries]. Needs that module registered.
+    if crud_module_registered() {
+        let db = Database::open(&path).expect("reopen");
+        db.execute(
+            "INSERT INTO lists(id, name) VALUES ('L-new', 'written after init')",
+            &[],
+        )
+        .expect("local write");
+        db.close().expect("close");
+        let conn = open_plain(&path);
+        let observed = query_rows(
+            &conn,
+            "SELECT (SELECT value FROM ps_kv WHERE key = 'target_checkpoint_request_id'),
+                    (SELECT count(*) FROM ps_crud)",
+        );
+        let expected_write = &expected["expected"]["local_write_after_init_without_replace_schema"];
+        assert_eq!(
+            Json::from(observed[0].clone()),
+            expected_write["ok"],
+            "{name}: local write"
+        );
+    }
 }
 
 #[test]

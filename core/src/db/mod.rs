@@ -5,6 +5,12 @@
 //! Every connection gets the core's SQL functions ([`crate::ext::register_functions`]); the
 //! writer additionally carries the hooks that feed table-change listeners. Opening runs
 //! `powersync_init()` (the internal-schema migrations) once, in a write transaction.
+//!
+//! The writer's update, commit and rollback hooks belong to this module: code that gets the
+//! raw connection (through [`Transaction::connection`] or
+//! [`Database::with_writer_connection`]) must not replace them, or listeners go silent.
+//! SQLite does not report rows removed by an unconditional `DELETE FROM t` (truncate
+//! optimization); code that must notify deletes one row first (as `powersync_clear` does).
 
 mod notify;
 mod pool;
