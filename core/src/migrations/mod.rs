@@ -2,9 +2,9 @@
 //! Internal-schema migrations (PowerSync storage versions 1–14, storage.md §5).
 //!
 //! The version is `max(id)` of `ps_migration`. Going up applies each missing version (the
-//! `versions` module keeps each version's SQL in one place) and records its down statements; going down executes the down statements
-//! *stored in the file*, so a file written by a newer core is downgraded with that core's
-//! own SQL.
+//! `versions` module keeps each version's SQL in one place) and records its down
+//! statements; going down executes the down statements *stored in the file*, so a file
+//! written by a newer core is downgraded with that core's own SQL.
 
 mod legacy;
 mod versions;
