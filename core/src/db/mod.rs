@@ -124,6 +124,11 @@ impl Database {
 
     /// Opens a new, empty in-memory database. Its writer and readers share one database
     /// (SQLite's `memdb` VFS); it disappears when the last connection closes.
+    ///
+    /// There is no WAL in memory: a read waits (up to the busy timeout) while a write
+    /// transaction is open, instead of reading the last committed snapshot. So never read
+    /// through [`Database::get`] and friends from inside a [`Database::write`] closure; use
+    /// the closure's transaction.
     pub fn open_in_memory_with(options: OpenOptions) -> Result<Self> {
         let n = MEMORY_DB_COUNTER.fetch_add(1, Ordering::Relaxed);
         let uri = format!("file:/psync-mem-{}-{n}?vfs=memdb", std::process::id());

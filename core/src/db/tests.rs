@@ -124,6 +124,38 @@ fn readers_see_committed_snapshot_during_a_write() {
     let db = Database::open(dir.path().join("wal.db")).expect("open");
     let mode = db.get("PRAGMA journal_mode", &[]).expect("mode");
     assert_eq!(mode.get(0), Some(&Value::from("wal")));
+    assert_reads_during_write(&db);
+}
+
+/// In-memory databases have no WAL: a read waits for an open write transaction to finish
+/// (up to the busy timeout) and then sees its commit.
+#[test]
+fn in_memory_reads_wait_for_an_open_write() {
+    let db = memory_db();
+    db.execute("CREATE TABLE t(x)", &[]).expect("create");
+    let (inside_tx, wait_inside) = mpsc::channel();
+    let (release, wait_release) = mpsc::channel::<()>();
+    let writer_db = db.clone();
+    let writer = std::thread::spawn(move || {
+        writer_db.write(|tx| {
+            tx.execute("INSERT INTO t VALUES (1)", &[])?;
+            inside_tx.send(()).map_err(|_| Error::state("send"))?;
+            wait_release.recv().map_err(|_| Error::state("recv"))?;
+            Ok(())
+        })
+    });
+    wait_inside.recv().expect("writer started");
+    let reader_db = db.clone();
+    let reader = std::thread::spawn(move || count(&reader_db, "t"));
+    std::thread::sleep(std::time::Duration::from_millis(100));
+    release.send(()).expect("release");
+    writer.join().expect("join").expect("write");
+    assert_eq!(reader.join().expect("join reader"), 1);
+}
+
+/// While a write transaction is open on another thread, readers are not blocked and see
+/// the last committed state; afterwards they see the commit.
+fn assert_reads_during_write(db: &Database) {
     db.execute("CREATE TABLE t(x)", &[]).expect("create");
     db.execute("INSERT INTO t VALUES (1)", &[]).expect("insert");
 
@@ -139,15 +171,29 @@ fn readers_see_committed_snapshot_during_a_write() {
         })
     });
     wait_inside.recv().expect("writer started");
-    // The writer holds its transaction open; readers are not blocked and see the old data.
-    assert_eq!(count(&db, "t"), 1);
+    assert_eq!(count(db, "t"), 1);
     let seen = db
         .read(|tx| Ok(tx.get("SELECT count(*) FROM t", &[])?.get(0).cloned()))
         .expect("read");
     assert_eq!(seen, Some(Value::Integer(1)));
     release.send(()).expect("release");
     writer.join().expect("join").expect("write");
-    assert_eq!(count(&db, "t"), 2);
+    assert_eq!(count(db, "t"), 2);
+}
+
+#[test]
+fn database_is_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync + Clone>(_: &T) {}
+    let db = memory_db();
+    assert_send_sync(&db);
+    // And usable from another thread.
+    let other = db.clone();
+    let version =
+        std::thread::spawn(move || other.get("SELECT 14", &[]).map(|r| r.get(0).cloned()))
+            .join()
+            .expect("join")
+            .expect("get");
+    assert_eq!(version, Some(Value::Integer(14)));
 }
 
 #[test]
