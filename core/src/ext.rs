@@ -212,3 +212,111 @@ unsafe fn set_error(ctx: *mut ffi::sqlite3_context, function_name: &str, error: 
         ffi::sqlite3_result_error_code(ctx, code);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn conn_with_test_functions() -> Connection {
+        let conn = Connection::open_in_memory().expect("open");
+        create_function(&conn, "echo", 1, Determinism::Deterministic, |_, args| {
+            Ok(args.first().cloned().unwrap_or(Value::Null))
+        })
+        .expect("echo");
+        create_function(&conn, "explode", 0, Determinism::Volatile, |_, _| {
+            panic!("deliberate");
+        })
+        .expect("explode");
+        create_function(&conn, "fails", 0, Determinism::Volatile, |_, _| {
+            Err(Error::invalid_argument("bad input"))
+        })
+        .expect("fails");
+        create_function(
+            &conn,
+            "count_tables",
+            0,
+            Determinism::Volatile,
+            |conn, _| {
+                let n: i64 =
+                    conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0))?;
+                Ok(Value::Integer(n))
+            },
+        )
+        .expect("count_tables");
+        conn
+    }
+
+    #[test]
+    fn values_pass_through_unchanged() {
+        let conn = conn_with_test_functions();
+        for value in [
+            Value::Null,
+            Value::Integer(-7),
+            Value::Real(0.5),
+            Value::Text("tëxt".into()),
+            Value::Blob(vec![0, 1, 255]),
+        ] {
+            let back: Value = conn
+                .query_row("SELECT echo(?1)", [&value], |r| r.get(0))
+                .expect("echo");
+            assert_eq!(back, value);
+        }
+    }
+
+    #[test]
+    fn panics_become_sql_errors() {
+        let conn = conn_with_test_functions();
+        let err = conn
+            .query_row("SELECT explode()", [], |r| r.get::<_, Value>(0))
+            .expect_err("must fail");
+        assert!(err.to_string().contains("explode: internal error"), "{err}");
+        // The connection keeps working.
+        let one: i64 = conn
+            .query_row("SELECT 1", [], |r| r.get(0))
+            .expect("select");
+        assert_eq!(one, 1);
+    }
+
+    #[test]
+    fn errors_name_the_function() {
+        let conn = conn_with_test_functions();
+        let err = conn
+            .query_row("SELECT fails()", [], |r| r.get::<_, Value>(0))
+            .expect_err("must fail");
+        assert!(
+            err.to_string()
+                .contains("fails: invalid argument: bad input"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn functions_can_query_their_connection() {
+        let conn = conn_with_test_functions();
+        conn.execute_batch("CREATE TABLE a(x); CREATE TABLE b(x);")
+            .expect("create");
+        let n: i64 = conn
+            .query_row("SELECT count_tables()", [], |r| r.get(0))
+            .expect("call");
+        assert_eq!(n, 2);
+    }
+
+    #[test]
+    fn misuse_keeps_its_code() {
+        let conn = Connection::open_in_memory().expect("open");
+        create_function(&conn, "needs_tx", 0, Determinism::Volatile, |conn, _| {
+            require_transaction(conn, "needs_tx")?;
+            Ok(Value::Null)
+        })
+        .expect("register");
+        let err = conn
+            .query_row("SELECT needs_tx()", [], |r| r.get::<_, Value>(0))
+            .expect_err("autocommit");
+        assert_eq!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::ApiMisuse)
+        );
+        conn.execute_batch("BEGIN; SELECT needs_tx(); COMMIT;")
+            .expect("in a transaction");
+    }
+}

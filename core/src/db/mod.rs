@@ -308,6 +308,11 @@ impl Database {
     /// Closes every connection. Idempotent; afterwards every call fails with
     /// [`Error::closed`]. A reader still in use is closed when its call finishes.
     pub fn close(&self) -> Result<()> {
+        if *self.inner.writer_owner.lock() == Some(std::thread::current().id()) {
+            return Err(Error::state(
+                "cannot close the database inside one of its writes",
+            ));
+        }
         if self.inner.closed.swap(true, Ordering::AcqRel) {
             return Ok(());
         }

@@ -341,3 +341,30 @@ fn concurrent_writers_are_serialized() {
     let n = db.get("SELECT n FROM counter", &[]).expect("n");
     assert_eq!(n.get(0), Some(&Value::Integer(100)));
 }
+
+#[test]
+fn close_during_a_read_lets_the_read_finish() {
+    let db = memory_db();
+    let closer = db.clone();
+    let value = db
+        .read(|tx| {
+            closer.close()?;
+            Ok(tx.get("SELECT 42", &[])?.get(0).cloned())
+        })
+        .expect("read finishes");
+    assert_eq!(value, Some(Value::Integer(42)));
+    assert!(matches!(
+        db.get("SELECT 1", &[]).expect_err("closed").kind(),
+        crate::ErrorKind::Closed
+    ));
+}
+
+#[test]
+fn close_inside_a_write_is_refused() {
+    let db = memory_db();
+    let closer = db.clone();
+    let refused = db.write(|_| Ok(closer.close().is_err())).expect("write");
+    assert!(refused);
+    assert!(!db.is_closed());
+    db.close().expect("close afterwards");
+}
