@@ -99,6 +99,9 @@ impl Location {
 /// The first 16 bytes of every SQLite database file.
 const SQLITE_HEADER: &[u8; 16] = b"SQLite format 3\0";
 
+/// Oldest SQLite the storage format works with (3.44.0).
+const MIN_SQLITE_VERSION: i32 = 3_044_000;
+
 static MEMORY_DB_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 impl Database {
@@ -136,6 +139,10 @@ impl Database {
     }
 
     fn open_location(location: Location, options: OpenOptions) -> Result<Self> {
+        // The storage format relies on DROP COLUMN, aggregate ORDER BY and `->>`.
+        if rusqlite::version_number() < MIN_SQLITE_VERSION {
+            return Err(Error::storage("SQLite 3.44 or newer is required"));
+        }
         let state = Arc::new(DatabaseState::new());
         let mut writer = location.open_connection(options.busy_timeout)?;
         // Reading the schema detects files SQLite cannot use, before any pragma or
