@@ -4,8 +4,13 @@
 //!
 //! This crate knows nothing about FFI; `bindings/` wraps it for Swift, Kotlin and Python.
 
+pub mod db;
 pub mod error;
+pub mod ext;
+pub mod migrations;
+pub mod state;
 
+pub use db::{Database, OpenOptions, Row, Value};
 pub use error::{Error, ErrorKind, Result};
 pub mod crud;
 pub mod kv;

@@ -1,0 +1,18 @@
+// SPDX-License-Identifier: Apache-2.0
+//! State shared by every connection of one [`Database`](crate::db::Database).
+//!
+//! One `Arc<DatabaseState>` is created per database and handed to every connection's
+//! function registration ([`crate::ext::register_functions`]). SQL functions run on whichever
+//! connection calls them, on any thread, so every field must be `Send + Sync` (use locks or
+//! atomics, never `Cell`/`RefCell`).
+
+/// Per-database state shared by all connections and their SQL functions.
+#[derive(Debug, Default)]
+pub struct DatabaseState {}
+
+impl DatabaseState {
+    /// Fresh state for a newly opened database.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
