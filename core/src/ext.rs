@@ -19,6 +19,9 @@ use crate::{Error, ErrorKind, Result};
 /// Registers every SQL function of the core on `conn`.
 pub fn register_functions(conn: &Connection, state: &Arc<DatabaseState>) -> Result<()> {
     crate::migrations::register_functions(conn, state)?;
+    crate::schema::register_functions(conn, state.schema.clone())?;
+    crate::crud::register_functions(conn, state.schema.clone())?;
+    crate::kv::register_functions(conn)?;
     Ok(())
 }
 

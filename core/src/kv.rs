@@ -4,11 +4,13 @@
 //! `powersync_client_id()`, `uuid()`, `powersync_next_checkpoint_request_id()` and
 //! `powersync_probe_local_target_op(x)`.
 
-use std::ffi::{CString, c_int};
+use std::ffi::c_int;
 
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, OptionalExtension, ffi};
 
+use crate::db::Value;
+use crate::ext::{self, Determinism};
 use crate::{Error, Result};
 
 /// Sentinel "pending local writes, no concrete id yet" target; never a real id.
@@ -204,99 +206,26 @@ pub fn register_functions(conn: &Connection) -> Result<()> {
     register_probe(conn)
 }
 
-/// `powersync_probe_local_target_op` is registered through the C API because rusqlite reports
-/// function errors as plain SQLITE_ERROR once a message is attached, and callers rely on 3091.
+/// `powersync_probe_local_target_op` goes through [`ext::create_function`], which keeps the
+/// 3091 error code (rusqlite's wrapper would report SQLITE_ERROR).
 fn register_probe(conn: &Connection) -> Result<()> {
-    let name = CString::new("powersync_probe_local_target_op")
-        .map_err(|_| Error::invalid_argument("function name contains NUL"))?;
-    // SAFETY: `conn.handle()` is valid while `conn` lives; the function has no user data to free.
-    let rc = unsafe {
-        ffi::sqlite3_create_function_v2(
-            conn.handle(),
-            name.as_ptr(),
-            -1,
-            ffi::SQLITE_UTF8 | ffi::SQLITE_DIRECTONLY,
-            std::ptr::null_mut(),
-            Some(probe_target_fn),
-            None,
-            None,
-            None,
-        )
-    };
-    if rc != ffi::SQLITE_OK {
-        return Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None).into());
-    }
-    Ok(())
-}
-
-unsafe extern "C" fn probe_target_fn(
-    ctx: *mut ffi::sqlite3_context,
-    argc: c_int,
-    argv: *mut *mut ffi::sqlite3_value,
-) {
-    let outcome = std::panic::catch_unwind(|| {
-        // SAFETY: SQLite passes `argc` valid values and a context bound to a live connection.
-        unsafe {
-            let arg = if argc >= 1 {
-                read_arg(*argv)
-            } else {
-                ValueRef::Null
+    ext::create_function(
+        conn,
+        "powersync_probe_local_target_op",
+        -1,
+        Determinism::Volatile,
+        |conn, args| {
+            let arg = match args.first() {
+                None | Some(Value::Null) => ValueRef::Null,
+                Some(Value::Integer(i)) => ValueRef::Integer(*i),
+                Some(Value::Real(f)) => ValueRef::Real(*f),
+                Some(Value::Text(t)) => ValueRef::Text(t.as_bytes()),
+                Some(Value::Blob(b)) => ValueRef::Blob(b),
             };
-            let conn = Connection::from_handle(ffi::sqlite3_context_db_handle(ctx))?;
-            let parsed = parse_target_arg(arg)?;
-            probe_local_target_op(&conn, parsed)
-        }
-    });
-    // SAFETY: `ctx` is the live context of this call.
-    unsafe {
-        match outcome {
-            Ok(Ok(Some(previous))) => ffi::sqlite3_result_int64(ctx, previous),
-            Ok(Ok(None)) => ffi::sqlite3_result_null(ctx),
-            Ok(Err(e)) => {
-                let code = match e.kind() {
-                    crate::ErrorKind::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
-                        f.extended_code
-                    }
-                    _ => ffi::SQLITE_ERROR,
-                };
-                let message = match e.kind() {
-                    crate::ErrorKind::Sqlite(rusqlite::Error::SqliteFailure(_, Some(m))) => {
-                        m.clone()
-                    }
-                    _ => e.to_string(),
-                };
-                let c_message = CString::new(message.replace('\0', " ")).unwrap_or_default();
-                ffi::sqlite3_result_error(ctx, c_message.as_ptr(), -1);
-                ffi::sqlite3_result_error_code(ctx, code);
-            }
-            Err(_) => ffi::sqlite3_result_error_code(ctx, ffi::SQLITE_INTERNAL),
-        }
-    }
-}
-
-/// Reads an SQL argument without copying.
-///
-/// # Safety
-/// `value` must be a valid protected `sqlite3_value` for the duration of the borrow.
-unsafe fn read_arg<'a>(value: *mut ffi::sqlite3_value) -> ValueRef<'a> {
-    // SAFETY: guaranteed by the caller.
-    unsafe {
-        match ffi::sqlite3_value_type(value) {
-            ffi::SQLITE_INTEGER => ValueRef::Integer(ffi::sqlite3_value_int64(value)),
-            ffi::SQLITE_FLOAT => ValueRef::Real(ffi::sqlite3_value_double(value)),
-            ffi::SQLITE_TEXT => {
-                let ptr = ffi::sqlite3_value_text(value);
-                let len = ffi::sqlite3_value_bytes(value);
-                if ptr.is_null() || len <= 0 {
-                    ValueRef::Text(b"")
-                } else {
-                    ValueRef::Text(std::slice::from_raw_parts(ptr, len as usize))
-                }
-            }
-            ffi::SQLITE_BLOB => ValueRef::Blob(b""),
-            _ => ValueRef::Null,
-        }
-    }
+            let previous = probe_local_target_op(conn, parse_target_arg(arg)?)?;
+            Ok(previous.map_or(Value::Null, Value::Integer))
+        },
+    )
 }
 
 #[cfg(test)]

@@ -6,9 +6,16 @@
 //! connection calls them, on any thread, so every field must be `Send + Sync` (use locks or
 //! atomics, never `Cell`/`RefCell`).
 
+use std::sync::Arc;
+
+use crate::schema::SchemaState;
+
 /// Per-database state shared by all connections and their SQL functions.
 #[derive(Debug, Default)]
-pub struct DatabaseState {}
+pub struct DatabaseState {
+    /// The app schema last applied with `powersync_replace_schema` (raw tables, clear).
+    pub schema: Arc<SchemaState>,
+}
 
 impl DatabaseState {
     /// Fresh state for a newly opened database.

@@ -148,10 +148,10 @@ fn concurrent_allocations_are_unique_and_increasing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("alloc.db");
     {
-        let conn = Connection::open(&path).expect("open");
-        conn.execute_batch("PRAGMA journal_mode = WAL;")
-            .expect("wal");
-        conn.execute_batch(common::INTERNAL_DDL).expect("tables");
+        let db = common::register(Connection::open(&path).expect("open"));
+        db.conn
+            .execute_batch("PRAGMA journal_mode = WAL; BEGIN; SELECT powersync_init(); COMMIT;")
+            .expect("migrate");
     }
     const THREADS: usize = 4;
     const PER_THREAD: usize = 250;
@@ -205,4 +205,42 @@ fn concurrent_allocations_are_unique_and_increasing() {
         "no gaps: rolled-back ids were reused"
     );
     assert_eq!(n, THREADS * PER_THREAD);
+}
+
+#[test]
+fn allocations_through_the_database_api_from_many_threads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = std::sync::Arc::new(
+        psync_core::Database::open(dir.path().join("db.sqlite")).expect("open"),
+    );
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let db = db.clone();
+            std::thread::spawn(move || {
+                (0..50)
+                    .map(|_| {
+                        db.write(|tx| kv::next_checkpoint_request_id(tx.connection()))
+                            .expect("allocate")
+                    })
+                    .collect::<Vec<i64>>()
+            })
+        })
+        .collect();
+    let mut all: Vec<i64> = handles
+        .into_iter()
+        .flat_map(|h| h.join().expect("thread"))
+        .collect();
+    all.sort_unstable();
+    assert_eq!(all, (1..=200).collect::<Vec<_>>());
+    // A failed write transaction gives its id back.
+    let failed = db.write(|tx| {
+        kv::next_checkpoint_request_id(tx.connection())?;
+        Err::<(), _>(psync_core::Error::state("abort"))
+    });
+    assert!(failed.is_err());
+    assert_eq!(
+        db.write(|tx| kv::next_checkpoint_request_id(tx.connection()))
+            .expect("next"),
+        201
+    );
 }

@@ -76,9 +76,7 @@ fn run_migrations_if_available(conn: &Connection) -> Result<()> {
 /// `PRAGMA schema_version` stays the same. An error leaves the caller's transaction to roll back.
 pub fn replace_schema(conn: &Connection, schema: &Schema) -> Result<()> {
     schema.validate()?;
-    if conn.is_autocommit() {
-        return Err(Error::state("replace_schema must run inside a transaction"));
-    }
+    crate::ext::require_transaction(conn, "powersync_replace_schema")?;
     // Generate every statement first, so a generation error cannot leave DDL half-applied.
     let mut views = Vec::with_capacity(schema.tables.len());
     for table in &schema.tables {

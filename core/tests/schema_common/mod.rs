@@ -1,84 +1,36 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Test setup: a connection with the internal tables the schema/CRUD code needs and every
-//! function of the schema, crud and kv modules registered.
+//! Test setup: a plain connection with every core SQL function registered and the internal
+//! tables created by the core's own migrations.
 #![allow(dead_code)]
 
 use std::sync::Arc;
 
-use psync_core::crud::{CrudConnectionState, register_functions as register_crud};
-use psync_core::schema::{Schema, SchemaState, register_functions as register_schema};
+use psync_core::schema::Schema;
+use psync_core::state::DatabaseState;
 use rusqlite::Connection;
-
-/// Internal tables as core 0.5.3 writes them (fixture sqlite_master).
-pub const INTERNAL_DDL: &str = "
-CREATE TABLE ps_crud (id INTEGER PRIMARY KEY AUTOINCREMENT, data TEXT, tx_id INTEGER);
-CREATE TABLE ps_tx(id INTEGER PRIMARY KEY NOT NULL, current_tx INTEGER, next_tx INTEGER);
-INSERT INTO ps_tx(id, current_tx, next_tx) VALUES (1, NULL, 1);
-CREATE TABLE ps_kv(key TEXT PRIMARY KEY NOT NULL, value BLOB);
-INSERT INTO ps_kv(key, value) VALUES ('client_id', 'test-test-test-test');
-CREATE TABLE ps_updated_rows(
-  row_type TEXT,
-  row_id TEXT,
-  PRIMARY KEY(row_type, row_id)) STRICT, WITHOUT ROWID;
-CREATE TABLE ps_untyped(type TEXT NOT NULL, id TEXT NOT NULL, data TEXT, PRIMARY KEY (type, id));
-CREATE TABLE ps_buckets(
-  id INTEGER PRIMARY KEY,
-  name TEXT NOT NULL,
-  last_applied_op INTEGER NOT NULL DEFAULT 0,
-  last_op INTEGER NOT NULL DEFAULT 0,
-  add_checksum INTEGER NOT NULL DEFAULT 0,
-  op_checksum INTEGER NOT NULL DEFAULT 0,
-  pending_delete INTEGER NOT NULL DEFAULT 0
-, count_at_last INTEGER NOT NULL DEFAULT 0, count_since_last INTEGER NOT NULL DEFAULT 0, downloaded_size INTEGER NOT NULL DEFAULT 0) STRICT;
-CREATE TABLE ps_oplog(
-  bucket INTEGER NOT NULL,
-  op_id INTEGER NOT NULL,
-  row_type TEXT,
-  row_id TEXT,
-  key TEXT,
-  data TEXT,
-  hash INTEGER NOT NULL) STRICT;
-CREATE TABLE ps_sync_state (
-  priority INTEGER NOT NULL PRIMARY KEY,
-  last_synced_at INTEGER NOT NULL
-) STRICT;
-CREATE TABLE ps_stream_subscriptions (
-  id INTEGER NOT NULL PRIMARY KEY,
-  stream_name TEXT NOT NULL,
-  active INTEGER NOT NULL DEFAULT FALSE,
-  is_default INTEGER NOT NULL DEFAULT FALSE,
-  local_priority INTEGER,
-  local_params TEXT NOT NULL DEFAULT 'null',
-  ttl INTEGER,
-  expires_at INTEGER,
-  last_synced_at INTEGER,
-  UNIQUE (stream_name, local_params)
-) STRICT;
-";
 
 pub struct TestDb {
     pub conn: Connection,
-    pub schema_state: Arc<SchemaState>,
-    pub crud_state: Arc<CrudConnectionState>,
+    pub state: Arc<DatabaseState>,
 }
 
-/// Registers everything on an existing connection (tables must exist already or be created).
+/// Registers every core function (the real `ext::register_functions`) on `conn`.
 pub fn register(conn: Connection) -> TestDb {
-    let schema_state = Arc::new(SchemaState::default());
-    register_schema(&conn, schema_state.clone()).expect("schema functions");
-    let crud_state = register_crud(&conn, schema_state.clone()).expect("crud functions");
-    psync_core::kv::register_functions(&conn).expect("kv functions");
-    TestDb {
-        conn,
-        schema_state,
-        crud_state,
-    }
+    let state = Arc::new(DatabaseState::default());
+    psync_core::ext::register_functions(&conn, &state).expect("register functions");
+    TestDb { conn, state }
 }
 
+/// An in-memory database migrated by the core (`powersync_init`) with the scenarios' client id.
 pub fn open() -> TestDb {
-    let conn = Connection::open_in_memory().expect("open");
-    conn.execute_batch(INTERNAL_DDL).expect("internal tables");
-    register(conn)
+    let db = register(Connection::open_in_memory().expect("open"));
+    db.conn
+        .execute_batch(
+            "BEGIN; SELECT powersync_init();
+             UPDATE ps_kv SET value = 'test-test-test-test' WHERE key = 'client_id'; COMMIT;",
+        )
+        .expect("migrate");
+    db
 }
 
 impl TestDb {
