@@ -97,6 +97,18 @@ impl CrudTableCore {
         self.tx_id
             .ok_or_else(|| rusqlite::Error::ModuleError("CRUD write outside a transaction".into()))
     }
+
+    /// Re-takes the transaction id if a `ROLLBACK TO <savepoint>` undid its `ps_tx` increment
+    /// (SQLite does not tell version-1 vtabs about savepoints). Without this the next
+    /// transaction would get the same id. Returns whether the id had to be re-taken, in which
+    /// case the gate update of this transaction was rolled back too.
+    fn reclaim_tx_id(&self, tx_id: i64) -> rusqlite::Result<bool> {
+        let changed = self.conn.execute(
+            "UPDATE ps_tx SET next_tx = ?1 + 1 WHERE id = 1 AND next_tx <= ?1",
+            [tx_id],
+        )?;
+        Ok(changed > 0)
+    }
 }
 
 fn misuse(what: &str) -> rusqlite::Error {
@@ -162,6 +174,9 @@ impl SimpleCrudTable {
         if self.core.state.in_sync_operation() {
             return Ok(());
         }
+        if self.core.reclaim_tx_id(tx_id)? {
+            self.gate_updated = false;
+        }
         let get = |i: usize| values.get(i).unwrap_or(&Value::Null);
         let op = text(get(0)).ok_or_else(|| {
             rusqlite::Error::ModuleError("powersync_crud: op must be text".into())
@@ -222,6 +237,7 @@ impl ManualCrudTable {
         if self.core.state.in_sync_operation() {
             return Ok(());
         }
+        self.core.reclaim_tx_id(tx_id)?;
         let data = values.first().and_then(text).ok_or_else(|| {
             rusqlite::Error::ModuleError("powersync_crud_: data must be JSON text".into())
         })?;
