@@ -700,10 +700,13 @@ fn clear_keeps_client_id_and_empties_tables() {
     assert_eq!(db.count("SELECT count(*) FROM ps_buckets"), 0);
     assert_eq!(db.count("SELECT count(*) FROM ps_oplog"), 0);
     assert_eq!(db.count("SELECT count(*) FROM notes"), 0);
-    assert!(
-        c.query_row("SELECT powersync_clear(0)", [], |_| Ok(()))
-            .is_err(),
-        "needs a transaction"
+    let err = c
+        .query_row("SELECT powersync_clear(0)", [], |_| Ok(()))
+        .expect_err("needs a transaction");
+    assert_eq!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ApiMisuse),
+        "{err:?}"
     );
 }
 

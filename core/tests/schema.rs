@@ -345,6 +345,18 @@ fn replace_schema_requires_a_transaction() {
     let schema = Schema::new([Table::new("t", [Column::text("a")])]);
     let err = replace_schema(&db.conn, &schema).expect_err("autocommit");
     assert!(err.to_string().contains("transaction"));
+    let err = db
+        .conn
+        .query_row(
+            "SELECT powersync_replace_schema(?)",
+            [schema.to_json().expect("json")],
+            |_| Ok(()),
+        )
+        .expect_err("autocommit");
+    assert_eq!(
+        err.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::ApiMisuse)
+    );
     assert_eq!(
         db.count("SELECT count(*) FROM sqlite_master WHERE name = 't'"),
         0

@@ -27,6 +27,8 @@ pub use queue::{
     CrudBatch, CrudEntry, CrudTransaction, UpdateType, get_crud_batch, get_next_crud_transaction,
 };
 
+use crate::db::Value;
+use crate::ext::{self, Determinism};
 use crate::schema::SchemaState;
 use crate::{Error, ErrorKind, Result};
 
@@ -77,20 +79,26 @@ pub fn register_functions(
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
         move |ctx| Ok(flag.set_in_sync_operation(ctx.get::<bool>(0)?)),
     )?;
-    conn.create_scalar_function(
+    ext::create_function(
+        conn,
         "powersync_clear",
         1,
-        FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
-        move |ctx| {
-            let flags: i64 = ctx.get(0)?;
-            // SAFETY: used only for the duration of this call on the statement's thread.
-            let conn = unsafe { ctx.get_connection()? };
+        Determinism::Volatile,
+        move |conn, args| {
+            let flags = match args.first() {
+                Some(Value::Integer(flags)) => *flags,
+                _ => {
+                    return Err(Error::invalid_argument(
+                        "powersync_clear expects integer flags",
+                    ));
+                }
+            };
             let raw_clears = schema
                 .current()
                 .map(|s| raw_table_clears(&s))
                 .unwrap_or_default();
-            clear_with_raw_tables(&conn, flags, &raw_clears).map_err(to_sql_error)?;
-            Ok(1)
+            clear_with_raw_tables(conn, flags, &raw_clears)?;
+            Ok(Value::Integer(1))
         },
     )?;
     Ok(state)

@@ -187,11 +187,7 @@ pub fn complete_upload(
     last_client_id: i64,
     write_checkpoint: Option<i64>,
 ) -> Result<()> {
-    if conn.is_autocommit() {
-        return Err(Error::state(
-            "completing an upload must run inside a transaction",
-        ));
-    }
+    crate::ext::require_transaction(conn, "complete_upload")?;
     conn.execute("DELETE FROM ps_crud WHERE id <= ?", [last_client_id])?;
     let empty: bool = conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM ps_crud)", [], |r| {
         r.get(0)

@@ -12,6 +12,8 @@ use super::sql::{
     create_index_sql, delete_trigger_sql, insert_trigger_sql, quote_identifier, update_trigger_sql,
     view_sql,
 };
+use crate::db::Value;
+use crate::ext::{self, Determinism};
 use crate::{Error, Result};
 
 /// The schema most recently applied on a connection (the sync engine reads raw tables from it).
@@ -30,27 +32,32 @@ impl SchemaState {
     pub fn set(&self, schema: Schema) {
         *self.current.lock() = Some(Arc::new(schema));
     }
+
+    /// Applies `schema` with [`replace_schema`] and records it as the current one.
+    pub fn replace(&self, conn: &Connection, schema: Schema) -> Result<()> {
+        replace_schema(conn, &schema)?;
+        self.set(schema);
+        Ok(())
+    }
 }
 
 /// Registers `powersync_replace_schema(json)` on `conn`; applied schemas are stored in `state`.
 pub fn register_functions(conn: &Connection, state: Arc<SchemaState>) -> Result<()> {
-    conn.create_scalar_function(
+    ext::create_function(
+        conn,
         "powersync_replace_schema",
         1,
-        rusqlite::functions::FunctionFlags::SQLITE_UTF8
-            | rusqlite::functions::FunctionFlags::SQLITE_DIRECTONLY,
-        move |ctx| {
-            let json: String = ctx.get(0).map_err(|_| {
-                crate::crud::to_sql_error(Error::invalid_schema("schema must be JSON text"))
-            })?;
-            // SAFETY: the connection reference is only used during this call, on the thread
-            // that is running the statement.
-            let conn = unsafe { ctx.get_connection()? };
-            let schema = Schema::from_json(&json).map_err(crate::crud::to_sql_error)?;
-            run_migrations_if_available(&conn).map_err(crate::crud::to_sql_error)?;
-            replace_schema(&conn, &schema).map_err(crate::crud::to_sql_error)?;
+        Determinism::Volatile,
+        move |conn, args| {
+            let Some(Value::Text(json)) = args.first() else {
+                return Err(Error::invalid_schema("schema must be JSON text"));
+            };
+            let schema = Schema::from_json(json)?;
+            ext::require_transaction(conn, "powersync_replace_schema")?;
+            run_migrations_if_available(conn)?;
+            replace_schema(conn, &schema)?;
             state.set(schema);
-            Ok(String::new())
+            Ok(Value::Text(String::new()))
         },
     )?;
     Ok(())
