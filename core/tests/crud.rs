@@ -735,3 +735,44 @@ fn savepoint_rollback_does_not_reuse_tx_ids_or_skip_the_gate() {
     .expect("tx 2");
     assert_eq!(db.tx_ids(), vec![Some(1), Some(2)]);
 }
+
+#[test]
+fn local_writes_through_the_database_api() {
+    use psync_core::{Database, Value};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = Database::open(dir.path().join("app.db")).expect("open");
+    db.write(|tx| {
+        tx.get(
+            "SELECT powersync_replace_schema(?)",
+            &[Value::Text(ITEMS.into())],
+        )?;
+        Ok(())
+    })
+    .expect("schema");
+    db.write(|tx| {
+        tx.execute("INSERT INTO items(id, col) VALUES ('a', 'x')", &[])?;
+        tx.execute("UPDATE items SET col = 'y'", &[])?;
+        Ok(())
+    })
+    .expect("writes");
+    let batch = db
+        .write(|tx| get_crud_batch(tx.connection(), 10))
+        .expect("batch")
+        .expect("entries");
+    assert_eq!(batch.entries.len(), 2);
+    assert_eq!(batch.entries[0].transaction_id, Some(1));
+    assert_eq!(batch.entries[1].transaction_id, Some(1));
+    assert_eq!(batch.entries[1].op, UpdateType::Patch);
+    // Readers see the view and the queue too.
+    let row = db.get("SELECT col FROM items", &[]).expect("read");
+    assert_eq!(row.get(0), Some(&Value::Text("y".into())));
+    db.write(|tx| batch.complete(tx.connection(), Some(3)))
+        .expect("complete");
+    assert_eq!(
+        db.write(|tx| psync_core::kv::target(tx.connection()))
+            .expect("target"),
+        Some(3)
+    );
+    // The schema is remembered in the shared database state.
+    assert!(db.state().schema.current().is_some());
+}
