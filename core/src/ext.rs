@@ -20,7 +20,7 @@ use crate::{Error, ErrorKind, Result};
 pub fn register_functions(conn: &Connection, state: &Arc<DatabaseState>) -> Result<()> {
     crate::migrations::register_functions(conn, state)?;
     crate::schema::register_functions(conn, state.schema.clone())?;
-    crate::crud::register_functions(conn, state.schema.clone())?;
+    crate::crud::register_functions(conn, state.clone())?;
     crate::kv::register_functions(conn)?;
     Ok(())
 }

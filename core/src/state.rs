@@ -7,6 +7,7 @@
 //! atomics, never `Cell`/`RefCell`).
 
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 
 use crate::schema::SchemaState;
 
@@ -15,6 +16,9 @@ use crate::schema::SchemaState;
 pub struct DatabaseState {
     /// The app schema last applied with `powersync_replace_schema` (raw tables, clear).
     pub schema: Arc<SchemaState>,
+    /// Set by the sync engine while a sync iteration is active; `powersync_clear` refuses a
+    /// soft clear then (storage.md §4.1).
+    pub sync_iteration_active: AtomicBool,
 }
 
 impl DatabaseState {

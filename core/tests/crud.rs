@@ -776,3 +776,26 @@ fn local_writes_through_the_database_api() {
     // The schema is remembered in the shared database state.
     assert!(db.state().schema.current().is_some());
 }
+
+#[test]
+fn soft_clear_is_refused_while_a_sync_iteration_is_active() {
+    use std::sync::atomic::Ordering;
+    let db = common::open();
+    db.state.sync_iteration_active.store(true, Ordering::SeqCst);
+    db.conn.execute_batch("BEGIN").expect("begin");
+    let err = db
+        .conn
+        .query_row("SELECT powersync_clear(2)", [], |_| Ok(()))
+        .expect_err("soft clear refused");
+    assert!(
+        err.to_string()
+            .contains("Cannot clear or trigger resync while a sync iteration is active."),
+        "{err}"
+    );
+    let result: String = db
+        .conn
+        .query_row("SELECT powersync_clear(0)", [], |r| r.get(0))
+        .expect("hard clear is allowed");
+    assert_eq!(result, "");
+    db.conn.execute_batch("COMMIT").expect("commit");
+}

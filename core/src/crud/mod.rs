@@ -29,7 +29,7 @@ pub use queue::{
 
 use crate::db::Value;
 use crate::ext::{self, Determinism};
-use crate::schema::SchemaState;
+use crate::state::DatabaseState;
 use crate::{Error, ErrorKind, Result};
 
 /// Per-connection state shared by the CRUD virtual tables and SQL functions.
@@ -56,10 +56,11 @@ impl CrudConnectionState {
 const SET_SYNC_OPERATION_FN: &str = "powersync_internal_set_sync_operation";
 
 /// Registers the CRUD vtabs and functions on `conn`; returns the connection's CRUD state.
-/// `schema` supplies the raw tables whose `clear` statements `powersync_clear` runs.
+/// `database` supplies the raw tables whose `clear` statements `powersync_clear` runs and the
+/// "sync iteration active" flag that blocks soft clears.
 pub fn register_functions(
     conn: &Connection,
-    schema: Arc<SchemaState>,
+    database: Arc<DatabaseState>,
 ) -> Result<Arc<CrudConnectionState>> {
     let state = Arc::new(CrudConnectionState::default());
     vtab::register(conn, state.clone())?;
@@ -93,12 +94,18 @@ pub fn register_functions(
                     ));
                 }
             };
-            let raw_clears = schema
+            if flags & CLEAR_SOFT != 0 && database.sync_iteration_active.load(Ordering::SeqCst) {
+                return Err(Error::invalid_argument(
+                    "Cannot clear or trigger resync while a sync iteration is active.",
+                ));
+            }
+            let raw_clears = database
+                .schema
                 .current()
                 .map(|s| raw_table_clears(&s))
                 .unwrap_or_default();
             clear_with_raw_tables(conn, flags, &raw_clears)?;
-            Ok(Value::Integer(1))
+            Ok(Value::Text(String::new()))
         },
     )?;
     Ok(state)
