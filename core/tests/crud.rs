@@ -799,3 +799,32 @@ fn soft_clear_is_refused_while_a_sync_iteration_is_active() {
     assert_eq!(result, "");
     db.conn.execute_batch("COMMIT").expect("commit");
 }
+
+#[test]
+fn connections_close_cleanly_after_crud_writes() {
+    // The vtabs keep prepared statements on a non-owning handle; SQLite disconnects the vtabs
+    // (finalising them) before it checks for unfinalised statements on close.
+    let db = common::open();
+    db.apply_schema(ITEMS);
+    db.conn
+        .execute_batch(
+            "INSERT INTO items(id, col) VALUES ('a', 'x');
+             INSERT INTO powersync_crud_(data) VALUES ('{\"op\":\"PUT\",\"type\":\"t\",\"id\":\"1\"}');",
+        )
+        .expect("writes");
+    db.conn.close().map_err(|(_, e)| e).expect("close succeeds");
+
+    let dir = tempfile::tempdir().expect("tempdir");
+    let database = psync_core::Database::open(dir.path().join("app.db")).expect("open");
+    database
+        .write(|tx| {
+            tx.get(
+                "SELECT powersync_replace_schema(?)",
+                &[psync_core::Value::Text(ITEMS.into())],
+            )?;
+            tx.execute("INSERT INTO items(id, col) VALUES ('a', 'x')", &[])?;
+            Ok(())
+        })
+        .expect("write");
+    database.close().expect("database closes");
+}

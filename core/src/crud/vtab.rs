@@ -103,10 +103,10 @@ impl CrudTableCore {
     /// transaction would get the same id. Returns whether the id had to be re-taken, in which
     /// case the gate update of this transaction was rolled back too.
     fn reclaim_tx_id(&self, tx_id: i64) -> rusqlite::Result<bool> {
-        let changed = self.conn.execute(
-            "UPDATE ps_tx SET next_tx = ?1 + 1 WHERE id = 1 AND next_tx <= ?1",
-            [tx_id],
-        )?;
+        let changed = self
+            .conn
+            .prepare_cached("UPDATE ps_tx SET next_tx = ?1 + 1 WHERE id = 1 AND next_tx <= ?1")?
+            .execute([tx_id])?;
         Ok(changed > 0)
     }
 }
@@ -212,14 +212,12 @@ impl SimpleCrudTable {
         let json = serde_json::to_string(&entry)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         let conn = &self.core.conn;
-        conn.execute(
-            "INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)",
-            rusqlite::params![tx_id, json],
-        )?;
-        conn.execute(
+        conn.prepare_cached("INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)")?
+            .execute(rusqlite::params![tx_id, json])?;
+        conn.prepare_cached(
             "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES (?, ?)",
-            [row_type, id],
-        )?;
+        )?
+        .execute([row_type, id])?;
         if !self.gate_updated {
             conn.execute_batch(&format!(
                 "INSERT OR REPLACE INTO ps_kv(key, value) VALUES ('{TARGET_KEY}', {MAX_OP_ID});
@@ -242,12 +240,14 @@ impl ManualCrudTable {
             rusqlite::Error::ModuleError("powersync_crud_: data must be JSON text".into())
         })?;
         let options = values.get(1).map(flags).unwrap_or(0);
-        self.core.conn.execute(
-            "WITH insertion (tx_id, data) AS (VALUES (?1, ?2))
+        self.core
+            .conn
+            .prepare_cached(
+                "WITH insertion (tx_id, data) AS (VALUES (?1, ?2))
              INSERT INTO ps_crud(tx_id, data) SELECT * FROM insertion
              WHERE (NOT (?3 & 16)) OR data->>'op' != 'PATCH' OR data->'data' != '{}'",
-            rusqlite::params![tx_id, data, options],
-        )?;
+            )?
+            .execute(rusqlite::params![tx_id, data, options])?;
         Ok(())
     }
 }
