@@ -219,3 +219,35 @@ impl CrudTransaction {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_parse_every_documented_key() {
+        let entry = CrudEntry::from_row(
+            7,
+            Some(3),
+            r#"{"op":"PATCH","id":"t1","type":"todos","data":{"done":1},"old":{"done":0},"metadata":"m"}"#,
+        )
+        .expect("valid");
+        assert_eq!(entry.op, UpdateType::Patch);
+        assert_eq!(entry.table, "todos");
+        assert_eq!(entry.previous_values.expect("old")["done"], 0);
+        assert_eq!(entry.metadata.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn corrupt_rows_are_reported_without_their_content() {
+        for data in [
+            r#"{"op":"MERGE","id":"secret","type":"t"}"#,
+            "not json secret",
+        ] {
+            let err = CrudEntry::from_row(9, None, data).expect_err("rejected");
+            let msg = err.to_string();
+            assert!(msg.contains("ps_crud row 9"), "{msg}");
+            assert!(!msg.contains("secret"), "{msg}");
+        }
+    }
+}

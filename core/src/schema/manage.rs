@@ -79,6 +79,7 @@ fn run_migrations_if_available(conn: &Connection) -> Result<()> {
 
 /// Applies `schema` (storage.md §2.3) inside the caller's transaction.
 ///
+/// Unlike the SQL function it does not run migrations first (the `Database` runs them on open).
 /// The schema is validated before anything is written; when nothing changed, no DDL runs and
 /// `PRAGMA schema_version` stays the same. An error leaves the caller's transaction to roll back.
 pub fn replace_schema(conn: &Connection, schema: &Schema) -> Result<()> {
