@@ -1,0 +1,338 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The bucket storage: an in-memory oplog per bucket, fed by replication of source changes,
+//! plus the write-checkpoint records (§9 of the sync protocol).
+
+use crate::checksum;
+use crate::config::{BucketDefinition, SyncConfig};
+use crate::source::Change;
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+
+/// Kind of an oplog entry this service emits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpKind {
+    /// Row (re)written.
+    Put,
+    /// Row gone from the bucket.
+    Remove,
+}
+
+/// One oplog entry.
+#[derive(Debug, Clone)]
+pub struct Op {
+    /// Global monotonic op id.
+    pub op_id: i64,
+    /// PUT or REMOVE.
+    pub kind: OpKind,
+    /// Table name.
+    pub object_type: String,
+    /// Row id.
+    pub object_id: String,
+    /// Row JSON for PUT.
+    pub data: Option<String>,
+    /// Per-op checksum (u32).
+    pub checksum: u32,
+}
+
+/// One bucket's oplog and running totals.
+#[derive(Debug, Clone, Default)]
+pub struct Bucket {
+    /// Ops in ascending op id.
+    pub ops: Vec<Op>,
+    /// Sum of all op checksums, mod 2^32.
+    pub checksum: u32,
+}
+
+/// What a stream needs to describe one bucket in a checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BucketState {
+    /// Bucket name.
+    pub name: String,
+    /// Priority of its definition.
+    pub priority: i32,
+    /// Checksum of everything up to the checkpoint.
+    pub checksum: u32,
+    /// Number of ops up to the checkpoint.
+    pub count: usize,
+}
+
+/// A consistent view for one connection.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    /// Newest op id (the checkpoint's `last_op_id`).
+    pub last_op_id: i64,
+    /// Buckets of the user.
+    pub buckets: Vec<BucketState>,
+    /// Write checkpoint to report, if its head has been replicated.
+    pub write_checkpoint: Option<i64>,
+}
+
+/// A write-checkpoint record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WriteCheckpoint {
+    /// The checkpoint id.
+    pub id: i64,
+    /// Source change-log position when the id was stored.
+    pub source_position: i64,
+}
+
+/// The whole bucket storage.
+#[derive(Debug, Default)]
+pub struct Store {
+    /// Last op id assigned.
+    pub head: i64,
+    /// Source change-log position replication has processed.
+    pub replicated_position: i64,
+    buckets: BTreeMap<String, Bucket>,
+    /// Per (definition index, row id): the bucket the row currently lives in.
+    placements: HashMap<(usize, String), String>,
+    write_checkpoints: HashMap<(String, String), WriteCheckpoint>,
+}
+
+/// Bucket name of a global definition or of a per-user definition for `owner`.
+pub fn bucket_name(def: &BucketDefinition, owner: Option<&str>) -> String {
+    match owner {
+        None => format!("{}[]", def.name),
+        Some(owner) => format!("{}[{}]", def.name, Value::String(owner.to_owned())),
+    }
+}
+
+/// The buckets a user receives, with their priorities.
+pub fn user_buckets(config: &SyncConfig, user_id: &str) -> Vec<(String, i32)> {
+    config
+        .buckets
+        .iter()
+        .map(|def| {
+            let owner = def.owner_column.as_ref().map(|_| user_id);
+            (bucket_name(def, owner), def.priority)
+        })
+        .collect()
+}
+
+fn owner_of(data: &str, column: &str) -> Option<String> {
+    let row: Value = serde_json::from_str(data).ok()?;
+    match row.get(column)? {
+        Value::String(s) => Some(s.clone()),
+        Value::Null => None,
+        other => Some(other.to_string()),
+    }
+}
+
+impl Store {
+    fn push(&mut self, bucket: &str, mut op: Op) {
+        self.head += 1;
+        op.op_id = self.head;
+        let entry = self.buckets.entry(bucket.to_owned()).or_default();
+        entry.checksum = checksum::add(entry.checksum, op.checksum);
+        entry.ops.push(op);
+    }
+
+    /// Turns one source change into ops in every bucket it affects.
+    pub fn apply_change(&mut self, config: &SyncConfig, change: &Change) {
+        for (index, def) in config.buckets.iter().enumerate() {
+            if def.table != change.table {
+                continue;
+            }
+            let key = (index, change.id.clone());
+            let new_bucket = match (&change.data, &def.owner_column) {
+                (None, _) => None,
+                (Some(_), None) => Some(bucket_name(def, None)),
+                (Some(data), Some(column)) => {
+                    owner_of(data, column).map(|owner| bucket_name(def, Some(&owner)))
+                }
+            };
+            let old_bucket = self.placements.get(&key).cloned();
+            if let Some(old) = &old_bucket
+                && new_bucket.as_ref() != Some(old)
+            {
+                let op = Op {
+                    op_id: 0,
+                    kind: OpKind::Remove,
+                    object_type: change.table.clone(),
+                    object_id: change.id.clone(),
+                    data: None,
+                    checksum: checksum::delete_checksum(&change.table, &change.id),
+                };
+                self.push(old, op);
+                self.placements.remove(&key);
+            }
+            if let (Some(bucket), Some(data)) = (new_bucket, &change.data) {
+                let op = Op {
+                    op_id: 0,
+                    kind: OpKind::Put,
+                    object_type: change.table.clone(),
+                    object_id: change.id.clone(),
+                    data: Some(data.clone()),
+                    checksum: checksum::put_checksum(&change.table, &change.id, data),
+                };
+                self.push(&bucket, op);
+                self.placements.insert(key, bucket);
+            }
+        }
+        self.replicated_position = self.replicated_position.max(change.seq);
+    }
+
+    /// Snapshot for a user's connection.
+    pub fn snapshot(&self, config: &SyncConfig, user_id: &str, client_id: &str) -> Snapshot {
+        let buckets = user_buckets(config, user_id)
+            .into_iter()
+            .map(|(name, priority)| {
+                let (checksum, count) = self
+                    .buckets
+                    .get(&name)
+                    .map(|b| (b.checksum, b.ops.len()))
+                    .unwrap_or((0, 0));
+                BucketState {
+                    name,
+                    priority,
+                    checksum,
+                    count,
+                }
+            })
+            .collect();
+        let write_checkpoint = self
+            .write_checkpoints
+            .get(&(user_id.to_owned(), client_id.to_owned()))
+            .filter(|wc| wc.source_position <= self.replicated_position)
+            .map(|wc| wc.id);
+        Snapshot {
+            last_op_id: self.head,
+            buckets,
+            write_checkpoint,
+        }
+    }
+
+    /// Ops of `bucket` with `after < op_id <= up_to`, at most `limit` of them.
+    pub fn ops_after(&self, bucket: &str, after: i64, up_to: i64, limit: usize) -> Vec<Op> {
+        let Some(b) = self.buckets.get(bucket) else {
+            return Vec::new();
+        };
+        let start = b.ops.partition_point(|op| op.op_id <= after);
+        b.ops[start..]
+            .iter()
+            .take_while(|op| op.op_id <= up_to)
+            .take(limit)
+            .cloned()
+            .collect()
+    }
+
+    /// Legacy `write-checkpoint2`: increments the shared counter.
+    pub fn legacy_write_checkpoint(&mut self, user: &str, client: &str, position: i64) -> i64 {
+        let key = (user.to_owned(), client.to_owned());
+        let id = self
+            .write_checkpoints
+            .get(&key)
+            .map_or(1, |wc| wc.id.saturating_add(1));
+        self.write_checkpoints.insert(
+            key,
+            WriteCheckpoint {
+                id,
+                source_position: position,
+            },
+        );
+        id
+    }
+
+    /// Checkpoint request: stores `max(stored, requested)`; a larger request id records the
+    /// current source position; equal or stale requests keep the stored record.
+    pub fn checkpoint_request(
+        &mut self,
+        user: &str,
+        client: &str,
+        requested: i64,
+        position: i64,
+    ) -> i64 {
+        let key = (user.to_owned(), client.to_owned());
+        match self.write_checkpoints.get(&key) {
+            Some(stored) if stored.id >= requested => stored.id,
+            _ => {
+                self.write_checkpoints.insert(
+                    key,
+                    WriteCheckpoint {
+                        id: requested,
+                        source_position: position,
+                    },
+                );
+                requested
+            }
+        }
+    }
+
+    /// The stored record of a (user, client) pair.
+    pub fn write_checkpoint(&self, user: &str, client: &str) -> Option<WriteCheckpoint> {
+        self.write_checkpoints
+            .get(&(user.to_owned(), client.to_owned()))
+            .copied()
+    }
+
+    /// Drops write-checkpoint records: of one client id (any user) or all.
+    pub fn forget_write_checkpoints(&mut self, client: Option<&str>) {
+        match client {
+            Some(client) => self.write_checkpoints.retain(|(_, c), _| c != client),
+            None => self.write_checkpoints.clear(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(seq: i64, table: &str, id: &str, data: Option<&str>) -> Change {
+        Change {
+            seq,
+            table: table.to_owned(),
+            id: id.to_owned(),
+            data: data.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn owner_change_moves_row_between_user_buckets() {
+        let config = SyncConfig::default();
+        let mut store = Store::default();
+        store.apply_change(
+            &config,
+            &change(1, "lists", "l1", Some(r#"{"id":"l1","owner_id":"u1"}"#)),
+        );
+        store.apply_change(
+            &config,
+            &change(2, "lists", "l1", Some(r#"{"id":"l1","owner_id":"u2"}"#)),
+        );
+        let u1 = store.ops_after(r#"user_lists["u1"]"#, 0, i64::MAX, 100);
+        let u2 = store.ops_after(r#"user_lists["u2"]"#, 0, i64::MAX, 100);
+        assert_eq!(
+            u1.iter().map(|o| o.kind).collect::<Vec<_>>(),
+            vec![OpKind::Put, OpKind::Remove]
+        );
+        assert_eq!(u2.len(), 1);
+        assert_eq!(store.head, 3);
+        assert_eq!(store.replicated_position, 2);
+    }
+
+    #[test]
+    fn checkpoint_request_keeps_max_and_original_head() {
+        let mut store = Store::default();
+        assert_eq!(store.checkpoint_request("u", "c", 5, 10), 5);
+        assert_eq!(store.checkpoint_request("u", "c", 5, 20), 5);
+        assert_eq!(
+            store.write_checkpoint("u", "c").map(|w| w.source_position),
+            Some(10)
+        );
+        assert_eq!(store.checkpoint_request("u", "c", 3, 30), 5);
+        assert_eq!(store.legacy_write_checkpoint("u", "c", 40), 6);
+        assert_eq!(store.checkpoint_request("u", "c", 9, 50), 9);
+    }
+
+    #[test]
+    fn write_checkpoint_hidden_until_replicated() {
+        let config = SyncConfig::default();
+        let mut store = Store::default();
+        store.checkpoint_request("u", "c", 1, 1);
+        assert_eq!(store.snapshot(&config, "u", "c").write_checkpoint, None);
+        store.apply_change(&config, &change(1, "announcements", "a", Some("{}")));
+        assert_eq!(store.snapshot(&config, "u", "c").write_checkpoint, Some(1));
+        store.checkpoint_request("u", "c", 2, 2);
+        assert_eq!(store.snapshot(&config, "u", "c").write_checkpoint, None);
+    }
+}

@@ -1,0 +1,47 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The binary prints its URL first and exits when stdin closes.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[test]
+fn prints_url_and_exits_when_stdin_closes() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_psync-test-service"))
+        .args(["--port", "0", "--keepalive-ms", "1000"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("first line");
+    let url = first.trim().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("{url}/api/auth/token"))
+            .json(&serde_json::json!({"user_id": "u1"}))
+            .send()
+            .await
+            .expect("request")
+            .status()
+    });
+    assert_eq!(status, 200);
+    drop(child.stdin.take());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            assert!(status.success());
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not exit after stdin closed");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

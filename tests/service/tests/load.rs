@@ -1,0 +1,78 @@
+// SPDX-License-Identifier: Apache-2.0
+//! 100 concurrent streams while several clients upload.
+
+mod common;
+
+use common::*;
+use psync_test_service::TestService;
+use serde_json::json;
+use std::time::{Duration, Instant};
+
+const CLIENTS: usize = 100;
+const USERS: usize = 10;
+const UPLOADERS: usize = 5;
+const UPLOADS_EACH: usize = 20;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hundred_clients_stream_while_five_upload() {
+    let started = Instant::now();
+    let svc = TestService::start().await.expect("start");
+    let mut readers = Vec::new();
+    for i in 0..CLIENTS {
+        let user = format!("u{}", i % USERS);
+        let token = svc.mint_token(&user);
+        let mut lines = open_stream(&svc, &token, &stream_body(&format!("c{i}"))).await;
+        lines.until("checkpoint_complete").await;
+        readers.push((user, lines));
+    }
+    let mut uploads = Vec::new();
+    for u in 0..UPLOADERS {
+        let url = svc.url();
+        let token = svc.mint_token(&format!("u{u}"));
+        uploads.push(tokio::spawn(async move {
+            let client = client();
+            for n in 0..UPLOADS_EACH {
+                let batch = json!({"batch": [{"op": "PUT", "type": "todos", "id": format!("t{u}-{n}"),
+                    "data": {"description": "x", "owner_id": format!("u{u}")}}]});
+                let response = client.post(format!("{url}/api/data")).bearer_auth(&token).json(&batch).send().await.expect("upload");
+                assert_eq!(response.status(), 200);
+            }
+        }));
+    }
+    for upload in uploads {
+        upload.await.expect("uploader");
+    }
+    let mut checks = Vec::new();
+    for (user, mut lines) in readers {
+        checks.push(tokio::spawn(async move {
+            let uploader: usize = user[1..].parse().expect("user index");
+            if uploader >= UPLOADERS {
+                assert!(
+                    lines
+                        .next_within(Duration::from_millis(100))
+                        .await
+                        .is_none()
+                );
+                return;
+            }
+            let mut ops = 0;
+            while ops < UPLOADS_EACH {
+                let line = lines.next().await.expect("diffs for every upload");
+                if let Some(data) = line.get("data") {
+                    assert_eq!(data["bucket"], json!(format!("user_todos[\"{user}\"]")));
+                    ops += data["data"].as_array().map_or(0, Vec::len);
+                }
+            }
+            assert_eq!(ops, UPLOADS_EACH);
+        }));
+    }
+    for check in checks {
+        check.await.expect("reader");
+    }
+    assert_eq!(svc.head(), (UPLOADERS * UPLOADS_EACH) as i64);
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "took {:?}",
+        started.elapsed()
+    );
+}
