@@ -4,6 +4,14 @@
 //!
 //! This crate knows nothing about FFI; `bindings/` wraps it for Swift, Kotlin and Python.
 
+pub mod crud;
+pub mod db;
 pub mod error;
+pub mod ext;
+pub mod kv;
+pub mod migrations;
+pub mod schema;
+pub mod state;
 
+pub use db::{Database, OpenOptions, Row, Value};
 pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,253 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Reading the upload queue (`ps_crud`) and completing uploaded entries
+//! (client-state-machine.md §6, storage.md §3.4).
+
+use rusqlite::{Connection, OptionalExtension};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::kv;
+use crate::{Error, Result};
+
+/// The kind of a queued local write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateType {
+    /// Insert or replace the whole row (`PUT`).
+    Put,
+    /// Update some columns (`PATCH`).
+    Patch,
+    /// Delete the row (`DELETE`).
+    Delete,
+}
+
+impl UpdateType {
+    /// The wire name: `PUT`, `PATCH` or `DELETE`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UpdateType::Put => "PUT",
+            UpdateType::Patch => "PATCH",
+            UpdateType::Delete => "DELETE",
+        }
+    }
+}
+
+/// One queued local write.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrudEntry {
+    /// `ps_crud.id`, increasing in write order.
+    pub client_id: i64,
+    /// Local transaction id (`ps_crud.tx_id`).
+    pub transaction_id: Option<i64>,
+    /// What the write did.
+    pub op: UpdateType,
+    /// Table name (not the view name).
+    pub table: String,
+    /// Row id.
+    pub id: String,
+    /// PUT: all non-null columns; PATCH: changed columns (`null` = cleared).
+    pub data: Option<Map<String, Value>>,
+    /// Previous values when the table tracks them.
+    pub previous_values: Option<Map<String, Value>>,
+    /// Metadata when the table tracks it.
+    pub metadata: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct StoredEntry {
+    op: String,
+    #[serde(rename = "type")]
+    table: String,
+    id: String,
+    #[serde(default)]
+    data: Option<Map<String, Value>>,
+    #[serde(default)]
+    old: Option<Map<String, Value>>,
+    #[serde(default)]
+    metadata: Option<String>,
+}
+
+impl CrudEntry {
+    fn from_row(client_id: i64, transaction_id: Option<i64>, data: &str) -> Result<Self> {
+        let stored: StoredEntry = serde_json::from_str(data)
+            .map_err(|_| Error::storage(format!("ps_crud row {client_id} is not a valid entry")))?;
+        let op = match stored.op.as_str() {
+            "PUT" => UpdateType::Put,
+            "PATCH" => UpdateType::Patch,
+            "DELETE" => UpdateType::Delete,
+            _ => {
+                return Err(Error::storage(format!(
+                    "ps_crud row {client_id} has an unknown op"
+                )));
+            }
+        };
+        Ok(Self {
+            client_id,
+            transaction_id,
+            op,
+            table: stored.table,
+            id: stored.id,
+            data: stored.data,
+            previous_values: stored.old,
+            metadata: stored.metadata,
+        })
+    }
+}
+
+/// A batch of queued writes, oldest first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrudBatch {
+    /// The entries.
+    pub entries: Vec<CrudEntry>,
+    /// More entries are queued after these.
+    pub has_more: bool,
+}
+
+/// All queued writes of one local transaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CrudTransaction {
+    /// The local transaction id (`None` for entries written without one).
+    pub transaction_id: Option<i64>,
+    /// The entries, oldest first.
+    pub entries: Vec<CrudEntry>,
+}
+
+fn read_entries(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> Result<Vec<CrudEntry>> {
+    let mut stmt = conn.prepare(sql)?;
+    let rows = stmt.query_map(params, |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+        ))
+    })?;
+    let mut entries = Vec::new();
+    for row in rows {
+        let (id, data, tx_id) = row?;
+        let data = data.ok_or_else(|| Error::storage(format!("ps_crud row {id} has no data")))?;
+        entries.push(CrudEntry::from_row(id, tx_id, &data)?);
+    }
+    Ok(entries)
+}
+
+/// Up to `limit` queued writes, oldest first.
+pub fn get_crud_batch(conn: &Connection, limit: usize) -> Result<Option<CrudBatch>> {
+    let limit = i64::try_from(limit).unwrap_or(i64::MAX).max(1);
+    let mut entries = read_entries(
+        conn,
+        "SELECT id, data, tx_id FROM ps_crud ORDER BY id ASC LIMIT ?",
+        [limit.saturating_add(1)],
+    )?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let has_more = entries.len() as i64 > limit;
+    entries.truncate(limit as usize);
+    Ok(Some(CrudBatch { entries, has_more }))
+}
+
+/// All writes of the oldest queued transaction.
+pub fn get_next_crud_transaction(conn: &Connection) -> Result<Option<CrudTransaction>> {
+    let first: Option<(i64, Option<i64>)> = conn
+        .query_row(
+            "SELECT id, tx_id FROM ps_crud ORDER BY id ASC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    let Some((first_id, tx_id)) = first else {
+        return Ok(None);
+    };
+    let entries = match tx_id {
+        Some(tx) => read_entries(
+            conn,
+            "SELECT id, data, tx_id FROM ps_crud WHERE tx_id = ? ORDER BY id ASC",
+            [tx],
+        )?,
+        None => read_entries(
+            conn,
+            "SELECT id, data, tx_id FROM ps_crud WHERE id = ?",
+            [first_id],
+        )?,
+    };
+    Ok(Some(CrudTransaction {
+        transaction_id: tx_id,
+        entries,
+    }))
+}
+
+/// Removes uploaded entries up to `last_client_id` and sets the apply-gate target
+/// (client-state-machine.md §6): `write_checkpoint` when the queue is now empty, else
+/// `MAX_OP_ID`. Must run inside a write transaction.
+pub fn complete_upload(
+    conn: &Connection,
+    last_client_id: i64,
+    write_checkpoint: Option<i64>,
+) -> Result<()> {
+    crate::ext::require_transaction(conn, "complete_upload")?;
+    conn.execute("DELETE FROM ps_crud WHERE id <= ?", [last_client_id])?;
+    let empty: bool = conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM ps_crud)", [], |r| {
+        r.get(0)
+    })?;
+    let target = match write_checkpoint {
+        Some(wc) if empty => wc,
+        _ => kv::MAX_OP_ID,
+    };
+    kv::set_target(conn, Some(target))?;
+    Ok(())
+}
+
+impl CrudBatch {
+    /// Marks the batch uploaded; see [`complete_upload`].
+    pub fn complete(&self, conn: &Connection, write_checkpoint: Option<i64>) -> Result<()> {
+        match self.entries.last() {
+            Some(last) => complete_upload(conn, last.client_id, write_checkpoint),
+            None => Ok(()),
+        }
+    }
+}
+
+impl CrudTransaction {
+    /// Marks the transaction uploaded; see [`complete_upload`].
+    pub fn complete(&self, conn: &Connection, write_checkpoint: Option<i64>) -> Result<()> {
+        match self.entries.last() {
+            Some(last) => complete_upload(conn, last.client_id, write_checkpoint),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn entries_parse_every_documented_key() {
+        let entry = CrudEntry::from_row(
+            7,
+            Some(3),
+            r#"{"op":"PATCH","id":"t1","type":"todos","data":{"done":1},"old":{"done":0},"metadata":"m"}"#,
+        )
+        .expect("valid");
+        assert_eq!(entry.op, UpdateType::Patch);
+        assert_eq!(entry.table, "todos");
+        assert_eq!(entry.previous_values.expect("old")["done"], 0);
+        assert_eq!(entry.metadata.as_deref(), Some("m"));
+    }
+
+    #[test]
+    fn corrupt_rows_are_reported_without_their_content() {
+        for data in [
+            r#"{"op":"MERGE","id":"secret","type":"t"}"#,
+            "not json secret",
+        ] {
+            let err = CrudEntry::from_row(9, None, data).expect_err("rejected");
+            let msg = err.to_string();
+            assert!(msg.contains("ps_crud row 9"), "{msg}");
+            assert!(!msg.contains("secret"), "{msg}");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Test setup: a plain connection with every core SQL function registered and the internal
+//! tables created by the core's own migrations.
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use psync_core::schema::Schema;
+use psync_core::state::DatabaseState;
+use rusqlite::Connection;
+
+pub struct TestDb {
+    pub conn: Connection,
+    pub state: Arc<DatabaseState>,
+}
+
+/// Registers every core function (the real `ext::register_functions`) on `conn`.
+pub fn register(conn: Connection) -> TestDb {
+    let state = Arc::new(DatabaseState::default());
+    psync_core::ext::register_functions(&conn, &state).expect("register functions");
+    TestDb { conn, state }
+}
+
+/// An in-memory database migrated by the core (`powersync_init`) with the scenarios' client id.
+pub fn open() -> TestDb {
+    let db = register(Connection::open_in_memory().expect("open"));
+    db.conn
+        .execute_batch(
+            "BEGIN; SELECT powersync_init();
+             UPDATE ps_kv SET value = 'test-test-test-test' WHERE key = 'client_id'; COMMIT;",
+        )
+        .expect("migrate");
+    db
+}
+
+impl TestDb {
+    /// Applies a schema through the SQL function, in its own transaction.
+    pub fn apply_schema(&self, json: &str) {
+        self.conn.execute_batch("BEGIN").expect("begin");
+        self.conn
+            .query_row("SELECT powersync_replace_schema(?)", [json], |_| Ok(()))
+            .expect("replace schema");
+        self.conn.execute_batch("COMMIT").expect("commit");
+    }
+
+    pub fn apply(&self, schema: &Schema) {
+        self.apply_schema(&schema.to_json().expect("json"));
+    }
+
+    /// `(id, tx_id, data)` of every ps_crud row.
+    pub fn crud_rows(&self) -> Vec<(i64, Option<i64>, String)> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, tx_id, data FROM ps_crud ORDER BY id")
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    }
+
+    pub fn crud_json(&self) -> Vec<serde_json::Value> {
+        self.crud_rows()
+            .into_iter()
+            .map(|(_, _, d)| serde_json::from_str(&d).expect("json"))
+            .collect()
+    }
+
+    pub fn tx_ids(&self) -> Vec<Option<i64>> {
+        self.crud_rows().into_iter().map(|(_, tx, _)| tx).collect()
+    }
+
+    pub fn count(&self, sql: &str) -> i64 {
+        self.conn.query_row(sql, [], |r| r.get(0)).expect("count")
+    }
+
+    pub fn kv_keys(&self) -> Vec<(String, Option<i64>)> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT key, CAST(value AS INTEGER) FROM ps_kv WHERE key != 'client_id' ORDER BY key")
+            .expect("prepare");
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows")
+    }
+
+    pub fn schema_version(&self) -> i64 {
+        self.count("PRAGMA schema_version")
+    }
+}
