@@ -15,6 +15,8 @@ pub enum OpKind {
     Put,
     /// Row gone from the bucket.
     Remove,
+    /// Placeholder left by compaction for a superseded op; keeps its checksum.
+    Move,
 }
 
 /// One oplog entry.
@@ -220,6 +222,30 @@ impl Store {
             .collect()
     }
 
+    /// Compacts every bucket like the real service's MOVE compaction: each PUT/REMOVE that a
+    /// later op of the same row supersedes becomes a MOVE with the same op id and checksum,
+    /// so bucket checksums and counts stay the same. Returns how many ops were converted.
+    pub fn compact(&mut self) -> usize {
+        let mut converted = 0;
+        for bucket in self.buckets.values_mut() {
+            let mut seen = std::collections::HashSet::new();
+            for op in bucket.ops.iter_mut().rev() {
+                if op.kind == OpKind::Move {
+                    continue;
+                }
+                let key = (op.object_type.clone(), op.object_id.clone());
+                if !seen.insert(key) {
+                    op.kind = OpKind::Move;
+                    op.object_type.clear();
+                    op.object_id.clear();
+                    op.data = None;
+                    converted += 1;
+                }
+            }
+        }
+        converted
+    }
+
     /// Legacy `write-checkpoint2`: increments the shared counter.
     pub fn legacy_write_checkpoint(&mut self, user: &str, client: &str, position: i64) -> i64 {
         let key = (user.to_owned(), client.to_owned());
@@ -312,6 +338,31 @@ mod tests {
         assert_eq!(u2.len(), 1);
         assert_eq!(store.head, 3);
         assert_eq!(store.replicated_position, 2);
+    }
+
+    #[test]
+    fn compaction_turns_superseded_ops_into_moves_keeping_checksums() {
+        let config = SyncConfig::default();
+        let mut store = Store::default();
+        let put = |n| change(n, "announcements", "a", Some("{}"));
+        store.apply_change(&config, &put(1));
+        store.apply_change(&config, &put(2));
+        store.apply_change(&config, &change(3, "announcements", "a", None));
+        store.apply_change(&config, &change(4, "announcements", "b", Some("{}")));
+        let before = store.snapshot(&config, "u", "c").buckets[0].clone();
+        assert_eq!(store.compact(), 2);
+        assert_eq!(store.compact(), 0);
+        let after = store.snapshot(&config, "u", "c").buckets[0].clone();
+        assert_eq!(before, after);
+        let kinds: Vec<OpKind> = store
+            .ops_after("global_announcements[]", 0, i64::MAX, 10)
+            .iter()
+            .map(|o| o.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![OpKind::Move, OpKind::Move, OpKind::Remove, OpKind::Put]
+        );
     }
 
     #[test]

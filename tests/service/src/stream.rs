@@ -341,5 +341,10 @@ fn op_json(op: &crate::store::Op) -> Value {
             "object_id": op.object_id,
             "checksum": op.checksum,
         }),
+        crate::store::OpKind::Move => json!({
+            "op_id": op.op_id.to_string(),
+            "op": "MOVE",
+            "checksum": op.checksum,
+        }),
     }
 }

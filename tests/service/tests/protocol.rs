@@ -492,3 +492,40 @@ fn delete_checksum_hashes_the_source_key() {
         u32::from_str_radix(&le, 16).expect("hex")
     );
 }
+
+#[tokio::test]
+async fn compaction_sends_moves_to_new_clients_with_unchanged_checksums() {
+    let svc = TestService::start().await.expect("start");
+    let token = svc.mint_token("u1");
+    for name in ["a", "b"] {
+        let (status, _) = upload(
+            &svc,
+            &token,
+            json!([
+                {"op": "PUT", "type": "lists", "id": "l1", "data": {"name": name, "owner_id": "u1"}}
+            ]),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let mut before = open_stream(&svc, &token, &stream_body("c1")).await;
+    let before = before.until("checkpoint_complete").await;
+    let (status, body) = post(&svc, "/admin/compact", None, &json!({})).await;
+    assert_eq!((status, body), (200, json!({"converted": 1})));
+    let mut after = open_stream(&svc, &token, &stream_body("c2")).await;
+    let after = after.until("checkpoint_complete").await;
+    assert_eq!(
+        before[0], after[0],
+        "checkpoint (checksums, counts) unchanged"
+    );
+    let data_of = |lines: &[Value]| {
+        lines.iter().find_map(|l| l.get("data")).expect("data line")["data"].clone()
+    };
+    let ops = data_of(&after);
+    let first_checksum = data_of(&before)[0]["checksum"].clone();
+    assert_eq!(
+        ops[0],
+        json!({"op_id": "1", "op": "MOVE", "checksum": first_checksum})
+    );
+    assert_eq!(ops[1]["op"], json!("PUT"));
+}
