@@ -5,7 +5,6 @@
 use psync_test_service::{SyncConfig, TestService};
 use std::io::Write;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 fn usage() -> String {
     "usage: psync-test-service [--port N] [--config file.json] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N]".to_owned()
@@ -41,15 +40,19 @@ async fn run() -> Result<(), String> {
         writeln!(out, "{}", service.url()).map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;
     }
-    let stdin_closed = async {
-        let mut stdin = tokio::io::stdin();
+    // Watch stdin on a plain thread: a read blocked in tokio's blocking pool would keep the
+    // runtime (and the process) alive after a signal.
+    let (stdin_tx, stdin_closed) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
         let mut buf = [0u8; 256];
-        while let Ok(n) = stdin.read(&mut buf).await {
+        let mut stdin = std::io::stdin().lock();
+        while let Ok(n) = std::io::Read::read(&mut stdin, &mut buf) {
             if n == 0 {
                 break;
             }
         }
-    };
+        let _ = stdin_tx.send(());
+    });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     tokio::select! {
@@ -63,8 +66,13 @@ async fn run() -> Result<(), String> {
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = run().await {
-        eprintln!("psync-test-service: {e}");
-        std::process::exit(2);
-    }
+    let code = match run().await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("psync-test-service: {e}");
+            2
+        }
+    };
+    // Exit right away: the stdin thread may still be blocked in a read.
+    std::process::exit(code);
 }
