@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 fn usage() -> String {
-    "usage: psync-test-service [--port N] [--config file.json] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N]".to_owned()
+    "usage: psync-test-service [--port N] [--config file.json] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N] | --print-default-config".to_owned()
 }
 
 async fn run() -> Result<(), String> {
@@ -29,6 +29,13 @@ async fn run() -> Result<(), String> {
             "--expire-warning-ms" => {
                 let ms: u64 = value()?.parse().map_err(|_| usage())?;
                 builder = builder.expire_warning_period(Duration::from_millis(ms));
+            }
+            "--print-default-config" => {
+                let text = serde_json::to_string_pretty(&SyncConfig::default())
+                    .map_err(|e| e.to_string())?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{text}").map_err(|e| e.to_string())?;
+                return Ok(());
             }
             "--help" | "-h" => return Err(usage()),
             _ => return Err(usage()),

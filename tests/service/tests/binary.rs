@@ -87,3 +87,15 @@ fn bad_arguments_fail_with_usage() {
     assert!(String::from_utf8_lossy(&output.stderr).contains("usage"));
     assert!(output.stdout.is_empty());
 }
+
+#[test]
+fn prints_the_default_config() {
+    let output = Command::new(env!("CARGO_BIN_EXE_psync-test-service"))
+        .arg("--print-default-config")
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).expect("utf8");
+    let config = psync_test_service::SyncConfig::from_json(&text).expect("valid config");
+    assert_eq!(config, psync_test_service::SyncConfig::default());
+}
