@@ -5,6 +5,7 @@
 //! formatting, clippy, and the Rust test suites. Each step prints a banner so a failing CI
 //! log says which step broke.
 
+use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
 fn main() -> ExitCode {
@@ -57,5 +58,52 @@ fn lint() -> Result<(), String> {
 
 fn test() -> Result<(), String> {
     lint()?;
+    let reference = reference_core()?;
+    // SAFETY of set_var: xtask is single-threaded; children inherit the variable.
+    unsafe { std::env::set_var("PSYNC_REFERENCE_CORE", &reference) };
     run("cargo", &["test", "--workspace"])
+}
+
+/// The cache folder shared by every xtask step (`$HOME/.cache/psync`).
+fn cache_dir() -> Result<PathBuf, String> {
+    let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+    Ok(PathBuf::from(home).join(".cache").join("psync"))
+}
+
+/// The reference PowerSync core 0.5.3 (a loadable SQLite extension), fetched once from the
+/// npm package `@powersync/node@1.1.0` for the differential tests.
+fn reference_core() -> Result<PathBuf, String> {
+    let dir = cache_dir()?.join("reference").join("0.5.3");
+    let library = dir.join("libpowersync_x64.linux.so");
+    if library.exists() {
+        return Ok(library);
+    }
+    let download = dir.join("download");
+    std::fs::create_dir_all(&download).map_err(|e| format!("create {download:?}: {e}"))?;
+    let download_str = download.to_str().ok_or("cache path is not UTF-8")?;
+    run(
+        "npm",
+        &[
+            "pack",
+            "@powersync/node@1.1.0",
+            "--pack-destination",
+            download_str,
+        ],
+    )?;
+    run(
+        "tar",
+        &[
+            "-xzf",
+            &format!("{download_str}/powersync-node-1.1.0.tgz"),
+            "-C",
+            download_str,
+            "package/lib/libpowersync_x64.linux.so",
+        ],
+    )?;
+    std::fs::rename(
+        download.join("package/lib/libpowersync_x64.linux.so"),
+        &library,
+    )
+    .map_err(|e| format!("move the reference core into the cache: {e}"))?;
+    Ok(library)
 }
