@@ -123,7 +123,9 @@ impl CheckpointRequest {
 }
 
 /// `request_checkpoint()`.
-pub(crate) async fn request(client: &Arc<ClientInner>) -> Result<CheckpointRequest, CheckpointError> {
+pub(crate) async fn request(
+    client: &Arc<ClientInner>,
+) -> Result<CheckpointRequest, CheckpointError> {
     if *client.lifecycle.borrow() == Lifecycle::Closed {
         return Err(CheckpointError::Closed);
     }
@@ -181,9 +183,11 @@ pub(crate) async fn allocate(
     if accepted == id {
         return Ok(id);
     }
-    let retry = blocking(&client.db, move |db| engine::seed_above_and_next(db, accepted))
-        .await
-        .map_err(|e| CheckpointError::Failed(e.to_string()))?;
+    let retry = blocking(&client.db, move |db| {
+        engine::seed_above_and_next(db, accepted)
+    })
+    .await
+    .map_err(|e| CheckpointError::Failed(e.to_string()))?;
     let accepted = post(shared, retry).await?;
     if accepted < retry {
         return Err(CheckpointError::Failed(format!(

@@ -149,22 +149,25 @@ fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
         .current()
         .and_then(|s| s.to_json().ok())
         .and_then(|json| serde_json::from_str(&json).ok());
-    let mut start = engine::StartSyncStream::default();
-    start.parameters = shared.options.params.clone();
-    start.schema = schema;
-    start.include_defaults = shared.options.include_defaults;
-    start.app_metadata = shared.options.app_metadata.clone();
-    start.checkpoint_mode = if shared.requests_mode() {
-        engine::CheckpointMode::Requests
-    } else {
-        engine::CheckpointMode::Legacy
+    let start = engine::StartSyncStream {
+        parameters: shared.options.params.clone(),
+        schema,
+        include_defaults: shared.options.include_defaults,
+        active_streams: Vec::new(),
+        app_metadata: shared.options.app_metadata.clone(),
+        checkpoint_mode: if shared.requests_mode() {
+            engine::CheckpointMode::Requests
+        } else {
+            engine::CheckpointMode::Legacy
+        },
     };
     SyncCommand::Start(start)
 }
 
 /// One iteration; `Ok(hide_disconnect)` when the engine closed the stream.
 async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<bool> {
-    let mut queue: VecDeque<Instruction> = send(client, start_command(shared, client)).await?.into();
+    let mut queue: VecDeque<Instruction> =
+        send(client, start_command(shared, client)).await?.into();
     let mut stream: Option<OpenStream> = None;
     loop {
         while let Some(instruction) = queue.pop_front() {
@@ -197,7 +200,9 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
             _ = shared.refreshed.notified() => Event::Refreshed,
         };
         match event {
-            Event::CompletedUpload => queue.extend(send(client, SyncCommand::CompletedUpload).await?),
+            Event::CompletedUpload => {
+                queue.extend(send(client, SyncCommand::CompletedUpload).await?)
+            }
             Event::Refreshed => queue.extend(send(client, SyncCommand::RefreshedToken).await?),
             Event::Chunk(None) => {
                 stream = None;
@@ -233,10 +238,13 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
                         Frame::Binary(bytes) => SyncCommand::LineBinary(bytes),
                     };
                     queue.extend(send(client, command).await?);
-                    if queue
-                        .iter()
-                        .any(|i| matches!(i, Instruction::CloseSyncStream { .. } | Instruction::EstablishSyncStream { .. }))
-                    {
+                    if queue.iter().any(|i| {
+                        matches!(
+                            i,
+                            Instruction::CloseSyncStream { .. }
+                                | Instruction::EstablishSyncStream { .. }
+                        )
+                    }) {
                         break;
                     }
                 }
@@ -259,7 +267,9 @@ async fn next_chunk(stream: &mut Option<OpenStream>) -> Option<Result<Vec<Frame>
     match open.body.next().await {
         None => {
             if open.decoder.has_partial() {
-                Some(Err(Error::protocol("sync stream ended in the middle of a line")))
+                Some(Err(Error::protocol(
+                    "sync stream ended in the middle of a line",
+                )))
             } else {
                 None
             }
@@ -303,14 +313,16 @@ async fn establish(
             Err(other) => return Err(other.into_error()),
         }
     }
-    let response = match http::open_stream(&shared.http, &credentials, request, shared.options.use_bson).await {
-        Ok(response) => response,
-        Err(HttpFailure::Unauthorized(message)) => {
-            shared.invalidate_credentials();
-            return Err(Error::protocol(message));
-        }
-        Err(other) => return Err(other.into_error()),
-    };
+    let response =
+        match http::open_stream(&shared.http, &credentials, request, shared.options.use_bson).await
+        {
+            Ok(response) => response,
+            Err(HttpFailure::Unauthorized(message)) => {
+                shared.invalidate_credentials();
+                return Err(Error::protocol(message));
+            }
+            Err(other) => return Err(other.into_error()),
+        };
     let bson = http::is_bson_response(&response);
     Ok(OpenStream {
         body: Box::pin(response.bytes_stream()),

@@ -7,8 +7,15 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::Database;
 use crate::Result;
 
-mod shim;
-pub(crate) use shim::*;
+pub(crate) use crate::sync::SyncEngine;
+pub(crate) use crate::sync::types::{
+    CheckpointMode, CheckpointRequestTarget, CoreSyncStatus, Instruction, StartSyncStream,
+    SyncCommand,
+};
+
+fn engine(db: &Database) -> &SyncEngine {
+    &db.state().sync
+}
 
 /// Microseconds since the epoch (the engine never reads the clock itself).
 pub(crate) fn now_micros() -> i64 {

@@ -87,10 +87,12 @@ impl LineDecoder {
 pub(crate) fn endpoint_host(endpoint: &str) -> String {
     reqwest::Url::parse(endpoint)
         .ok()
-        .and_then(|u| u.host_str().map(|h| match u.port() {
-            Some(p) => format!("{h}:{p}"),
-            None => h.to_owned(),
-        }))
+        .and_then(|u| {
+            u.host_str().map(|h| match u.port() {
+                Some(p) => format!("{h}:{p}"),
+                None => h.to_owned(),
+            })
+        })
         .unwrap_or_else(|| "<invalid endpoint>".to_owned())
 }
 
@@ -171,9 +173,15 @@ pub(crate) async fn check_status(
     })
 }
 
-fn authorized(builder: reqwest::RequestBuilder, credentials: &Credentials) -> reqwest::RequestBuilder {
+fn authorized(
+    builder: reqwest::RequestBuilder,
+    credentials: &Credentials,
+) -> reqwest::RequestBuilder {
     builder
-        .header(reqwest::header::AUTHORIZATION, format!("Token {}", credentials.token))
+        .header(
+            reqwest::header::AUTHORIZATION,
+            format!("Token {}", credentials.token),
+        )
         .header(reqwest::header::USER_AGENT, user_agent())
 }
 
@@ -247,7 +255,12 @@ pub(crate) async fn post_checkpoint_request(
     let url = url(credentials, "/sync/checkpoint-request")
         .map_err(|e| HttpFailure::Other(e.to_string()))?;
     let body = serde_json::json!({"client_id": client_id, "checkpoint_request_id": id.to_string()});
-    let answer = json_answer(&host, what, authorized(client.post(url), credentials).json(&body)).await?;
+    let answer = json_answer(
+        &host,
+        what,
+        authorized(client.post(url), credentials).json(&body),
+    )
+    .await?;
     id_field(&answer, "checkpoint_request_id")
         .ok_or_else(|| HttpFailure::Other(format!("{what} failed: answer has no id ({host})")))
 }
@@ -303,7 +316,10 @@ mod tests {
 
     #[test]
     fn errors_show_only_the_host() {
-        assert_eq!(endpoint_host("http://127.0.0.1:8080/x?token=secret"), "127.0.0.1:8080");
+        assert_eq!(
+            endpoint_host("http://127.0.0.1:8080/x?token=secret"),
+            "127.0.0.1:8080"
+        );
         let json: Json = serde_json::json!({"data": {"checkpoint_request_id": "12"}});
         assert_eq!(id_field(&json, "checkpoint_request_id"), Some(12));
     }

@@ -253,8 +253,10 @@ impl SyncDatabase {
     /// Runs a write statement on the blocking pool.
     pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<()> {
         let sql = sql.to_owned();
-        blocking(&self.inner.db, move |db| db.execute(&sql, &params).map(|_| ()))
-            .await
+        blocking(&self.inner.db, move |db| {
+            db.execute(&sql, &params).map(|_| ())
+        })
+        .await
     }
 
     /// Runs a query on the blocking pool.

@@ -88,11 +88,10 @@ impl SessionShared {
         if let Some(c) = self.credentials.lock().clone() {
             return Ok(c);
         }
-        let fetched = self
-            .connector
-            .fetch_credentials()
-            .await?
-            .ok_or_else(|| Error::state("not signed in: the connector returned no credentials"))?;
+        let fetched =
+            self.connector.fetch_credentials().await?.ok_or_else(|| {
+                Error::state("not signed in: the connector returned no credentials")
+            })?;
         *self.credentials.lock() = Some(fetched.clone());
         Ok(fetched)
     }
@@ -202,7 +201,10 @@ impl Session {
             }
         }
         if aborted && let Some(client) = self.shared.client.upgrade() {
-            let _ = blocking(&client.db, |db| engine::control(db, engine::SyncCommand::Stop)).await;
+            let _ = blocking(&client.db, |db| {
+                engine::control(db, engine::SyncCommand::Stop)
+            })
+            .await;
         }
     }
 }

@@ -284,8 +284,16 @@ mod tests {
     fn priority_entries_fill_last_synced_and_lookup() {
         let mut status = SyncStatus::default();
         status.apply_priorities(vec![
-            PriorityStatus { priority: FULL_SYNC_PRIORITY, last_synced_at: Some(5), has_synced: Some(true) },
-            PriorityStatus { priority: 1, last_synced_at: Some(7), has_synced: Some(true) },
+            PriorityStatus {
+                priority: FULL_SYNC_PRIORITY,
+                last_synced_at: Some(5),
+                has_synced: Some(true),
+            },
+            PriorityStatus {
+                priority: 1,
+                last_synced_at: Some(7),
+                has_synced: Some(true),
+            },
         ]);
         assert_eq!(status.last_synced_at, Some(5));
         assert_eq!(status.has_synced, Some(true));

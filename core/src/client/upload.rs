@@ -91,7 +91,10 @@ async fn gate_snapshot(client: &ClientInner) -> Result<(Option<i64>, Option<i64>
         db.read(|tx| {
             let target = crate::kv::target(tx.connection())?;
             let seq = tx
-                .get_optional("SELECT seq FROM sqlite_sequence WHERE name = 'ps_crud'", &[])?
+                .get_optional(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'ps_crud'",
+                    &[],
+                )?
                 .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
             Ok((target, seq))
         })
@@ -119,7 +122,10 @@ async fn update_target(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -
                 .and_then(|v| v.as_i64())
                 == Some(1);
             let seq = tx
-                .get_optional("SELECT seq FROM sqlite_sequence WHERE name = 'ps_crud'", &[])?
+                .get_optional(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'ps_crud'",
+                    &[],
+                )?
                 .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
             if empty && seq == Some(seq_before) && crate::kv::target(conn)? == Some(MAX_OP_ID) {
                 engine::set_target(db, conn, id)?;
@@ -130,7 +136,10 @@ async fn update_target(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -
     .await
 }
 
-async fn obtain_write_checkpoint(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<i64> {
+async fn obtain_write_checkpoint(
+    shared: &Arc<SessionShared>,
+    client: &Arc<ClientInner>,
+) -> Result<i64> {
     if shared.requests_mode() {
         let mut seed = shared.seed.subscribe();
         let state = *seed

@@ -21,7 +21,8 @@ pub(crate) fn tables_read(db: &Database, sql: &str, params: &[Value]) -> Result<
     for row in program {
         let opcode = row.get_by_name("opcode").and_then(Value::as_str);
         let database = row.get_by_name("p3").and_then(Value::as_i64);
-        if opcode == Some("OpenRead") && database == Some(0)
+        if opcode == Some("OpenRead")
+            && database == Some(0)
             && let Some(page) = row.get_by_name("p2").and_then(Value::as_i64)
         {
             pages.insert(page);
