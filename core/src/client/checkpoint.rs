@@ -151,6 +151,7 @@ pub(crate) async fn allocate(
     shared: &Arc<SessionShared>,
     client: &Arc<ClientInner>,
 ) -> Result<i64, CheckpointError> {
+    let _in_order = shared.allocation.lock().await;
     let mut id = None;
     // The iteration can end between the seed check and the allocation; then wait again.
     for _ in 0..5 {

@@ -184,7 +184,7 @@ impl SyncDatabase {
         let flags = if soft { crate::crud::CLEAR_SOFT } else { 0 };
         blocking(&self.inner.db, move |db| {
             db.write(|tx| {
-                tx.execute("SELECT powersync_clear(?)", &[Value::Integer(flags)])?;
+                tx.get("SELECT powersync_clear(?)", &[Value::Integer(flags)])?;
                 Ok(())
             })
         })

@@ -219,6 +219,8 @@ async fn wait_for_sync_times_out_while_replication_lags_then_succeeds() {
     let (db, _) = connected(&service, "u1", fast_options()).await;
     first_sync(&db).await;
     service.set_replication_paused(true);
+    // Replication lag only matters once the source has changes waiting.
+    backend_insert_list(&service, "lagging", "u1");
     let request = db.request_checkpoint().await.expect("request");
     assert_eq!(
         request
@@ -248,6 +250,8 @@ async fn waiters_fail_on_disconnect_and_close() {
     let (db, _) = connected(&service, "u1", fast_options()).await;
     first_sync(&db).await;
     service.set_replication_paused(true);
+    // Replication lag only matters once the source has changes waiting.
+    backend_insert_list(&service, "lagging", "u1");
     let request = Arc::new(db.request_checkpoint().await.expect("request"));
     let waiter = {
         let request = Arc::clone(&request);
@@ -266,6 +270,7 @@ async fn waiters_fail_on_disconnect_and_close() {
     )
     .await
     .expect("reconnect");
+    first_sync(&db).await;
     let request = Arc::new(db.request_checkpoint().await.expect("request"));
     let waiter = {
         let request = Arc::clone(&request);
