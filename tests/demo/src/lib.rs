@@ -69,6 +69,8 @@ pub struct ServiceConnector {
     pub invalidations: AtomicUsize,
     /// How many transactions were uploaded.
     pub uploaded: AtomicUsize,
+    /// While non-zero, `upload_data` fails (and decrements it).
+    pub fail_uploads: AtomicUsize,
 }
 
 impl ServiceConnector {
@@ -82,6 +84,7 @@ impl ServiceConnector {
             fetches: AtomicUsize::new(0),
             invalidations: AtomicUsize::new(0),
             uploaded: AtomicUsize::new(0),
+            fail_uploads: AtomicUsize::new(0),
         }
     }
 
@@ -118,6 +121,13 @@ impl BackendConnector for ServiceConnector {
     }
 
     async fn upload_data(&self, database: &SyncDatabase) -> Result<()> {
+        if self
+            .fail_uploads
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Error::protocol("simulated backend outage"));
+        }
         let Some(transaction) = database.get_next_crud_transaction().await? else {
             return Ok(());
         };

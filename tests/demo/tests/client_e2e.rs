@@ -559,3 +559,159 @@ async fn watch_reruns_when_synced_rows_change() {
         .expect("todos change notified");
     db.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_upload_sets_upload_error_then_retry_clears_it_and_releases_the_request() {
+    let service = TestService::start().await.expect("service");
+    let db = open_demo_database(None).expect("open");
+    let connector = Arc::new(ServiceConnector::new(service.url(), "u1"));
+    connector.fail_uploads.store(usize::MAX, Ordering::SeqCst);
+    db.connect(
+        connector.clone(),
+        SyncOptions {
+            retry_delay: Duration::from_millis(200),
+            ..fast_options()
+        },
+    )
+    .await
+    .expect("connect");
+    first_sync(&db).await;
+    local_insert_list(&db, "pending", "u1").await;
+    let deadline = Instant::now() + WAIT;
+    while db.status().upload_error.is_none() {
+        assert!(Instant::now() < deadline, "upload error never shown");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Scenario 131: an explicit request does not pass the gate while writes are pending.
+    let request = db.request_checkpoint().await.expect("request");
+    let waited = request
+        .wait_for_sync(Some(Duration::from_millis(300)))
+        .await;
+    assert!(waited.is_err(), "synced despite pending upload: {waited:?}");
+    assert!(!request.is_synced());
+    connector.fail_uploads.store(0, Ordering::SeqCst);
+    eventually(&db, "SELECT count(*) FROM ps_crud", 0).await;
+    let deadline = Instant::now() + WAIT;
+    while !request.is_synced() {
+        assert!(
+            Instant::now() < deadline,
+            "request never synced after upload"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let deadline = Instant::now() + WAIT;
+    while db.status().upload_error.is_some() {
+        assert!(Instant::now() < deadline, "upload error never cleared");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wait_fails_fast_on_error_and_latches_after_disconnect() {
+    let service = TestService::start().await.expect("service");
+    let (db, connector) = connected(&service, "u1", fast_options()).await;
+    first_sync(&db).await;
+    let request = db.request_checkpoint().await.expect("request");
+    request.wait_for_sync(Some(WAIT)).await.expect("synced");
+    db.disconnect().await.expect("disconnect");
+    // Scenario 130: latched.
+    assert!(request.is_synced());
+    request
+        .wait_for_sync(Some(Duration::ZERO))
+        .await
+        .expect("still synced");
+
+    // Scenario 127: an upload error present when waiting starts fails the wait at once.
+    connector.fail_uploads.store(usize::MAX, Ordering::SeqCst);
+    db.connect(connector.clone(), fast_options())
+        .await
+        .expect("reconnect");
+    local_insert_list(&db, "x", "u1").await;
+    let pending = db.request_checkpoint().await.expect("request");
+    let deadline = Instant::now() + WAIT;
+    while db.status().upload_error.is_none() {
+        assert!(Instant::now() < deadline, "upload error never shown");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let error = pending.wait_for_sync(Some(WAIT)).await.expect_err("error");
+    assert!(matches!(error, CheckpointError::SyncError(_)), "{error:?}");
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_during_retry_wait_resolves_after_reconnect() {
+    let service = TestService::start().await.expect("service");
+    let (db, _) = connected(
+        &service,
+        "u1",
+        SyncOptions {
+            retry_delay: Duration::from_millis(300),
+            ..fast_options()
+        },
+    )
+    .await;
+    first_sync(&db).await;
+    // Every request fails until cleared: the driver sits in retry waits.
+    service.set_faults(
+        None,
+        Faults {
+            status: Some(503),
+            paths: Some(vec![
+                "/sync/stream".into(),
+                "/sync/checkpoint-request".into(),
+            ]),
+            drop_after_lines: Some(0),
+            ..Faults::default()
+        },
+    );
+    // A change makes the service send a line, which breaks the live stream.
+    backend_insert_list(&service, "breaker", "u1");
+    let deadline = Instant::now() + WAIT;
+    while db.status().connected {
+        assert!(Instant::now() < deadline, "never disconnected");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let pending = {
+        let db = db.clone();
+        tokio::spawn(async move { db.request_checkpoint().await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!pending.is_finished(), "request did not wait for the seed");
+    service.clear_faults();
+    let request = tokio::time::timeout(WAIT, pending)
+        .await
+        .expect("in time")
+        .expect("join")
+        .expect("request after reconnect");
+    let deadline = Instant::now() + WAIT;
+    while !request.is_synced() {
+        assert!(Instant::now() < deadline, "never synced");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bson_lines_sync_like_ndjson() {
+    let service = TestService::start().await.expect("service");
+    backend_insert_list(&service, "l1", "u1");
+    let (db, _) = connected(
+        &service,
+        "u1",
+        SyncOptions {
+            use_bson: true,
+            ..fast_options()
+        },
+    )
+    .await;
+    first_sync(&db).await;
+    assert_eq!(scalar(&db, "SELECT count(*) FROM lists").await, Some(1));
+    local_insert_list(&db, "l2", "u1").await;
+    eventually(&db, "SELECT count(*) FROM ps_crud", 0).await;
+    let request = db.request_checkpoint().await.expect("request");
+    request.wait_for_sync(Some(WAIT)).await.expect("synced");
+    backend_insert_list(&service, "l3", "u1");
+    eventually(&db, "SELECT count(*) FROM lists", 3).await;
+    db.close().await.expect("close");
+}
