@@ -11,7 +11,7 @@ use super::engine::{self, CheckpointRequestTarget, CoreSyncStatus, Instruction, 
 use super::http::{self, Frame, HttpFailure, LineDecoder};
 use super::session::{SeedState, SessionShared};
 use super::status::{DownloadProgress, PriorityStatus, SyncStatus};
-use super::{ClientInner, blocking};
+use super::{ClientInner, LogLevel, blocking};
 use crate::{Error, Result};
 
 /// The driver task: iterations until the session is cancelled.
@@ -51,6 +51,10 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
                 hide_disconnect = false;
                 if !shared.is_cancelled() {
                     let message = error.to_string();
+                    client.log(
+                        LogLevel::Warning,
+                        &format!("sync iteration failed, retrying: {message}"),
+                    );
                     client.status.update(|s| s.download_error = Some(message));
                 }
             }
@@ -102,7 +106,15 @@ fn apply_core_status(status: &mut SyncStatus, core: CoreSyncStatus) {
 /// Handles instructions that need no I/O; returns the others.
 fn apply_passive(client: &ClientInner, instruction: Instruction) -> Option<Instruction> {
     match instruction {
-        Instruction::LogLine { .. } => None,
+        Instruction::LogLine { severity, line } => {
+            let level = match severity {
+                engine::LogSeverity::Debug => LogLevel::Debug,
+                engine::LogSeverity::Info => LogLevel::Info,
+                engine::LogSeverity::Warning => LogLevel::Warning,
+            };
+            client.log(level, &line);
+            None
+        }
         Instruction::UpdateSyncStatus { status } => {
             if let Some(id) = status.internal_last_applied_checkpoint_request_id {
                 client.record_applied(id);
@@ -302,6 +314,10 @@ async fn establish(
             }
             Err(HttpFailure::NotFound(_)) => {
                 shared.seed.send_replace(SeedState::Unsupported);
+                client.log(
+                    LogLevel::Warning,
+                    "the service does not support checkpoint requests (404); using legacy write checkpoints for this connection",
+                );
                 client
                     .status
                     .update(|s| s.checkpoint_requests_unsupported = true);

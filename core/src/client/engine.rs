@@ -9,8 +9,8 @@ use crate::Result;
 
 pub(crate) use crate::sync::SyncEngine;
 pub(crate) use crate::sync::types::{
-    CheckpointMode, CheckpointRequestTarget, CoreSyncStatus, Instruction, StartSyncStream,
-    SyncCommand,
+    CheckpointMode, CheckpointRequestTarget, CoreSyncStatus, Instruction, LogSeverity,
+    StartSyncStream, SyncCommand,
 };
 
 fn engine(db: &Database) -> &SyncEngine {

@@ -55,9 +55,32 @@ pub(crate) struct ClientInner {
     /// Highest checkpoint request id ever reported as applied (`i64::MIN` = none).
     pub(crate) max_applied: AtomicI64,
     pub(crate) lifecycle: tokio_watch::Sender<Lifecycle>,
+    logger: Mutex<Option<Logger>>,
+}
+
+/// Receives log lines from the engine and the client (never tokens or row data).
+pub type Logger = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Details of the sync protocol.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something went wrong and is being retried or worked around.
+    Warning,
 }
 
 impl ClientInner {
+    /// Logs `line` if a logger is installed (called without any lock held).
+    pub(crate) fn log(&self, level: LogLevel, line: &str) {
+        let logger = self.logger.lock().clone();
+        if let Some(logger) = logger {
+            logger(level, line);
+        }
+    }
+
     pub(crate) fn record_applied(&self, id: i64) {
         self.max_applied.fetch_max(id, Ordering::AcqRel);
     }
@@ -99,6 +122,7 @@ impl SyncDatabase {
                 current: Mutex::new(None),
                 max_applied: AtomicI64::new(i64::MIN),
                 lifecycle: tokio_watch::Sender::new(Lifecycle::Idle),
+                logger: Mutex::new(None),
             }),
         }
     }
@@ -106,6 +130,11 @@ impl SyncDatabase {
     /// The wrapped database.
     pub fn database(&self) -> &Database {
         &self.inner.db
+    }
+
+    /// Installs (or removes) the logger for sync events.
+    pub fn set_logger(&self, logger: Option<Logger>) {
+        *self.inner.logger.lock() = logger;
     }
 
     /// The current status.
@@ -204,8 +233,9 @@ impl SyncDatabase {
     /// Disconnects and closes the database. Checkpoint waiters fail with
     /// [`CheckpointError::Closed`].
     pub async fn close(&self) -> Result<()> {
-        self.disconnect().await?;
+        // Closed first, so waiters report Closed rather than the disconnect on the way.
         self.inner.lifecycle.send_replace(Lifecycle::Closed);
+        self.disconnect().await?;
         blocking(&self.inner.db, |db| db.close()).await
     }
 

@@ -44,6 +44,10 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
             }
             Err(error) => {
                 let message = error.to_string();
+                client.log(
+                    super::LogLevel::Warning,
+                    &format!("upload failed, retrying: {message}"),
+                );
                 client.status.update(|s| {
                     s.uploading = false;
                     s.upload_error = Some(message);

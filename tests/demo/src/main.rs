@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use psync_core::client::{SyncDatabase, SyncOptions};
+use psync_core::client::{LogLevel, SyncDatabase, SyncOptions};
 use psync_core::{Result, Value};
 use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::TestService;
@@ -69,6 +69,16 @@ async fn run() -> Result<()> {
             status.summary()
         );
     }));
+
+    let log_start = started;
+    db.set_logger(Some(Arc::new(move |level, line| {
+        if level >= LogLevel::Info {
+            println!(
+                "[{:>6} ms]   log {level:?}: {line}",
+                log_start.elapsed().as_millis()
+            );
+        }
+    })));
 
     let connector = Arc::new(ServiceConnector::new(service.url(), USER));
     let options = SyncOptions {
