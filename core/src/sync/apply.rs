@@ -170,6 +170,19 @@ SELECT u.row_type, u.row_id,
 FROM updated u WHERE u.row_type IS NOT NULL AND u.row_id IS NOT NULL
 ORDER BY u.row_type";
 
+/// Full apply while nothing is published yet (initial sync, resync, soft clear): every row
+/// with an op is in scope, so one ordered pass over the `(row_type, row_id)` index replaces
+/// the union/temp-b-tree and the correlated lookups. Bare `data` comes from the max op row.
+const BULK_ROWS_SQL: &str = "
+SELECT row_type, row_id, data, max(op_id) FROM ps_oplog
+WHERE row_type IS NOT NULL AND row_id IS NOT NULL
+GROUP BY row_type, row_id";
+
+/// Bulk mode: rows marked for re-evaluation that no op mentions any more (deleted).
+const BULK_ORPHANS_SQL: &str = "
+SELECT u.row_type, u.row_id, NULL FROM ps_updated_rows u
+WHERE NOT EXISTS (SELECT 1 FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id)";
+
 const PARTIAL_ROWS_SQL: &str = "
 WITH scope(id, last_applied_op) AS (
   SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))),
@@ -207,15 +220,33 @@ fn destination(conn: &Connection, row_type: &str) -> Result<Destination> {
 }
 
 fn publish_rows(conn: &Connection, partial_scope: Option<&str>) -> Result<()> {
-    let mut select = match partial_scope {
-        None => conn.prepare_cached(FULL_ROWS_SQL)?,
-        Some(_) => conn.prepare_cached(PARTIAL_ROWS_SQL)?,
-    };
-    let mut rows = match partial_scope {
-        None => select.query([])?,
-        Some(scope) => select.query([scope])?,
-    };
     let mut destinations: HashMap<String, Destination> = HashMap::new();
+    if let Some(scope) = partial_scope {
+        return publish_query(conn, PARTIAL_ROWS_SQL, Some(scope), &mut destinations);
+    }
+    let nothing_published: bool = conn
+        .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM ps_buckets WHERE last_applied_op > 0)")?
+        .query_row([], |r| r.get(0))?;
+    if nothing_published {
+        publish_query(conn, BULK_ROWS_SQL, None, &mut destinations)?;
+        publish_query(conn, BULK_ORPHANS_SQL, None, &mut destinations)
+    } else {
+        publish_query(conn, FULL_ROWS_SQL, None, &mut destinations)
+    }
+}
+
+/// Writes every `(row_type, row_id, data)` row `sql` yields to its destination table.
+fn publish_query(
+    conn: &Connection,
+    sql: &str,
+    param: Option<&str>,
+    destinations: &mut HashMap<String, Destination>,
+) -> Result<()> {
+    let mut select = conn.prepare_cached(sql)?;
+    let mut rows = match param {
+        None => select.query([])?,
+        Some(p) => select.query([p])?,
+    };
     let mut untyped_upsert =
         conn.prepare_cached("REPLACE INTO ps_untyped(type, id, data) VALUES (?1, ?2, ?3)")?;
     let mut untyped_delete =

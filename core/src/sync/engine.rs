@@ -627,14 +627,21 @@ fn completed_upload(
     now: i64,
     out: &mut Vec<Instruction>,
 ) -> Result<()> {
-    let Some(pending) = it.pending.take() else {
+    let Some(pending) = it.pending.clone() else {
         return Ok(());
     };
     // Option ordering: absent < any value.
-    if pending.write_checkpoint < kv::target(conn)? {
+    let target = kv::target(conn)?;
+    if pending.write_checkpoint < target {
+        it.pending = None;
         return Ok(());
     }
-    match apply::sync_local(conn, &pending, None, now) {
+    let result = apply::sync_local(conn, &pending, None, now);
+    // The pending checkpoint is consumed by any outcome except a retryable error.
+    if !result.as_ref().is_err_and(is_recoverable) {
+        it.pending = None;
+    }
+    match result {
         Ok(ApplyOutcome::Applied) => {
             log(
                 out,
@@ -655,12 +662,6 @@ fn completed_upload(
             );
             Ok(())
         }
-        Err(e) => {
-            if is_recoverable(&e) {
-                // Retrying the command must retry the apply.
-                it.pending = Some(pending);
-            }
-            Err(e)
-        }
+        Err(e) => Err(e),
     }
 }
