@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use rusqlite::Connection;
 
+use super::raw::{self, RawStatement, RawTable};
 use super::state::TargetCheckpoint;
 use super::storage;
 use crate::crud::SyncOperationGuard;
@@ -56,6 +57,7 @@ pub fn sync_local(
     conn: &Connection,
     target: &TargetCheckpoint,
     priority: Option<i32>,
+    raw_tables: &[RawTable],
     now_micros: i64,
 ) -> Result<ApplyOutcome> {
     let in_scope: Vec<&str> = target
@@ -104,7 +106,7 @@ pub fn sync_local(
     // 4.–5. Collect and write rows.
     {
         let _guard = SyncOperationGuard::enter(conn)?;
-        publish_rows(conn, priority.map(|_| scope_json.as_str()))?;
+        publish_rows(conn, priority.map(|_| scope_json.as_str()), raw_tables)?;
     }
 
     // 6. Mark applied.
@@ -196,13 +198,30 @@ SELECT u.row_type, u.row_id,
 FROM updated u WHERE u.row_type IS NOT NULL AND u.row_id IS NOT NULL
 ORDER BY u.row_type";
 
+/// Destinations resolved so far in one apply.
+struct Destinations<'r> {
+    raw_tables: &'r [RawTable],
+    by_type: HashMap<String, Destination>,
+}
+
 /// Where rows of one type go.
 enum Destination {
-    Typed { upsert: String, delete: String },
+    Typed {
+        upsert: String,
+        delete: String,
+    },
+    Raw {
+        put: RawStatement,
+        delete: RawStatement,
+    },
     Untyped,
 }
 
-fn destination(conn: &Connection, row_type: &str) -> Result<Destination> {
+fn destination(conn: &Connection, row_type: &str, raw_tables: &[RawTable]) -> Result<Destination> {
+    if let Some(table) = raw_tables.iter().find(|t| t.name == row_type) {
+        let (put, delete) = raw::statements(conn, table)?;
+        return Ok(Destination::Raw { put, delete });
+    }
     let table = format!("ps_data__{row_type}");
     let exists: bool = conn
         .prepare_cached(
@@ -219,8 +238,15 @@ fn destination(conn: &Connection, row_type: &str) -> Result<Destination> {
     })
 }
 
-fn publish_rows(conn: &Connection, partial_scope: Option<&str>) -> Result<()> {
-    let mut destinations: HashMap<String, Destination> = HashMap::new();
+fn publish_rows(
+    conn: &Connection,
+    partial_scope: Option<&str>,
+    raw_tables: &[RawTable],
+) -> Result<()> {
+    let mut destinations = Destinations {
+        raw_tables,
+        by_type: HashMap::new(),
+    };
     if let Some(scope) = partial_scope {
         return publish_query(conn, PARTIAL_ROWS_SQL, Some(scope), &mut destinations);
     }
@@ -240,7 +266,7 @@ fn publish_query(
     conn: &Connection,
     sql: &str,
     param: Option<&str>,
-    destinations: &mut HashMap<String, Destination>,
+    destinations: &mut Destinations<'_>,
 ) -> Result<()> {
     let mut select = conn.prepare_cached(sql)?;
     let mut rows = match param {
@@ -258,10 +284,15 @@ fn publish_query(
             .get_ref(2)?
             .as_str_or_null()
             .map_err(rusqlite::Error::from)?;
-        if !destinations.contains_key(row_type) {
-            destinations.insert(row_type.to_string(), destination(conn, row_type)?);
+        if !destinations.by_type.contains_key(row_type) {
+            let d = destination(conn, row_type, destinations.raw_tables)?;
+            destinations.by_type.insert(row_type.to_string(), d);
         }
-        match destinations.get(row_type) {
+        match destinations.by_type.get(row_type) {
+            Some(Destination::Raw { put, delete }) => match data {
+                Some(_) => raw::execute(conn, put, row_id, data)?,
+                None => raw::execute(conn, delete, row_id, None)?,
+            },
             Some(Destination::Typed { upsert, delete }) => match data {
                 Some(data) => {
                     conn.prepare_cached(upsert)?

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::apply::{self, ApplyOutcome, FULL_SYNC_PRIORITY};
 use super::line::{self, SyncLine};
+use super::raw;
 use super::state::{BucketInfo, Iteration, RealBucketProgress, Target, TargetCheckpoint};
 use super::storage;
 use super::streams;
@@ -249,7 +250,9 @@ fn start(
         }),
     };
 
+    let raw_tables = raw::parse_raw_tables(options.schema.as_ref())?;
     let mut iteration = Iteration {
+        raw_tables,
         options,
         status,
         last_emitted_status: None,
@@ -420,7 +423,7 @@ fn handle_line(
                 ));
             };
             let target = target.clone();
-            match apply::sync_local(conn, &target, None, now)? {
+            match apply::sync_local(conn, &target, None, &it.raw_tables, now)? {
                 ApplyOutcome::ChecksumFailure(failures) => {
                     checksum_failure(out, "Could not apply checkpoint", &failures);
                     mark_connected(it);
@@ -449,7 +452,7 @@ fn handle_line(
                 ));
             };
             let target = target.clone();
-            match apply::sync_local(conn, &target, Some(priority), now)? {
+            match apply::sync_local(conn, &target, Some(priority), &it.raw_tables, now)? {
                 ApplyOutcome::ChecksumFailure(failures) => {
                     checksum_failure(out, "Could not apply partial checkpoint", &failures);
                     mark_connected(it);
@@ -636,7 +639,7 @@ fn completed_upload(
         it.pending = None;
         return Ok(());
     }
-    let result = apply::sync_local(conn, &pending, None, now);
+    let result = apply::sync_local(conn, &pending, None, &it.raw_tables, now);
     // The pending checkpoint is consumed by any outcome except a retryable error.
     if !result.as_ref().is_err_and(is_recoverable) {
         it.pending = None;
