@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Differential test: the same `powersync_control` script on this core and on the reference
+//! PowerSync core 0.5.3 must produce the same instructions (timestamps normalised) and the same
+//! sync tables. Skipped when the reference library is not installed
+//! (`PSYNC_REFERENCE_SO`, default `$HOME/.cache/psync/reference/0.5.3/libpowersync_x64.linux.so`).
+
+#[path = "schema_common/mod.rs"]
+mod common;
+
+use std::path::PathBuf;
+
+use psync_core::schema::{Column, Schema, Table};
+use rusqlite::Connection;
+use rusqlite::types::Value as SqlValue;
+use serde_json::{Value, json};
+
+fn reference_path() -> Option<PathBuf> {
+    let path = std::env::var_os("PSYNC_REFERENCE_SO")
+        .map(PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| {
+                PathBuf::from(h).join(".cache/psync/reference/0.5.3/libpowersync_x64.linux.so")
+            })
+        })?;
+    path.exists().then_some(path)
+}
+
+fn schema() -> Schema {
+    Schema::new([Table::new("items", [Column::text("col")])])
+}
+
+fn reference_db(so: &PathBuf) -> Connection {
+    let conn = Connection::open_in_memory().expect("open");
+    // SAFETY: loading the trusted reference extension in a test.
+    unsafe {
+        let _guard = rusqlite::LoadExtensionGuard::new(&conn).expect("enable");
+        conn.load_extension(so, Some("sqlite3_powersync_init"))
+            .expect("load reference");
+    }
+    conn.execute_batch(
+        "BEGIN; SELECT powersync_init();
+         UPDATE ps_kv SET value = 'test-test-test-test' WHERE key = 'client_id'; COMMIT;",
+    )
+    .expect("init");
+    conn.execute_batch("BEGIN").expect("begin");
+    conn.query_row(
+        "SELECT powersync_replace_schema(?)",
+        [schema().to_json().expect("json")],
+        |_| Ok(()),
+    )
+    .expect("schema");
+    conn.execute_batch("COMMIT").expect("commit");
+    conn
+}
+
+/// Replaces every timestamp-like field so the two cores compare equal.
+fn normalise(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map.iter_mut() {
+                if (k == "last_synced_at" || k == "expires_at") && !v.is_null() {
+                    *v = json!("<time>");
+                } else {
+                    normalise(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(normalise),
+        _ => {}
+    }
+}
+
+enum Step {
+    Control(&'static str, Option<String>),
+    Sql(&'static str),
+}
+
+fn run(conn: &Connection, step: &Step) -> Value {
+    conn.execute_batch("BEGIN").expect("begin");
+    let result = match step {
+        Step::Control(cmd, payload) => conn
+            .query_row(
+                "SELECT powersync_control(?, ?)",
+                rusqlite::params![cmd, payload],
+                |r| r.get::<_, SqlValue>(0),
+            )
+            .map(|v| match v {
+                SqlValue::Text(t) => serde_json::from_str(&t).unwrap_or(Value::String(t)),
+                SqlValue::Integer(i) => json!(i),
+                _ => Value::Null,
+            })
+            .unwrap_or_else(|e| json!({"error": e.sqlite_error_code().map(|c| format!("{c:?}"))})),
+        Step::Sql(sql) => conn
+            .execute_batch(sql)
+            .map(|()| Value::Null)
+            .unwrap_or_else(|e| json!({"error": e.to_string()})),
+    };
+    conn.execute_batch("COMMIT").expect("commit");
+    let mut result = result;
+    normalise(&mut result);
+    result
+}
+
+fn tables(conn: &Connection) -> Value {
+    let query = |sql: &str| -> Value {
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let n = stmt.column_count();
+        let rows: Vec<Value> = stmt
+            .query_map([], |r| {
+                Ok(Value::Array(
+                    (0..n)
+                        .map(|i| match r.get::<_, SqlValue>(i) {
+                            Ok(SqlValue::Integer(v)) => json!(v),
+                            Ok(SqlValue::Text(t)) => json!(t),
+                            Ok(SqlValue::Real(f)) => json!(f),
+                            _ => Value::Null,
+                        })
+                        .collect(),
+                ))
+            })
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        Value::Array(rows)
+    };
+    json!({
+        "buckets": query("SELECT name, last_applied_op, last_op, add_checksum, op_checksum, count_at_last, count_since_last, downloaded_size FROM ps_buckets ORDER BY name"),
+        "oplog": query("SELECT b.name, o.op_id, o.row_type, o.row_id, o.key, o.data, o.hash FROM ps_oplog o JOIN ps_buckets b ON b.id = o.bucket ORDER BY b.name, o.op_id"),
+        "updated": query("SELECT row_type, row_id FROM ps_updated_rows ORDER BY 1, 2"),
+        "items": query("SELECT id, data FROM ps_data__items ORDER BY id"),
+        "untyped": query("SELECT type, id, data FROM ps_untyped ORDER BY 1, 2"),
+        "kv": query("SELECT key, value FROM ps_kv WHERE key != 'client_id' ORDER BY key"),
+        "sync_state": query("SELECT priority FROM ps_sync_state ORDER BY priority"),
+    })
+}
+
+fn line(v: Value) -> Step {
+    Step::Control("line_text", Some(v.to_string()))
+}
+
+fn op(op_id: u32, op: &str, id: &str, data: Option<&str>, checksum: i64) -> Value {
+    let mut v = json!({"op_id": op_id.to_string(), "op": op, "object_type": "items", "object_id": id, "checksum": checksum});
+    if let Some(d) = data {
+        v["data"] = json!(d);
+    }
+    v
+}
+
+#[test]
+fn same_instructions_and_tables_as_the_reference_core() {
+    let Some(so) = reference_path() else {
+        eprintln!("reference core not installed; skipping");
+        return;
+    };
+    let script = vec![
+        Step::Control(
+            "start",
+            Some(r#"{"parameters":{"p":1},"checkpoint_mode":"requests"}"#.into()),
+        ),
+        Step::Control("connection", Some("established".into())),
+        line(
+            json!({"checkpoint": {"last_op_id": "5", "write_checkpoint": "1", "buckets": [
+            {"bucket": "a", "checksum": 10, "priority": 1, "count": 3},
+            {"bucket": "b", "checksum": 9, "count": 2}]}}),
+        ),
+        line(json!({"data": {"bucket": "a", "data": [
+            op(1, "PUT", "r1", Some(r#"{"col":"one"}"#), 1),
+            op(2, "PUT", "r1", Some(r#"{"col":"one v2"}"#), 2),
+            {"op_id": "3", "op": "MOVE", "checksum": 7}]}})),
+        Step::Control("seed_checkpoint_request_id", Some("3".into())),
+        Step::Control("current_checkpoint_request_id", None),
+        line(json!({"partial_checkpoint_complete": {"last_op_id": "5", "priority": 1}})),
+        line(json!({"data": {"bucket": "b", "data": [
+            op(4, "PUT", "r2", Some(r#"{"col":"two"}"#), 4),
+            op(5, "PUT", "r3", None, 5)]}})),
+        Step::Sql("INSERT INTO items(id, col) VALUES ('local', 'x')"),
+        line(json!({"checkpoint_complete": {"last_op_id": "5"}})),
+        Step::Sql("DELETE FROM ps_crud"),
+        Step::Control("next_checkpoint_request_id", None),
+        Step::Control("target_checkpoint_request_id", Some("4".into())),
+        Step::Control("completed_upload", None),
+        line(
+            json!({"checkpoint_diff": {"last_op_id": "7", "write_checkpoint": "4", "updated_buckets": [
+            {"bucket": "b", "checksum": 20, "count": 3}], "removed_buckets": ["a"]}}),
+        ),
+        line(json!({"data": {"bucket": "b", "data": [
+            op(6, "REMOVE", "r2", None, 6),
+            op(7, "PUT", "r4", Some(r#"{"col":"four"}"#), 5)]}})),
+        line(json!({"checkpoint_complete": {"last_op_id": "7"}})),
+        line(json!({"token_expires_in": 20})),
+        line(
+            json!({"checkpoint": {"last_op_id": "8", "buckets": [{"bucket": "b", "checksum": 1}]}}),
+        ),
+        line(json!({"checkpoint_complete": {"last_op_id": "8"}})),
+        Step::Control("start", None),
+        line(
+            json!({"checkpoint": {"last_op_id": "9", "buckets": [{"bucket": "c", "checksum": -2, "priority": 0}]}}),
+        ),
+        line(json!({"data": {"bucket": "c", "data": [
+            op(8, "PUT", "c1", Some("{}"), -1),
+            op(9, "PUT", "c2", Some("{}"), 4294967295)]}})),
+        line(json!({"partial_checkpoint_complete": {"last_op_id": "9", "priority": 0}})),
+        line(json!({"unknown_line": {}})),
+        Step::Control("stop", None),
+    ];
+    let ours = common::open();
+    ours.apply(&schema());
+    let reference = reference_db(&so);
+    for (i, step) in script.iter().enumerate() {
+        let a = run(&ours.conn, step);
+        let b = run(&reference, step);
+        if std::env::var_os("PSYNC_DIFF_VERBOSE").is_some() {
+            eprintln!("{i}: {a}");
+        }
+        assert_eq!(a, b, "step {i} instructions differ");
+        assert_eq!(
+            tables(&ours.conn),
+            tables(&reference),
+            "step {i} tables differ"
+        );
+    }
+}
