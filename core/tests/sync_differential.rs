@@ -72,6 +72,7 @@ fn normalise(value: &mut Value) {
 
 enum Step {
     Control(&'static str, Option<String>),
+    Binary(Vec<u8>),
     Sql(&'static str),
 }
 
@@ -89,6 +90,12 @@ fn run(conn: &Connection, step: &Step) -> Value {
                 SqlValue::Integer(i) => json!(i),
                 _ => Value::Null,
             })
+            .unwrap_or_else(|e| json!({"error": e.sqlite_error_code().map(|c| format!("{c:?}"))})),
+        Step::Binary(bytes) => conn
+            .query_row("SELECT powersync_control('line_binary', ?)", [bytes], |r| {
+                r.get::<_, String>(0)
+            })
+            .map(|t| serde_json::from_str(&t).unwrap_or(Value::String(t)))
             .unwrap_or_else(|e| json!({"error": e.sqlite_error_code().map(|c| format!("{c:?}"))})),
         Step::Sql(sql) => conn
             .execute_batch(sql)
@@ -146,12 +153,80 @@ fn op(op_id: u32, op: &str, id: &str, data: Option<&str>, checksum: i64) -> Valu
     v
 }
 
-#[test]
-fn same_instructions_and_tables_as_the_reference_core() {
+fn compare(script: &[Step]) {
     let Some(so) = reference_path() else {
         eprintln!("reference core not installed; skipping");
         return;
     };
+    let ours = common::open();
+    ours.apply(&schema());
+    let reference = reference_db(&so);
+    for (i, step) in script.iter().enumerate() {
+        let a = run(&ours.conn, step);
+        let b = run(&reference, step);
+        if std::env::var_os("PSYNC_DIFF_VERBOSE").is_some() {
+            eprintln!("{i}: {a}");
+        }
+        assert_eq!(a, b, "step {i} instructions differ");
+        assert_eq!(
+            tables(&ours.conn),
+            tables(&reference),
+            "step {i} tables differ"
+        );
+    }
+}
+
+fn bson_line(v: Value) -> Step {
+    Step::Binary(psync_core::sync::bson::encode_document(&v))
+}
+
+#[test]
+fn streams_bson_tokens_and_errors_match_the_reference_core() {
+    compare(&[
+        Step::Control(
+            "subscriptions",
+            Some(
+                r#"{"subscribe":{"stream":{"name":"explicit","params":{"x":1}},"ttl":3600}}"#
+                    .into(),
+            ),
+        ),
+        Step::Control(
+            "start",
+            Some(r#"{"active_streams":[{"name":"explicit","params":{"x":1}}]}"#.into()),
+        ),
+        line(json!({"checkpoint": {"last_op_id": "2", "buckets": [
+            {"bucket": "d", "checksum": 3, "priority": 1, "count": 2, "subscriptions": [{"default": 0}]},
+            {"bucket": "e", "checksum": 0, "count": 0, "subscriptions": [{"sub": 0}]}],
+            "streams": [{"name": "def", "is_default": true, "errors": [{"subscription": "default", "message": "boom"}]},
+                        {"name": "explicit", "is_default": false, "errors": []}]}})),
+        bson_line(json!({"data": {"bucket": "d", "data": [
+            op(1, "PUT", "x1", Some(r#"{"col":"b"}"#), 1),
+            {"op_id": "2", "op": "PUT", "object_type": "items", "object_id": "x2", "data": "{}", "checksum": 2.0}]}})),
+        line(json!({"partial_checkpoint_complete": {"last_op_id": "2", "priority": 1}})),
+        line(json!({"checkpoint_complete": {"last_op_id": "2"}})),
+        Step::Control(
+            "update_subscriptions",
+            Some(r#"[{"name":"explicit","params":{"x":1}}]"#.into()),
+        ),
+        line(json!({"token_expires_in": 100})),
+        Step::Control("refreshed_token", None),
+        Step::Control("start", None),
+        line(
+            json!({"checkpoint_diff": {"last_op_id": "3", "updated_buckets": [], "removed_buckets": []}}),
+        ),
+        Step::Control("start", None),
+        Step::Control("line_text", Some("not json".into())),
+        Step::Control("completed_upload", None),
+        Step::Control("start", None),
+        line(json!({"token_expires_in": 0})),
+        Step::Control("target_checkpoint_request_id", None),
+        Step::Control("target_checkpoint_request_id", Some("0".into())),
+        Step::Control("current_checkpoint_request_id", None),
+    ]);
+}
+
+#[test]
+fn same_instructions_and_tables_as_the_reference_core() {
     let script = vec![
         Step::Control(
             "start",
@@ -203,20 +278,5 @@ fn same_instructions_and_tables_as_the_reference_core() {
         line(json!({"unknown_line": {}})),
         Step::Control("stop", None),
     ];
-    let ours = common::open();
-    ours.apply(&schema());
-    let reference = reference_db(&so);
-    for (i, step) in script.iter().enumerate() {
-        let a = run(&ours.conn, step);
-        let b = run(&reference, step);
-        if std::env::var_os("PSYNC_DIFF_VERBOSE").is_some() {
-            eprintln!("{i}: {a}");
-        }
-        assert_eq!(a, b, "step {i} instructions differ");
-        assert_eq!(
-            tables(&ours.conn),
-            tables(&reference),
-            "step {i} tables differ"
-        );
-    }
+    compare(&script);
 }
