@@ -676,11 +676,9 @@ fn completed_upload(
             );
             after_full_apply(conn, it, &pending, now, out)
         }
-        Ok(ApplyOutcome::ChecksumFailure(failures)) => {
-            checksum_failure(out, "Could not apply checkpoint", &failures);
-            Ok(())
-        }
-        Ok(ApplyOutcome::PendingLocalChanges) => {
+        // Like the reference core, any outcome other than "applied" is reported the same way
+        // and keeps the stream open (a checksum failure still deleted the buckets).
+        Ok(ApplyOutcome::ChecksumFailure(_) | ApplyOutcome::PendingLocalChanges) => {
             log(
                 out,
                 LogSeverity::Warning,
