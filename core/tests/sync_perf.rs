@@ -110,13 +110,18 @@ fn initial_sync_throughput() {
             run("line_text", Some(&line(chunk)));
         }
         let downloaded = started.elapsed();
+        let cpu_downloaded = cpu_ns();
         let out = run(
             "line_text",
             Some(&json!({"checkpoint_complete": {"last_op_id": rows.to_string()}}).to_string()),
         );
         let total = started.elapsed();
         assert!(out.contains("Validated and applied checkpoint"), "{out}");
-        eprintln!("reference cpu {} ms", (cpu_ns() - cpu) / 1_000_000);
+        eprintln!(
+            "reference cpu {} ms (apply {} ms)",
+            (cpu_ns() - cpu) / 1_000_000,
+            (cpu_ns() - cpu_downloaded) / 1_000_000
+        );
         eprintln!(
             "reference {rows} rows: download {:?}, apply {:?}, total {:?} => {:.0} rows/s",
             downloaded,
@@ -143,6 +148,7 @@ fn initial_sync_throughput() {
         tx(SyncCommand::LineText(line(chunk)));
     }
     let downloaded = started.elapsed();
+    let cpu_downloaded = cpu_ns();
     let out = tx(SyncCommand::LineText(
         json!({"checkpoint_complete": {"last_op_id": rows.to_string()}}).to_string(),
     ));
@@ -153,7 +159,11 @@ fn initial_sync_throughput() {
         .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
         .expect("count");
     assert_eq!(n as usize, rows);
-    eprintln!("psync cpu {} ms", (cpu_ns() - cpu) / 1_000_000);
+    eprintln!(
+        "psync cpu {} ms (apply {} ms)",
+        (cpu_ns() - cpu) / 1_000_000,
+        (cpu_ns() - cpu_downloaded) / 1_000_000
+    );
     eprintln!(
         "{rows} rows: download {:?}, apply {:?}, total {:?} => {:.0} rows/s",
         downloaded,
