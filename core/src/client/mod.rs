@@ -142,7 +142,8 @@ impl SyncDatabase {
         self.inner.status.current()
     }
 
-    /// A receiver that sees every status change (the current status is marked seen-not).
+    /// A receiver of status changes; its first `changed()` resolves at once with the current
+    /// status.
     pub fn status_stream(&self) -> tokio_watch::Receiver<SyncStatus> {
         let mut rx = self.inner.status.subscribe();
         rx.mark_changed();
