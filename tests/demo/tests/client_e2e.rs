@@ -715,3 +715,46 @@ async fn bson_lines_sync_like_ndjson() {
     eventually(&db, "SELECT count(*) FROM lists", 3).await;
     db.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_side_ids_win_over_a_stale_local_counter() {
+    // Scenarios 113/115: a second install with the same client id starts below the service.
+    let service = TestService::start().await.expect("service");
+    let (a, _) = connected(&service, "u1", fast_options()).await;
+    first_sync(&a).await;
+    let mut last = 0;
+    for _ in 0..3 {
+        last = a.request_checkpoint().await.expect("request").id();
+    }
+    let shared_id = client_id(&a).await;
+    let b = open_demo_database(None).expect("open");
+    b.execute(
+        "UPDATE ps_kv SET value = ? WHERE key = 'client_id'",
+        vec![Value::Text(shared_id.clone())],
+    )
+    .await
+    .expect("same client id");
+    assert_eq!(client_id(&b).await, shared_id);
+    b.connect(
+        Arc::new(ServiceConnector::new(service.url(), "u1")),
+        fast_options(),
+    )
+    .await
+    .expect("connect b");
+    first_sync(&b).await;
+    let from_b = b.request_checkpoint().await.expect("request b");
+    assert_eq!(from_b.id(), last + 1, "seeded from the service's answer");
+    // A moves the service ahead again; B's next id is stale, re-seeds and re-posts once.
+    for _ in 0..3 {
+        last = a.request_checkpoint().await.expect("request").id();
+    }
+    let again = b.request_checkpoint().await.expect("request b");
+    assert_eq!(
+        again.id(),
+        last + 1,
+        "stale id re-allocated above the service's"
+    );
+    again.wait_for_sync(Some(WAIT)).await.expect("synced");
+    a.close().await.expect("close");
+    b.close().await.expect("close");
+}
