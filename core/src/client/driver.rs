@@ -78,7 +78,7 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
 }
 
 /// Copies the engine's status into the public one.
-fn apply_core_status(status: &mut SyncStatus, core: CoreSyncStatus) {
+pub(crate) fn apply_core_status(status: &mut SyncStatus, core: CoreSyncStatus) {
     status.connected = core.connected;
     status.connecting = core.connecting;
     status.downloading = core.downloading.is_some();

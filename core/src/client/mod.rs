@@ -112,8 +112,25 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 impl SyncDatabase {
-    /// Wraps an open database.
+    /// Wraps an open database and loads the stored (offline) sync status, so `has_synced`
+    /// and `last_synced_at` are known before connecting.
     pub fn new(db: Database) -> Self {
+        let client = Self::without_offline_status(db);
+        let offline = client
+            .inner
+            .db
+            .read(|tx| crate::sync::offline_status(tx.connection()));
+        if let Ok(core) = offline {
+            client.inner.status.update(|s| {
+                driver::apply_core_status(s, core);
+                s.connected = false;
+                s.connecting = false;
+            });
+        }
+        client
+    }
+
+    fn without_offline_status(db: Database) -> Self {
         Self {
             inner: Arc::new(ClientInner {
                 db,

@@ -758,3 +758,31 @@ async fn service_side_ids_win_over_a_stale_local_counter() {
     a.close().await.expect("close");
     b.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reopened_database_knows_it_has_synced_before_connecting() {
+    let service = TestService::start().await.expect("service");
+    backend_insert_list(&service, "l1", "u1");
+    let dir = tempfile::tempdir().expect("dir");
+    let path = dir.path().join("client.db");
+    let db = open_demo_database(Some(&path)).expect("open");
+    assert_eq!(db.status().has_synced, Some(false));
+    db.connect(
+        Arc::new(ServiceConnector::new(service.url(), "u1")),
+        fast_options(),
+    )
+    .await
+    .expect("connect");
+    first_sync(&db).await;
+    db.close().await.expect("close");
+    let reopened = open_demo_database(Some(&path)).expect("reopen");
+    let status = reopened.status();
+    assert_eq!(status.has_synced, Some(true));
+    assert!(status.last_synced_at.is_some());
+    assert!(!status.connected && !status.connecting);
+    assert_eq!(
+        scalar(&reopened, "SELECT count(*) FROM lists").await,
+        Some(1)
+    );
+    reopened.close().await.expect("close");
+}
