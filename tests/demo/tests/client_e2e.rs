@@ -786,3 +786,78 @@ async fn reopened_database_knows_it_has_synced_before_connecting() {
     );
     reopened.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_401_invalidates_credentials_and_reconnects() {
+    // Scenario 106.
+    let service = TestService::start().await.expect("service");
+    service.set_faults(
+        None,
+        Faults {
+            status: Some(401),
+            paths: Some(vec!["/sync/stream".into()]),
+            times: Some(1),
+            ..Faults::default()
+        },
+    );
+    let (db, connector) = connected(
+        &service,
+        "u1",
+        SyncOptions {
+            checkpoint_mode: CheckpointMode::Legacy,
+            ..fast_options()
+        },
+    )
+    .await;
+    first_sync(&db).await;
+    assert_eq!(connector.invalidations.load(Ordering::SeqCst), 1);
+    assert!(connector.fetches.load(Ordering::SeqCst) >= 2);
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failing_credential_fetch_shows_download_error_then_retries() {
+    // Scenario 107.
+    let service = TestService::start().await.expect("service");
+    let db = open_demo_database(None).expect("open");
+    let connector = Arc::new(ServiceConnector::new(service.url(), "u1"));
+    connector.fail_fetches.store(1, Ordering::SeqCst);
+    let errors = Arc::new(parking_lot::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&errors);
+    let _listener = db.add_status_listener(Box::new(move |s| {
+        if let Some(e) = &s.download_error {
+            seen.lock().push(e.clone());
+        }
+    }));
+    db.connect(connector.clone(), fast_options())
+        .await
+        .expect("connect");
+    first_sync(&db).await;
+    assert!(
+        errors
+            .lock()
+            .iter()
+            .any(|e| e.contains("simulated auth backend outage")),
+        "{:?}",
+        errors.lock()
+    );
+    assert_eq!(connector.fetches.load(Ordering::SeqCst), 2);
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soft_clear_then_reconnect_restores_rows() {
+    let service = TestService::start().await.expect("service");
+    backend_insert_list(&service, "l1", "u1");
+    let (db, connector) = connected(&service, "u1", fast_options()).await;
+    first_sync(&db).await;
+    db.disconnect_and_clear(true).await.expect("soft clear");
+    assert_eq!(scalar(&db, "SELECT count(*) FROM lists").await, Some(0));
+    assert!(!db.status().connected && !db.status().connecting);
+    db.connect(connector, fast_options())
+        .await
+        .expect("reconnect");
+    first_sync(&db).await;
+    eventually(&db, "SELECT count(*) FROM lists", 1).await;
+    db.close().await.expect("close");
+}
