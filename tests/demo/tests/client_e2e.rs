@@ -557,6 +557,28 @@ async fn watch_reruns_when_synced_rows_change() {
     tokio::time::timeout(WAIT, changes.changed())
         .await
         .expect("todos change notified");
+
+    // The same watch as a Stream, on a local-write query.
+    use futures_util::StreamExt;
+    let mut stream = Box::pin(
+        db.watch("SELECT count(*) FROM todos", vec![])
+            .expect("watch")
+            .into_stream(),
+    );
+    let first = stream.next().await.expect("item").expect("rows");
+    assert_eq!(first[0].get(0).and_then(Value::as_i64), Some(1));
+    db.execute(
+        "INSERT INTO todos(id, list_id, description) VALUES ('t2', 'l1', 'y')",
+        vec![],
+    )
+    .await
+    .expect("todo");
+    let second = tokio::time::timeout(WAIT, stream.next())
+        .await
+        .expect("in time")
+        .expect("item")
+        .expect("rows");
+    assert_eq!(second[0].get(0).and_then(Value::as_i64), Some(2));
     db.close().await.expect("close");
 }
 
