@@ -87,6 +87,9 @@ impl ClientInner {
 }
 
 /// A [`Database`] plus the sync client. Cheap to clone; clones share the client.
+///
+/// Call [`SyncDatabase::disconnect`] or [`SyncDatabase::close`] before dropping the last
+/// clone: a running `connect()` keeps its background tasks (and this client) alive until then.
 #[derive(Clone)]
 pub struct SyncDatabase {
     pub(crate) inner: Arc<ClientInner>,
