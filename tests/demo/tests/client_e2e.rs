@@ -409,3 +409,43 @@ async fn soft_clear_then_reconnect_restores_rows() {
     eventually(&db, "SELECT count(*) FROM lists", 1).await;
     db.close().await.expect("close");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_stream_is_reopened_after_the_idle_timeout() {
+    let service = TestService::start().await.expect("service");
+    let (db, _) = connected(
+        &service,
+        "u1",
+        SyncOptions {
+            stream_idle_timeout: Duration::from_millis(300),
+            ..fast_options()
+        },
+    )
+    .await;
+    first_sync(&db).await;
+    service.set_faults(
+        None,
+        Faults {
+            stall: true,
+            ..Faults::default()
+        },
+    );
+    backend_insert_list(&service, "during-stall", "u1");
+    let deadline = Instant::now() + WAIT;
+    while !db
+        .status()
+        .download_error
+        .is_some_and(|e| e.contains("idle"))
+    {
+        assert!(Instant::now() < deadline, "stall never detected");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    service.clear_faults();
+    eventually(
+        &db,
+        "SELECT count(*) FROM lists WHERE id = 'during-stall'",
+        1,
+    )
+    .await;
+    db.close().await.expect("close");
+}
