@@ -11,8 +11,8 @@ fn every_sequence_meets_its_spec_expectations_on_the_reference() {
     psync_reference::require_reference_core();
     let sequences = load_dir(&sequences_dir()).expect("sequences load");
     assert!(
-        sequences.len() >= 1,
-        "expected hand-written sequences, found {}",
+        sequences.len() >= 30,
+        "expected at least 30 hand-written sequences, found {}",
         sequences.len()
     );
     let mut failures = Vec::new();
