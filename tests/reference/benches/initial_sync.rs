@@ -16,68 +16,11 @@ use std::process::Command;
 use std::time::Instant;
 
 use rusqlite::Connection;
-use serde_json::{Value, json};
+
+use psync_reference::synthetic::{OPS_PER_LINE, Plan, SCHEMA, row_data};
 
 const BUCKETS: usize = 10;
-const OPS_PER_LINE: usize = 1000;
 const CHILD_ENV: &str = "PSYNC_BENCH_CHILD";
-const SCHEMA: &str = r#"{"tables":[{"name":"rows","columns":[
- {"name":"a","type":"text"},{"name":"b","type":"integer"},{"name":"c","type":"text"},
- {"name":"d","type":"real"},{"name":"e","type":"text"},{"name":"f","type":"integer"}]}]}"#;
-
-fn row_data(index: usize) -> Value {
-    json!({
-        "a": format!("name-{index:08}-abcdefghijklmnopqrstuvwxyz"),
-        "b": index as i64 * 7,
-        "c": format!("description {index} lorem ipsum dolor sit amet, consectetur adipiscing"),
-        "d": index as f64 * 0.25,
-        "e": format!("owner-{:06}-0000-0000-000000000000", index % 1000),
-        "f": (index % 5) as i64,
-    })
-}
-
-fn op_checksum(op_id: usize) -> u32 {
-    (op_id as u64).wrapping_mul(2_654_435_761) as u32
-}
-
-/// Rows of bucket `b` are the indexes `i` with `i % BUCKETS == b`; op id = index + 1.
-fn bucket_rows(bucket: usize, rows: usize) -> impl Iterator<Item = usize> {
-    (bucket..rows).step_by(BUCKETS)
-}
-
-fn checkpoint_line(rows: usize) -> String {
-    let buckets: Vec<Value> = (0..BUCKETS)
-        .map(|bucket| {
-            let checksum =
-                bucket_rows(bucket, rows).fold(0u32, |acc, i| acc.wrapping_add(op_checksum(i + 1)));
-            json!({"bucket": format!("bucket{bucket}"), "checksum": checksum, "priority": 3,
-                   "count": bucket_rows(bucket, rows).count()})
-        })
-        .collect();
-    json!({"checkpoint": {"last_op_id": rows.to_string(), "buckets": buckets}}).to_string()
-}
-
-/// Every data line, generated lazily so the harness's own memory stays small.
-fn data_lines(rows: usize) -> impl Iterator<Item = String> {
-    (0..BUCKETS).flat_map(move |bucket| {
-        let indexes: Vec<usize> = bucket_rows(bucket, rows).collect();
-        let chunks: Vec<Vec<usize>> = indexes
-            .chunks(OPS_PER_LINE)
-            .map(<[usize]>::to_vec)
-            .collect();
-        chunks.into_iter().map(move |chunk| {
-            let ops: Vec<Value> = chunk
-                .iter()
-                .map(|&i| {
-                    json!({"op_id": (i + 1).to_string(), "op": "PUT", "object_type": "rows",
-                           "object_id": format!("row-{i}"), "checksum": op_checksum(i + 1),
-                           "data": row_data(i).to_string()})
-                })
-                .collect();
-            json!({"data": {"bucket": format!("bucket{bucket}"), "data": ops}}).to_string()
-        })
-    })
-}
 
 fn control(conn: &Connection, command: &str, payload: Option<&str>) -> rusqlite::Result<String> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -111,12 +54,12 @@ fn run_sync(conn: &Connection, rows: usize) -> Result<(), String> {
     let err = |e: rusqlite::Error| e.to_string();
     prepare(conn).map_err(err)?;
     control(conn, "start", None).map_err(err)?;
-    control(conn, "line_text", Some(&checkpoint_line(rows))).map_err(err)?;
-    for line in data_lines(rows) {
+    let plan = Plan::new(rows, BUCKETS, 3);
+    control(conn, "line_text", Some(&plan.checkpoint_line())).map_err(err)?;
+    for line in plan.data_lines() {
         control(conn, "line_text", Some(&line)).map_err(err)?;
     }
-    let complete = json!({"checkpoint_complete": {"last_op_id": rows.to_string()}}).to_string();
-    let result = control(conn, "line_text", Some(&complete)).map_err(err)?;
+    let result = control(conn, "line_text", Some(&plan.complete_line())).map_err(err)?;
     if !result.contains("Validated and applied checkpoint") {
         return Err(format!("checkpoint not applied: {result}"));
     }

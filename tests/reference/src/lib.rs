@@ -13,6 +13,7 @@ pub mod normalise;
 pub mod runner;
 pub mod sequence;
 pub mod snapshot;
+pub mod synthetic;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
