@@ -86,10 +86,10 @@ fn run_differential_statements(conn: &rusqlite::Connection) -> Vec<String> {
     log
 }
 
-/// Runs [`DIFF_STATEMENTS`] on our core and, when `PSYNC_REFERENCE_CORE` names the 0.5.3
-/// `libpowersync_x64.linux.so`, on the reference core too, and compares every observable table.
+/// Runs [`DIFF_STATEMENTS`] on our core and on the reference core 0.5.3 (the library named by
+/// `PSYNC_REFERENCE_CORE`, which `cargo xtask test` fetches), and compares every observable table.
 #[test]
-fn local_writes_match_reference_core_when_available() {
+fn local_writes_match_reference_core() {
     let ours = common::open();
     let our_log = run_differential_statements(&ours.conn);
     assert!(
@@ -98,9 +98,9 @@ fn local_writes_match_reference_core_when_available() {
             .any(|l| l.contains(r#""op":"PATCH","id":"m1""#)),
         "{our_log:#?}"
     );
-    let Ok(path) = std::env::var("PSYNC_REFERENCE_CORE") else {
-        return;
-    };
+    let path = std::env::var("PSYNC_REFERENCE_CORE").expect(
+        "PSYNC_REFERENCE_CORE must name the reference core 0.5.3 library; `cargo xtask test` fetches it and sets it",
+    );
     let reference = rusqlite::Connection::open_in_memory().expect("open");
     // SAFETY: loading the trusted reference extension named by the test environment.
     unsafe {

@@ -412,17 +412,16 @@ fn variants_apply_and_reapply_without_changes() {
 }
 
 /// Differential check against the real core 0.5.3 (set `PSYNC_REFERENCE_CORE` to the path of
-/// `libpowersync_x64.linux.so` from npm `@powersync/node` 1.1.0). Without it the test checks
-/// only that the variants apply.
+/// `libpowersync_x64.linux.so` from npm `@powersync/node` 1.1.0; `cargo xtask test` fetches it).
 #[test]
-fn variants_match_reference_core_when_available() {
+fn variants_match_reference_core() {
     let ours = common::open();
     ours.apply_schema(&variants_schema());
     let our_objects = user_objects(master(&ours.conn));
     assert!(our_objects.len() > 30);
-    let Ok(path) = std::env::var("PSYNC_REFERENCE_CORE") else {
-        return;
-    };
+    let path = std::env::var("PSYNC_REFERENCE_CORE").expect(
+        "PSYNC_REFERENCE_CORE must name the reference core 0.5.3 library; `cargo xtask test` fetches it and sets it",
+    );
     let reference = Connection::open_in_memory().expect("open");
     // SAFETY: loading the trusted reference extension named by the test environment.
     unsafe {

@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/source/execute", post(source_execute))
         .route("/admin/source/query", post(source_query))
         .route("/admin/replication", post(replication))
+        .route("/admin/compact", post(compact))
         .route("/admin/state", get(state))
 }
 
@@ -225,6 +226,12 @@ async fn source_query(State(inner): State<AppState>, body: Bytes) -> Result<Resp
         .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
         .map_err(|e| bad(&e.to_string()))?;
     Ok(axum::Json(json!({"rows": rows})).into_response())
+}
+
+/// MOVE compaction of every bucket → `{"converted": n}`.
+async fn compact(State(inner): State<AppState>) -> Response {
+    let converted = inner.store.lock().compact();
+    axum::Json(json!({"converted": converted})).into_response()
 }
 
 /// `{"paused": bool}`.

@@ -100,7 +100,11 @@ impl SyncConfig {
                 }
             }
         }
-        for b in &self.buckets {
+        for (i, b) in self.buckets.iter().enumerate() {
+            check_ident(&b.name)?;
+            if self.buckets[..i].iter().any(|other| other.name == b.name) {
+                return Err(format!("bucket {}: defined twice", b.name));
+            }
             let Some(table) = self.table(&b.table) else {
                 return Err(format!("bucket {}: unknown table {}", b.name, b.table));
             };
@@ -145,6 +149,8 @@ pub struct ServiceOptions {
     pub default_token_lifetime: Duration,
     /// Interval between `token_expires_in` keepalive lines (the real service uses 20 s).
     pub keepalive_interval: Duration,
+    /// How long before token expiry an extra `token_expires_in` warning is sent (20 s upstream).
+    pub expire_warning_period: Duration,
     /// Maximum number of ops per `data` line.
     pub ops_per_data_line: usize,
 }
@@ -156,6 +162,7 @@ impl Default for ServiceOptions {
             jwt_secret: b"psync-test-service-dev-key".to_vec(),
             default_token_lifetime: Duration::from_secs(3600),
             keepalive_interval: Duration::from_secs(20),
+            expire_warning_period: Duration::from_secs(20),
             ops_per_data_line: 1000,
         }
     }

@@ -1,14 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `psync-test-service --port 0 [--config file.json] [--db file.sqlite] [--keepalive-ms N]`:
+//! `psync-test-service --port 0 [--config file.json] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N]`:
 //! prints its URL as the first stdout line, stops when stdin closes or on SIGTERM/SIGINT.
 
 use psync_test_service::{SyncConfig, TestService};
 use std::io::Write;
 use std::time::Duration;
-use tokio::io::AsyncReadExt;
 
 fn usage() -> String {
-    "usage: psync-test-service [--port N] [--config file.json] [--db file.sqlite] [--keepalive-ms N]".to_owned()
+    "usage: psync-test-service [--port N] [--config file.json] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N] | --print-default-config".to_owned()
 }
 
 async fn run() -> Result<(), String> {
@@ -27,6 +26,17 @@ async fn run() -> Result<(), String> {
                 let ms: u64 = value()?.parse().map_err(|_| usage())?;
                 builder = builder.keepalive_interval(Duration::from_millis(ms));
             }
+            "--expire-warning-ms" => {
+                let ms: u64 = value()?.parse().map_err(|_| usage())?;
+                builder = builder.expire_warning_period(Duration::from_millis(ms));
+            }
+            "--print-default-config" => {
+                let text = serde_json::to_string_pretty(&SyncConfig::default())
+                    .map_err(|e| e.to_string())?;
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{text}").map_err(|e| e.to_string())?;
+                return Ok(());
+            }
             "--help" | "-h" => return Err(usage()),
             _ => return Err(usage()),
         }
@@ -37,15 +47,19 @@ async fn run() -> Result<(), String> {
         writeln!(out, "{}", service.url()).map_err(|e| e.to_string())?;
         out.flush().map_err(|e| e.to_string())?;
     }
-    let stdin_closed = async {
-        let mut stdin = tokio::io::stdin();
+    // Watch stdin on a plain thread: a read blocked in tokio's blocking pool would keep the
+    // runtime (and the process) alive after a signal.
+    let (stdin_tx, stdin_closed) = tokio::sync::oneshot::channel::<()>();
+    std::thread::spawn(move || {
         let mut buf = [0u8; 256];
-        while let Ok(n) = stdin.read(&mut buf).await {
+        let mut stdin = std::io::stdin().lock();
+        while let Ok(n) = std::io::Read::read(&mut stdin, &mut buf) {
             if n == 0 {
                 break;
             }
         }
-    };
+        let _ = stdin_tx.send(());
+    });
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(|e| e.to_string())?;
     tokio::select! {
@@ -59,8 +73,13 @@ async fn run() -> Result<(), String> {
 
 #[tokio::main]
 async fn main() {
-    if let Err(e) = run().await {
-        eprintln!("psync-test-service: {e}");
-        std::process::exit(2);
-    }
+    let code = match run().await {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("psync-test-service: {e}");
+            2
+        }
+    };
+    // Exit right away: the stdin thread may still be blocked in a read.
+    std::process::exit(code);
 }

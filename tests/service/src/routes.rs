@@ -212,6 +212,11 @@ pub fn parse_checkpoint_request_id(value: Option<&Value>) -> Result<i64, String>
         Value::Number(n) => match (n.as_u64(), n.as_i64()) {
             (Some(u), _) if u <= MAX_SAFE_INTEGER => i128::from(u),
             (None, Some(i)) if i.unsigned_abs() <= MAX_SAFE_INTEGER => i128::from(i),
+            // JSON has one number type: `5.0` is the safe integer 5 to the real service.
+            (None, None) => match n.as_f64() {
+                Some(f) if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER as f64 => f as i128,
+                _ => return Err("checkpoint_request_id: not a safe integer".to_owned()),
+            },
             _ => return Err("checkpoint_request_id: not a safe integer".to_owned()),
         },
         Value::String(s) => {
@@ -381,6 +386,8 @@ mod tests {
         assert!(ok(json!(9007199254740992u64)).is_err());
         assert_eq!(ok(json!(9007199254740991u64)), Ok(9007199254740991));
         assert!(ok(json!(1.5)).is_err());
+        assert_eq!(ok(json!(5.0)), Ok(5));
+        assert!(ok(json!(1e17)).is_err());
         assert!(ok(json!("1e3")).is_err());
         assert!(ok(json!(null)).is_err());
         assert!(parse_checkpoint_request_id(None).is_err());

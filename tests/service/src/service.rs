@@ -115,6 +115,12 @@ impl Builder {
         self
     }
 
+    /// How long before expiry the extra `token_expires_in` warning goes out (default 20 s).
+    pub fn expire_warning_period(mut self, period: Duration) -> Self {
+        self.options.expire_warning_period = period;
+        self
+    }
+
     /// Default lifetime of minted tokens (default 1 h).
     pub fn token_lifetime(mut self, lifetime: Duration) -> Self {
         self.options.default_token_lifetime = lifetime;
@@ -372,6 +378,12 @@ impl TestService {
             inner: self.inner.clone(),
             client_id: client_id.to_owned(),
         }
+    }
+
+    /// Runs MOVE compaction over every bucket (see [`Store::compact`]); returns the number of
+    /// converted ops. Connected streams are not re-sent anything: checksums don't change.
+    pub fn compact(&self) -> usize {
+        self.inner.store.lock().compact()
     }
 
     /// Last op id.

@@ -188,9 +188,6 @@ fn parse_entry<'a>(config: &'a SyncConfig, entry: &'a Value) -> Result<Entry<'a>
         Some(Value::Object(map)) => Some(map),
         Some(_) => return Err("data is not an object".to_owned()),
     };
-    if op != "DELETE" && data.is_none() && op == "PUT" {
-        // A PUT without data inserts a row with only its id, which is what ps_crud means.
-    }
     if let Some(map) = data {
         for key in map.keys() {
             if key == "id" {
@@ -211,7 +208,8 @@ fn parse_entry<'a>(config: &'a SyncConfig, entry: &'a Value) -> Result<Entry<'a>
 }
 
 /// Applies an upload batch (ps_crud JSON shape) in one transaction; any bad entry rolls back
-/// the whole batch and names the entry index.
+/// the whole batch and names the entry index. PUT without data writes a row with only its id;
+/// PATCH of a missing row changes nothing.
 pub fn apply_batch(
     conn: &mut Connection,
     config: &SyncConfig,

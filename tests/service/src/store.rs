@@ -15,6 +15,8 @@ pub enum OpKind {
     Put,
     /// Row gone from the bucket.
     Remove,
+    /// Placeholder left by compaction for a superseded op; keeps its checksum.
+    Move,
 }
 
 /// One oplog entry.
@@ -50,6 +52,8 @@ pub struct BucketState {
     pub name: String,
     /// Priority of its definition.
     pub priority: i32,
+    /// Index of its definition (= its stream index in checkpoint lines).
+    pub definition: usize,
     /// Checksum of everything up to the checkpoint.
     pub checksum: u32,
     /// Number of ops up to the checkpoint.
@@ -97,14 +101,15 @@ pub fn bucket_name(def: &BucketDefinition, owner: Option<&str>) -> String {
     }
 }
 
-/// The buckets a user receives, with their priorities.
-pub fn user_buckets(config: &SyncConfig, user_id: &str) -> Vec<(String, i32)> {
+/// The buckets a user receives: name, priority and index of the defining bucket definition.
+pub fn user_buckets(config: &SyncConfig, user_id: &str) -> Vec<(String, i32, usize)> {
     config
         .buckets
         .iter()
-        .map(|def| {
+        .enumerate()
+        .map(|(index, def)| {
             let owner = def.owner_column.as_ref().map(|_| user_id);
-            (bucket_name(def, owner), def.priority)
+            (bucket_name(def, owner), def.priority, index)
         })
         .collect()
 }
@@ -176,7 +181,7 @@ impl Store {
     pub fn snapshot(&self, config: &SyncConfig, user_id: &str, client_id: &str) -> Snapshot {
         let buckets = user_buckets(config, user_id)
             .into_iter()
-            .map(|(name, priority)| {
+            .map(|(name, priority, definition)| {
                 let (checksum, count) = self
                     .buckets
                     .get(&name)
@@ -185,6 +190,7 @@ impl Store {
                 BucketState {
                     name,
                     priority,
+                    definition,
                     checksum,
                     count,
                 }
@@ -214,6 +220,30 @@ impl Store {
             .take(limit)
             .cloned()
             .collect()
+    }
+
+    /// Compacts every bucket like the real service's MOVE compaction: each PUT/REMOVE that a
+    /// later op of the same row supersedes becomes a MOVE with the same op id and checksum,
+    /// so bucket checksums and counts stay the same. Returns how many ops were converted.
+    pub fn compact(&mut self) -> usize {
+        let mut converted = 0;
+        for bucket in self.buckets.values_mut() {
+            let mut seen = std::collections::HashSet::new();
+            for op in bucket.ops.iter_mut().rev() {
+                if op.kind == OpKind::Move {
+                    continue;
+                }
+                let key = (op.object_type.clone(), op.object_id.clone());
+                if !seen.insert(key) {
+                    op.kind = OpKind::Move;
+                    op.object_type.clear();
+                    op.object_id.clear();
+                    op.data = None;
+                    converted += 1;
+                }
+            }
+        }
+        converted
     }
 
     /// Legacy `write-checkpoint2`: increments the shared counter.
@@ -308,6 +338,31 @@ mod tests {
         assert_eq!(u2.len(), 1);
         assert_eq!(store.head, 3);
         assert_eq!(store.replicated_position, 2);
+    }
+
+    #[test]
+    fn compaction_turns_superseded_ops_into_moves_keeping_checksums() {
+        let config = SyncConfig::default();
+        let mut store = Store::default();
+        let put = |n| change(n, "announcements", "a", Some("{}"));
+        store.apply_change(&config, &put(1));
+        store.apply_change(&config, &put(2));
+        store.apply_change(&config, &change(3, "announcements", "a", None));
+        store.apply_change(&config, &change(4, "announcements", "b", Some("{}")));
+        let before = store.snapshot(&config, "u", "c").buckets[0].clone();
+        assert_eq!(store.compact(), 2);
+        assert_eq!(store.compact(), 0);
+        let after = store.snapshot(&config, "u", "c").buckets[0].clone();
+        assert_eq!(before, after);
+        let kinds: Vec<OpKind> = store
+            .ops_after("global_announcements[]", 0, i64::MAX, 10)
+            .iter()
+            .map(|o| o.kind)
+            .collect();
+        assert_eq!(
+            kinds,
+            vec![OpKind::Move, OpKind::Move, OpKind::Remove, OpKind::Put]
+        );
     }
 
     #[test]

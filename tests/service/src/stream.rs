@@ -107,6 +107,7 @@ fn bucket_json(bucket: &BucketState, corrupt: bool) -> Value {
         "checksum": js_signed(checksum),
         "count": bucket.count,
         "priority": bucket.priority,
+        "subscriptions": [{"default": bucket.definition}],
     })
 }
 
@@ -130,7 +131,8 @@ pub async fn run(inner: Arc<Inner>, request: StreamRequest, sender: BodySender) 
     let expires_in = seconds_until(request.token_exp).max(0.0);
     let expiry = Instant::now() + Duration::from_secs_f64(expires_in);
     // The real service warns once 20 s before expiry; only when that is still ahead.
-    let mut pre_expiry = (expires_in > 20.0).then(|| expiry - Duration::from_secs(20));
+    let warning = inner.options.expire_warning_period;
+    let mut pre_expiry = (expires_in > warning.as_secs_f64()).then(|| expiry - warning);
     loop {
         if *shutdown.borrow() {
             return;
@@ -184,11 +186,15 @@ pub async fn run(inner: Arc<Inner>, request: StreamRequest, sender: BodySender) 
                     } else {
                         next_keepalive = Instant::now() + keepalive;
                     }
-                    if !faults.stall {
-                        let left = seconds_until(request.token_exp).max(0.0).ceil() as i64;
-                        if sink.send(&json!({"token_expires_in": left}), &faults).await.is_err() {
-                            return;
-                        }
+                    let left = seconds_until(request.token_exp).max(0.0).ceil() as i64;
+                    if !faults.stall
+                        && sink.send(&json!({"token_expires_in": left}), &faults).await.is_err()
+                    {
+                        return;
+                    }
+                    if left == 0 {
+                        // Expired while waking for a keepalive: that was the final line.
+                        return;
                     }
                 }
             }
@@ -218,9 +224,19 @@ async fn sync_round(
                 .iter()
                 .map(|b| bucket_json(b, corrupt))
                 .collect();
+            // Every bucket definition acts as a default stream, like sync rules on the real
+            // service; buckets point at it by index.
+            let streams: Vec<Value> = inner
+                .options
+                .sync
+                .buckets
+                .iter()
+                .map(|def| json!({"name": def.name, "is_default": true, "errors": []}))
+                .collect();
             let mut checkpoint = json!({
                 "last_op_id": snapshot.last_op_id.to_string(),
                 "buckets": buckets,
+                "streams": streams,
             });
             if let (Some(wc), Some(map)) = (snapshot.write_checkpoint, checkpoint.as_object_mut()) {
                 map.insert("write_checkpoint".to_owned(), Value::String(wc.to_string()));
@@ -260,6 +276,9 @@ async fn sync_round(
         }
     };
     sink.send(&line, faults).await?;
+    // Positions of buckets that left the checkpoint are forgotten: should they come back,
+    // they are sent from the start again.
+    after.retain(|name, _| snapshot.buckets.iter().any(|b| &b.name == name));
     let priorities: BTreeSet<i32> = to_fetch.iter().map(|b| b.priority).collect();
     let last_priority = priorities.iter().next_back().copied();
     let limit = inner.options.ops_per_data_line.max(1);
@@ -320,6 +339,11 @@ fn op_json(op: &crate::store::Op) -> Value {
             "op": "REMOVE",
             "object_type": op.object_type,
             "object_id": op.object_id,
+            "checksum": op.checksum,
+        }),
+        crate::store::OpKind::Move => json!({
+            "op_id": op.op_id.to_string(),
+            "op": "MOVE",
             "checksum": op.checksum,
         }),
     }

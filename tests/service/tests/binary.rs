@@ -45,3 +45,57 @@ fn prints_url_and_exits_when_stdin_closes() {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn exits_on_sigterm_while_stdin_stays_open() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_psync-test-service"))
+        .args(["--port", "0"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut first = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("first line");
+    assert!(first.starts_with("http://127.0.0.1:"), "{first}");
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        if child.try_wait().expect("wait").is_some() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "did not exit on SIGTERM");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(child.stdin.take());
+}
+
+#[test]
+fn bad_arguments_fail_with_usage() {
+    let output = Command::new(env!("CARGO_BIN_EXE_psync-test-service"))
+        .args(["--bogus"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("usage"));
+    assert!(output.stdout.is_empty());
+}
+
+#[test]
+fn prints_the_default_config() {
+    let output = Command::new(env!("CARGO_BIN_EXE_psync-test-service"))
+        .arg("--print-default-config")
+        .output()
+        .expect("run");
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).expect("utf8");
+    let config = psync_test_service::SyncConfig::from_json(&text).expect("valid config");
+    assert_eq!(config, psync_test_service::SyncConfig::default());
+}

@@ -101,7 +101,7 @@ async fn delay_slows_responses() {
     svc.set_faults(
         None,
         Faults {
-            delay_ms: 300,
+            delay_ms: 1000,
             paths: Some(vec!["/sync/checkpoint-request".into()]),
             ..Faults::default()
         },
@@ -115,11 +115,11 @@ async fn delay_slows_responses() {
     )
     .await;
     assert_eq!(status, 200);
-    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert!(started.elapsed() >= Duration::from_millis(1000));
     let started = Instant::now();
     open_stream(&svc, &token, &stream_body("c1")).await;
     assert!(
-        started.elapsed() < Duration::from_millis(300),
+        started.elapsed() < Duration::from_millis(1000),
         "other paths are not delayed"
     );
 }
@@ -265,4 +265,32 @@ async fn token_expiry_sends_keepalives_then_zero_and_ends() {
         "{values:?}"
     );
     assert!(lines.ended && !lines.errored);
+}
+
+#[tokio::test]
+async fn expiry_warning_goes_out_once_before_expiry() {
+    let svc = TestService::builder()
+        .expire_warning_period(Duration::from_secs(2))
+        .start()
+        .await
+        .expect("start");
+    let token = svc.mint_token_expiring_in("u1", Duration::from_secs(4));
+    let mut lines = open_stream(&svc, &token, &stream_body("c1")).await;
+    lines.until("checkpoint_complete").await;
+    let started = Instant::now();
+    let warning = lines
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("warning");
+    let value = warning["token_expires_in"]
+        .as_i64()
+        .expect("token_expires_in");
+    assert!((1..=2).contains(&value), "{value}");
+    assert!(started.elapsed() >= Duration::from_millis(800));
+    let last = lines
+        .next_within(Duration::from_secs(5))
+        .await
+        .expect("expiry");
+    assert_eq!(last, json!({"token_expires_in": 0}));
+    assert!(lines.next().await.is_none());
 }

@@ -76,3 +76,58 @@ async fn hundred_clients_stream_while_five_upload() {
         started.elapsed()
     );
 }
+
+#[tokio::test]
+async fn change_reaches_a_connected_stream_promptly() {
+    let svc = TestService::start().await.expect("start");
+    let token = svc.mint_token("u1");
+    let mut lines = open_stream(&svc, &token, &stream_body("c1")).await;
+    lines.until("checkpoint_complete").await;
+    let mut worst = Duration::ZERO;
+    for i in 0..20 {
+        let started = Instant::now();
+        svc.source()
+            .execute(
+                "INSERT INTO lists(id, owner_id) VALUES (?, 'u1')",
+                [format!("l{i}")],
+            )
+            .expect("insert");
+        lines.until("checkpoint_complete").await;
+        worst = worst.max(started.elapsed());
+    }
+    eprintln!("worst change-to-complete latency: {worst:?}");
+    assert!(worst < Duration::from_millis(500), "{worst:?}");
+}
+
+#[tokio::test]
+async fn initial_sync_of_ten_thousand_rows() {
+    let svc = TestService::start().await.expect("start");
+    {
+        let mut src = svc.source();
+        let tx = src.transaction().expect("tx");
+        for i in 0..10_000 {
+            tx.execute(
+                "INSERT INTO todos(id, description, owner_id) VALUES (?, 'row', 'u1')",
+                [format!("t{i}")],
+            )
+            .expect("insert");
+        }
+        tx.commit().expect("commit");
+    }
+    let token = svc.mint_token("u1");
+    let started = Instant::now();
+    let mut lines = open_stream(&svc, &token, &stream_body("c1")).await;
+    let seen = lines.until("checkpoint_complete").await;
+    let ops: usize = seen
+        .iter()
+        .filter_map(|l| l.get("data"))
+        .map(|d| d["data"].as_array().map_or(0, Vec::len))
+        .sum();
+    assert_eq!(ops, 10_000);
+    assert_eq!(
+        seen.iter().filter(|l| l.get("data").is_some()).count(),
+        10,
+        "1000 ops per line"
+    );
+    eprintln!("initial sync of 10k ops: {:?}", started.elapsed());
+}

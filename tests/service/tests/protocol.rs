@@ -94,6 +94,15 @@ async fn initial_sync_sends_checkpoint_data_per_priority_then_complete() {
     );
     assert_eq!(checkpoint["buckets"][1]["count"], json!(1));
     assert_eq!(checkpoint["buckets"][1]["priority"], json!(1));
+    assert_eq!(
+        checkpoint["buckets"][1]["subscriptions"],
+        json!([{"default": 1}])
+    );
+    assert_eq!(
+        checkpoint["streams"][1],
+        json!({"name": "user_lists", "is_default": true, "errors": []})
+    );
+    assert_eq!(checkpoint["streams"].as_array().map(Vec::len), Some(3));
     assert_eq!(seen[6]["checkpoint_complete"], json!({"last_op_id": "4"}));
 }
 
@@ -441,4 +450,82 @@ async fn bson_stream_is_length_prefixed_documents() {
     } else {
         assert_eq!(op["checksum"].as_i64(), Some(i64::from(expected)));
     }
+}
+
+#[tokio::test]
+async fn bucket_checksums_above_2_31_go_negative_op_checksums_stay_unsigned() {
+    let svc = TestService::start().await.expect("start");
+    // Pick a row whose op checksum has the top bit set (deterministic search).
+    let (id, data, op_checksum) = (0..1000)
+        .map(|i| {
+            let id = format!("a{i}");
+            let data = format!(r#"{{"id":"{id}","title":null,"body":null,"created_at":null}}"#);
+            let checksum = put_checksum("announcements", &id, &data);
+            (id, data, checksum)
+        })
+        .find(|(_, _, checksum)| *checksum >= 1 << 31)
+        .expect("some checksum has the top bit set");
+    svc.source()
+        .execute("INSERT INTO announcements(id) VALUES (?)", [&id])
+        .expect("insert");
+    let token = svc.mint_token("u1");
+    let mut lines = open_stream(&svc, &token, &stream_body("c")).await;
+    let seen = lines.until("checkpoint_complete").await;
+    let bucket = &seen[0]["checkpoint"]["buckets"][0];
+    assert_eq!(
+        bucket["checksum"],
+        json!(i64::from(op_checksum) - (1i64 << 32))
+    );
+    assert!(bucket["checksum"].as_i64().expect("int") < 0);
+    let op = &seen[1]["data"]["data"][0];
+    assert_eq!(op["data"], json!(data));
+    assert_eq!(op["checksum"], json!(op_checksum));
+}
+
+#[test]
+fn delete_checksum_hashes_the_source_key() {
+    // sha256("delete.lists/l1"), first four bytes little-endian, computed with sha256sum.
+    let hex = include_str!("sha_delete_prefix.txt").trim();
+    let le = format!("{}{}{}{}", &hex[6..8], &hex[4..6], &hex[2..4], &hex[0..2]);
+    assert_eq!(
+        psync_test_service::checksum::delete_checksum("lists", "l1"),
+        u32::from_str_radix(&le, 16).expect("hex")
+    );
+}
+
+#[tokio::test]
+async fn compaction_sends_moves_to_new_clients_with_unchanged_checksums() {
+    let svc = TestService::start().await.expect("start");
+    let token = svc.mint_token("u1");
+    for name in ["a", "b"] {
+        let (status, _) = upload(
+            &svc,
+            &token,
+            json!([
+                {"op": "PUT", "type": "lists", "id": "l1", "data": {"name": name, "owner_id": "u1"}}
+            ]),
+        )
+        .await;
+        assert_eq!(status, 200);
+    }
+    let mut before = open_stream(&svc, &token, &stream_body("c1")).await;
+    let before = before.until("checkpoint_complete").await;
+    let (status, body) = post(&svc, "/admin/compact", None, &json!({})).await;
+    assert_eq!((status, body), (200, json!({"converted": 1})));
+    let mut after = open_stream(&svc, &token, &stream_body("c2")).await;
+    let after = after.until("checkpoint_complete").await;
+    assert_eq!(
+        before[0], after[0],
+        "checkpoint (checksums, counts) unchanged"
+    );
+    let data_of = |lines: &[Value]| {
+        lines.iter().find_map(|l| l.get("data")).expect("data line")["data"].clone()
+    };
+    let ops = data_of(&after);
+    let first_checksum = data_of(&before)[0]["checksum"].clone();
+    assert_eq!(
+        ops[0],
+        json!({"op_id": "1", "op": "MOVE", "checksum": first_checksum})
+    );
+    assert_eq!(ops[1]["op"], json!("PUT"));
 }
