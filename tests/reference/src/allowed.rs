@@ -74,10 +74,74 @@ fn error_wording(context: &DiffContext<'_>) -> bool {
             .is_some_and(|m| !m.is_empty())
 }
 
-/// D2: the migration hazard rule (fixtures README "Hazard"). Filled in by the engine/lead
-/// once our behaviour is decided; until then it accepts nothing.
+/// D2: the seed floor (docs/adr/0001, fixtures README "Hazard"). Checked in
+/// [`compare_recordings`] on `seed_checkpoint_request_id` steps; after the divergence the rest
+/// of the sequence is not compared (reported). This function accepts no single mismatch.
 fn migration_hazard(_context: &DiffContext<'_>) -> bool {
     false
+}
+
+/// D2 check: a seed step where the reference stored the argument verbatim and ours stored a
+/// larger value (its floor `max(id, last_seen)` while no counter exists).
+fn is_seed_floor_divergence(step: &crate::sequence::Step, reference: &Value, ours: &Value) -> bool {
+    let crate::sequence::Action::Control { command, payload } = &step.action else {
+        return false;
+    };
+    if command != "seed_checkpoint_request_id" {
+        return false;
+    }
+    let argument = match payload {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    };
+    let reference_stored = reference.get("ok").and_then(Value::as_i64);
+    let ours_stored = ours.get("ok").and_then(Value::as_i64);
+    matches!((argument, reference_stored, ours_stored),
+        (Some(a), Some(r), Some(o)) if a == r && o > r)
+}
+
+/// D3: an `UpdateSyncStatus` equal (timestamps normalised) to the other side's previous status
+/// may be present on one side only. Checked in [`compare_recordings`], which tracks the
+/// statuses; this rule function is never consulted for single mismatches.
+fn status_timing(_context: &DiffContext<'_>) -> bool {
+    false
+}
+
+fn is_status(instruction: &Value) -> bool {
+    instruction.get("UpdateSyncStatus").is_some()
+}
+
+/// The last `UpdateSyncStatus` in a step's successful instruction list.
+fn last_status(step: &Value) -> Option<&Value> {
+    step.get("ok")?
+        .as_array()?
+        .iter()
+        .rev()
+        .find(|i| is_status(i))
+}
+
+/// D3 check: after dropping, on each side, statuses equal to the other side's previous status,
+/// are both instruction lists equal?
+fn equal_modulo_repeated_status(
+    reference: &Value,
+    ours: &Value,
+    previous_reference: Option<&Value>,
+    previous_ours: Option<&Value>,
+) -> bool {
+    let (Some(Value::Array(left)), Some(Value::Array(right))) =
+        (reference.get("ok"), ours.get("ok"))
+    else {
+        return false;
+    };
+    let keep = |items: &[Value], other_previous: Option<&Value>| -> Vec<Value> {
+        items
+            .iter()
+            .filter(|item| !(is_status(item) && Some(*item) == other_previous))
+            .cloned()
+            .collect()
+    };
+    left != right && keep(left, previous_ours) == keep(right, previous_reference)
 }
 
 /// The list of deliberate differences; keep in sync with `docs/differences.md`.
@@ -86,6 +150,11 @@ pub const ALLOWED: &[AllowedDifference] = &[
         id: "D1-error-wording",
         summary: "same SQLite error code, different message text",
         accepts: error_wording,
+    },
+    AllowedDifference {
+        id: "D3-status-repeat-timing",
+        summary: "a status equal to the previous one (modulo timestamps) on one side only",
+        accepts: status_timing,
     },
     AllowedDifference {
         id: "D2-migration-hazard",
@@ -133,15 +202,27 @@ pub fn diff_values(path: &str, reference: &Value, ours: &Value, out: &mut Vec<Mi
     }
 }
 
-/// Mismatches between two recordings that no [`ALLOWED`] rule accepts, plus the ids of the
-/// rules that were used.
+/// Result of comparing two recordings.
+#[derive(Debug, Default)]
+pub struct Comparison {
+    /// Mismatches no [`ALLOWED`] rule accepts.
+    pub mismatches: Vec<Mismatch>,
+    /// Ids of the rules that accepted something.
+    pub used: Vec<&'static str>,
+    /// Step index at which a deliberate divergence (D2) made the rest incomparable.
+    pub diverged_at: Option<usize>,
+}
+
+/// Compares two recordings of `sequence` under the [`ALLOWED`] rules.
 pub fn compare_recordings(
-    sequence: &str,
+    sequence: &crate::sequence::Sequence,
     reference: &crate::runner::Recording,
     ours: &crate::runner::Recording,
-) -> (Vec<Mismatch>, Vec<&'static str>) {
+) -> Comparison {
+    let sequence_name = sequence.name.as_str();
     let mut rejected = Vec::new();
     let mut used = Vec::new();
+    let mut diverged_at = None;
     let groups: [(&str, &[Value], &[Value]); 3] = [
         ("setup", &reference.setup, &ours.setup),
         ("steps", &reference.steps, &ours.steps),
@@ -158,12 +239,41 @@ pub fn compare_recordings(
             });
             continue;
         }
+        let mut previous_reference: Option<Value> = None;
+        let mut previous_ours: Option<Value> = None;
         for (index, (a, b)) in left.iter().zip(right).enumerate() {
+            if name == "steps"
+                && sequence
+                    .steps
+                    .get(index)
+                    .is_some_and(|step| is_seed_floor_divergence(step, a, b))
+            {
+                used.push("D2-migration-hazard");
+                diverged_at = Some(index);
+                break;
+            }
+            let repeated_status = name == "steps"
+                && equal_modulo_repeated_status(
+                    a,
+                    b,
+                    previous_reference.as_ref(),
+                    previous_ours.as_ref(),
+                );
+            if let Some(status) = last_status(a) {
+                previous_reference = Some(status.clone());
+            }
+            if let Some(status) = last_status(b) {
+                previous_ours = Some(status.clone());
+            }
+            if repeated_status {
+                used.push("D3-status-repeat-timing");
+                continue;
+            }
             let mut mismatches = Vec::new();
             diff_values(&format!("{name}[{index}]"), a, b, &mut mismatches);
             for mismatch in mismatches {
                 let context = DiffContext {
-                    sequence,
+                    sequence: sequence_name,
                     mismatch: &mismatch,
                     reference_step: Some(a),
                     ours_step: Some(b),
@@ -184,7 +294,7 @@ pub fn compare_recordings(
     );
     for mismatch in mismatches {
         let context = DiffContext {
-            sequence,
+            sequence: sequence_name,
             mismatch: &mismatch,
             reference_step: None,
             ours_step: None,
@@ -196,7 +306,11 @@ pub fn compare_recordings(
     }
     used.sort_unstable();
     used.dedup();
-    (rejected, used)
+    Comparison {
+        mismatches: rejected,
+        used,
+        diverged_at,
+    }
 }
 
 #[cfg(test)]
@@ -235,6 +349,29 @@ mod tests {
         };
         assert!(error_wording(&context(&same_code)));
         assert!(!error_wording(&context(&other_code)));
+    }
+
+    #[test]
+    fn a_repeated_status_on_one_side_is_tolerated_only_if_unchanged() {
+        let status = json!({"UpdateSyncStatus": {"status": {"connected": true}}});
+        let changed = json!({"UpdateSyncStatus": {"status": {"connected": false}}});
+        let log = json!({"LogLine": {"severity": "DEBUG", "line": "x"}});
+        let reference = json!({"ok": [log]});
+        let ours = json!({"ok": [log, status]});
+        let ours_changed = json!({"ok": [log, changed]});
+        assert!(equal_modulo_repeated_status(
+            &reference,
+            &ours,
+            Some(&status),
+            None
+        ));
+        assert!(!equal_modulo_repeated_status(
+            &reference,
+            &ours_changed,
+            Some(&status),
+            None
+        ));
+        assert!(!equal_modulo_repeated_status(&reference, &ours, None, None));
     }
 
     #[test]

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `psync-replay <sequence.json> [reference|ours]`: replays one sequence and prints each step's
 //! result, expectation failures and the final state. A debugging aid for writing sequences.
+//! `psync-replay seed:<n> [core]` replays the generated sequence for seed `n` (80 steps), as the
+//! differential test does; `PSYNC_REPLAY_SAVE=<file>` also writes that sequence as JSON.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -18,7 +20,18 @@ fn main() -> ExitCode {
         Some("ours") => Core::Ours,
         _ => Core::Reference,
     };
-    let sequence = match Sequence::load(Path::new(file)) {
+    let loaded = match file.strip_prefix("seed:").map(str::parse::<u64>) {
+        Some(Ok(seed)) => Ok(psync_reference::generator::generate(seed, 80)),
+        Some(Err(e)) => Err(format!("bad seed: {e}")),
+        None => Sequence::load(Path::new(file)),
+    };
+    if let (Ok(sequence), Some(save)) = (&loaded, std::env::var_os("PSYNC_REPLAY_SAVE")) {
+        let text = serde_json::to_string_pretty(&sequence.to_json()).unwrap_or_default();
+        if let Err(e) = std::fs::write(save, text + "\n") {
+            eprintln!("cannot save: {e}");
+        }
+    }
+    let sequence = match loaded {
         Ok(sequence) => sequence,
         Err(e) => {
             eprintln!("{e}");
