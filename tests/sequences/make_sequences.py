@@ -178,3 +178,23 @@ seq("h79-h80-resync","79,80",[start(),cp(1,[B("a")]),data("a",[op(1,"row-0")]),c
  ctl("start",None,expect={"$contains":[{"EstablishSyncStream":{"request":{"buckets":[{"name":"a","after":"1"}]}}}]}),cp(1,[B("a")]),complete(1),ctl("stop"),
  {"sql_tx":[["SELECT powersync_trigger_resync(1)",[]]]},sql("SELECT powersync_offline_sync_status()",expect={"priority_status":[]})],items(("row-0","hi")))
 print("ok")
+# J (streams)
+def stream(name, default=True, errors=()):
+    return {"name":name,"is_default":default,"errors":list(errors)}
+seq("j93-default-stream-created","93",[start(),cp(1,[B("a",prio=1,subs=[{"default":0}])],streams=[stream("my_default_stream")],
+ expect=[{"UpdateSyncStatus":{"status":{"streams":[{"name":"my_default_stream","parameters":None,"progress":{"total":1,"downloaded":0},"active":True,"is_default":True,"has_explicit_subscription":False,"expires_at":None,"last_synced_at":None,"priority":1}]}}}]),
+ partial(1,1,expect=[{"UpdateSyncStatus":{"status":{"streams":[{"name":"my_default_stream","last_synced_at":"<µs>"}]}}}]),
+ sql("SELECT count(*) FROM ps_stream_subscriptions WHERE last_synced_at IS NOT NULL",expect=1)])
+seq("j94-default-stream-removed","94",[start(),cp(1,[B("a",subs=[{"default":0}])],streams=[stream("s1")]),cp(2,[B("a",subs=[{"default":0}])],streams=[stream("s2")]),
+ sql("SELECT json_group_array(stream_name) FROM ps_stream_subscriptions",expect=["s2"])])
+seq("j95-explicit-and-default","95",[start(),cp(1,[B("a",subs=[{"default":0}])],streams=[stream("a")]),ctl("stop"),
+ ctl("subscriptions",{"subscribe":{"stream":{"name":"a"}}}),sql("SELECT json_array(active,is_default,ttl IS NOT NULL) FROM ps_stream_subscriptions",expect=[1,1,1]),
+ start(),cp(2,[]),sql("SELECT json_array(active,is_default,ttl IS NOT NULL) FROM ps_stream_subscriptions",expect=[0,0,1])])
+seq("j96-stream-errors","96",[start(),cp(1,[B("a",subs=[{"default":0}])],streams=[stream("a",errors=[{"subscription":"default","message":"error message"}])],
+ expect={"$contains":[{"LogLine":{"line":"$contains_text:Default subscription a has errors: error message"}}]})])
+seq("j97-unsubscribe","97",[ctl("subscriptions",{"subscribe":{"stream":{"name":"my_stream"},"ttl":3600}}),
+ ctl("start",None,expect={"$contains":[{"EstablishSyncStream":{"request":{"streams":{"subscriptions":[{"stream":"my_stream"}]}}}}]}),ctl("stop"),
+ ctl("subscriptions",{"unsubscribe":{"name":"my_stream","params":None}}),ctl("start",None,expect={"$contains":[{"EstablishSyncStream":{"request":{"streams":{"subscriptions":[]}}}}]})])
+# The payload is passed as text so the params keep their spacing; quote() keeps the result text.
+seq("j98-params-textual","98",[ctl("subscriptions",'{"subscribe":{"stream":{"name":"s","params":{"a": 1}}}}'),sql("SELECT quote(local_params) FROM ps_stream_subscriptions",expect="'{\"a\": 1}'"),
+ start(),ctl("update_subscriptions",[]),ctl("update_subscriptions",[{"name":"s","params":{"a":1}}])])
