@@ -285,6 +285,27 @@ pub fn compare_recordings(
             }
         }
     }
+    if let Some(step) = diverged_at {
+        // Snapshots taken after the divergence and the final state are not comparable.
+        let comparable = sequence.steps[..step.min(sequence.steps.len())]
+            .iter()
+            .filter(|s| matches!(s.action, crate::sequence::Action::Snapshot))
+            .count();
+        rejected.retain(|m: &Mismatch| {
+            let Some(rest) = m.path.strip_prefix("snapshots[") else {
+                return true;
+            };
+            let index: Option<usize> = rest.split(']').next().and_then(|i| i.parse().ok());
+            index.is_some_and(|i| i < comparable)
+        });
+        used.sort_unstable();
+        used.dedup();
+        return Comparison {
+            mismatches: rejected,
+            used,
+            diverged_at,
+        };
+    }
     let mut mismatches = Vec::new();
     diff_values(
         "final_state",

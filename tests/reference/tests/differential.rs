@@ -20,7 +20,8 @@ use psync_reference::generator::generate;
 use psync_reference::runner::{Core, replay};
 use psync_reference::sequence::{Action, Sequence, load_dir, sequences_dir};
 
-/// Seeds of the random sequences compared (same range as the validity test).
+/// Seeds of the random sequences compared (same range as the validity test);
+/// `PSYNC_DIFF_SEEDS=<n>` compares seeds `0..n` instead (deeper fuzzing, e.g. 1000).
 const SEEDS: std::ops::Range<u64> = 0..40;
 /// Steps per random sequence.
 const RANDOM_LENGTH: usize = 80;
@@ -65,7 +66,11 @@ fn ours_matches_the_reference_on_every_sequence() {
     psync_reference::require_reference_core();
     let engine = psync_reference::ours_has_sync_engine();
     let mut sequences = load_dir(&sequences_dir()).expect("sequences load");
-    sequences.extend(SEEDS.map(|seed| generate(seed, RANDOM_LENGTH)));
+    let seeds = std::env::var("PSYNC_DIFF_SEEDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .map_or(SEEDS, |n| 0..n);
+    sequences.extend(seeds.map(|seed| generate(seed, RANDOM_LENGTH)));
     let known = known_mismatches();
 
     let mut report = String::new();
