@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Differential test: the same `powersync_control` script on this core and on the reference
 //! PowerSync core 0.5.3 must produce the same instructions (timestamps normalised) and the same
-//! sync tables. Skipped when the reference library is not installed
-//! (`PSYNC_REFERENCE_SO`, default `$HOME/.cache/psync/reference/0.5.3/libpowersync_x64.linux.so`).
+//! sync tables. The reference library is named by `PSYNC_REFERENCE_CORE` (`cargo xtask test` sets it).
 
 #[path = "schema_common/mod.rs"]
 mod common;
@@ -14,15 +13,13 @@ use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
-fn reference_path() -> Option<PathBuf> {
-    let path = std::env::var_os("PSYNC_REFERENCE_SO")
-        .map(PathBuf::from)
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| {
-                PathBuf::from(h).join(".cache/psync/reference/0.5.3/libpowersync_x64.linux.so")
-            })
-        })?;
-    path.exists().then_some(path)
+/// The reference core 0.5.3 library; `cargo xtask test` fetches it and sets the variable.
+fn reference_path() -> PathBuf {
+    let path = std::env::var_os("PSYNC_REFERENCE_CORE").map(PathBuf::from).expect(
+        "PSYNC_REFERENCE_CORE must name the reference core 0.5.3 library; run `cargo xtask test`",
+    );
+    assert!(path.exists(), "reference core missing at {path:?}");
+    path
 }
 
 fn schema() -> Schema {
@@ -154,10 +151,7 @@ fn op(op_id: u32, op: &str, id: &str, data: Option<&str>, checksum: i64) -> Valu
 }
 
 fn compare(script: &[Step]) {
-    let Some(so) = reference_path() else {
-        eprintln!("reference core not installed; skipping");
-        return;
-    };
+    let so = reference_path();
     let ours = common::open();
     ours.apply(&schema());
     let reference = reference_db(&so);
@@ -297,10 +291,7 @@ impl XorShift {
 /// independently, so any checksum or apply divergence shows up as a difference.
 #[test]
 fn random_oplog_histories_match_the_reference_core() {
-    let Some(so) = reference_path() else {
-        eprintln!("reference core not installed; skipping");
-        return;
-    };
+    let so = reference_path();
     for seed in 1..=seeds() {
         let ours = common::open();
         ours.apply(&schema());
