@@ -56,6 +56,8 @@ pub(crate) struct Inner {
     client_id: Mutex<Option<String>>,
     /// Serialises connect/disconnect/close.
     lifecycle: tokio::sync::Mutex<()>,
+    /// Serialises checkpoint-request id allocation + POST (see `upload::allocate_and_post`).
+    pub(crate) request_lock: tokio::sync::Mutex<()>,
 }
 
 impl Inner {
@@ -123,6 +125,7 @@ impl SyncClient {
                 runtime,
                 client_id: Mutex::new(None),
                 lifecycle: tokio::sync::Mutex::new(()),
+                request_lock: tokio::sync::Mutex::new(()),
             }),
         })
     }

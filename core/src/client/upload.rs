@@ -42,13 +42,17 @@ async fn allocate_local(inner: &Inner) -> crate::Result<i64> {
         .await
 }
 
-async fn seed(inner: &Inner, id: i64) -> crate::Result<i64> {
+/// Adopts a larger id the service holds; never lowers the local counter.
+async fn seed_at_least(inner: &Inner, id: i64) -> crate::Result<i64> {
     let db = inner.db.clone();
     blocking(move || {
         db.write(|tx| {
-            db.state()
-                .sync
-                .seed_checkpoint_request_id(tx.connection(), id)
+            let engine = &db.state().sync;
+            let conn = tx.connection();
+            match engine.current_checkpoint_request_id(conn)? {
+                Some(current) if current >= id => Ok(current),
+                _ => engine.seed_checkpoint_request_id(conn, id),
+            }
         })
     })
     .await
@@ -56,6 +60,9 @@ async fn seed(inner: &Inner, id: i64) -> crate::Result<i64> {
 
 /// Waits for the seed, allocates an id, posts it and returns the accepted id (§5.2).
 pub(crate) async fn allocate_and_post(inner: &Inner, session: &Session) -> Result<i64, AllocError> {
+    // One allocation+POST at a time: concurrent posts could reach the service out of order,
+    // making it answer a larger id than ours and handing two requests the same id.
+    let _serial = inner.request_lock.lock().await;
     // The iteration may end between the seed and the allocation (MISUSE from the engine);
     // wait for the next seed and try again a few times.
     let mut attempts = 0;
@@ -101,7 +108,7 @@ pub(crate) async fn allocate_and_post(inner: &Inner, session: &Session) -> Resul
     }
     // The service already held a larger (stale) id: adopt it and ask once more so the
     // acknowledged id is bound to a replication head taken after our writes.
-    seed(inner, accepted)
+    seed_at_least(inner, accepted)
         .await
         .map_err(|e| AllocError::Other(format!("re-seeding failed: {e}")))?;
     let retry = allocate_local(inner)

@@ -75,6 +75,9 @@ pub struct ServiceConnector {
     pub uploaded: AtomicUsize,
     /// When set, uploads fail with this message.
     pub fail_uploads: Mutex<Option<String>>,
+    /// When set, queued writes are completed without sending them (the backend "accepts" and
+    /// drops them); used for databases whose tables the service does not know.
+    pub discard_uploads: std::sync::atomic::AtomicBool,
 }
 
 impl ServiceConnector {
@@ -89,6 +92,7 @@ impl ServiceConnector {
             invalidations: AtomicUsize::new(0),
             uploaded: AtomicUsize::new(0),
             fail_uploads: Mutex::new(None),
+            discard_uploads: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -146,6 +150,10 @@ impl BackendConnector for ServiceConnector {
         let Some(transaction) = client.next_crud_transaction().await? else {
             return Ok(());
         };
+        if self.discard_uploads.load(Ordering::SeqCst) {
+            client.complete_transaction(transaction, None).await?;
+            return Ok(());
+        }
         let batch: Vec<_> = transaction
             .entries
             .iter()
