@@ -13,8 +13,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("lint") => lint(),
+        Some("bench-client") => bench_client(),
         _ => {
-            eprintln!("usage: cargo xtask <test|lint>");
+            eprintln!("usage: cargo xtask <test|lint|bench-client>");
             return ExitCode::from(2);
         }
     };
@@ -52,6 +53,21 @@ fn lint() -> Result<(), String> {
             "--",
             "-D",
             "warnings",
+        ],
+    )
+}
+
+/// Client latency benchmark (request_checkpoint → synced) against the embedded service.
+fn bench_client() -> Result<(), String> {
+    run(
+        "cargo",
+        &[
+            "run",
+            "--release",
+            "-p",
+            "psync-demo",
+            "--bin",
+            "psync-bench-client",
         ],
     )
 }

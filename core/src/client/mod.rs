@@ -56,8 +56,11 @@ pub(crate) struct Inner {
     client_id: Mutex<Option<String>>,
     /// Serialises connect/disconnect/close.
     lifecycle: tokio::sync::Mutex<()>,
-    /// Serialises checkpoint-request id allocation + POST (see `upload::allocate_and_post`).
-    pub(crate) request_lock: tokio::sync::Mutex<()>,
+    /// Serialises checkpoint-request id allocation + POST and remembers the last POST as
+    /// (sequence number, accepted id) for coalescing (see `upload::allocate_and_post`).
+    pub(crate) request_lock: tokio::sync::Mutex<Option<(u64, i64)>>,
+    /// Number of checkpoint-request POSTs started.
+    pub(crate) posts_started: std::sync::atomic::AtomicU64,
 }
 
 impl Inner {
@@ -113,6 +116,7 @@ impl SyncClient {
         let mut status = SyncStatus::default();
         status.apply_core(&offline);
         let http = reqwest::Client::builder()
+            .user_agent(concat!("psync-core/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|_| Error::state("could not create the HTTP client"))?;
         Ok(Self {
@@ -125,7 +129,8 @@ impl SyncClient {
                 runtime,
                 client_id: Mutex::new(None),
                 lifecycle: tokio::sync::Mutex::new(()),
-                request_lock: tokio::sync::Mutex::new(()),
+                request_lock: tokio::sync::Mutex::new(None),
+                posts_started: std::sync::atomic::AtomicU64::new(0),
             }),
         })
     }

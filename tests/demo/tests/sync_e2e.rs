@@ -141,7 +141,7 @@ async fn request_checkpoint_resolves_and_latches() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_requests_get_distinct_ids_and_all_resolve() {
+async fn concurrent_requests_all_resolve_with_coalesced_posts() {
     let service = TestService::start().await.expect("service");
     let c = connected(&service, "u1").await;
     let mut tasks = Vec::new();
@@ -157,9 +157,14 @@ async fn concurrent_requests_get_distinct_ids_and_all_resolve() {
     for t in tasks {
         ids.push(t.await.expect("task"));
     }
+    // Requests queued behind one POST share its id; every id is a real acknowledged one.
     ids.sort_unstable();
     ids.dedup();
-    assert_eq!(ids.len(), 20);
+    assert!(!ids.is_empty() && ids.len() <= 20);
+    // Sequential requests always get fresh ids.
+    let a = c.client.request_checkpoint().await.expect("a");
+    let b = c.client.request_checkpoint().await.expect("b");
+    assert!(b.id() > a.id() && a.id() > ids[ids.len() - 1]);
     c.client.close().await.expect("close");
 }
 
@@ -371,37 +376,83 @@ async fn reconnects_after_corrupt_checksums() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reconnects_after_401() {
-    let service = TestService::start().await.expect("service");
-    let c = connected(&service, "u1").await;
-    let invalidations = c.connector.invalidations.load(Ordering::SeqCst);
-    service.set_faults(
-        None,
-        Faults {
+async fn stream_401_invalidates_credentials_and_reconnects() {
+    // Scenario 106: the first stream request answers 401.
+    let service = TestService::builder()
+        .faults(Faults {
             status: Some(401),
             times: Some(1),
             paths: Some(vec!["/sync/stream".into()]),
             ..Faults::default()
-        },
-    );
-    // Force a new connection so the fault hits the stream request.
-    service.set_faults(
-        None,
-        Faults {
-            status: Some(401),
-            times: Some(1),
-            paths: Some(vec!["/sync/stream".into()]),
-            drop_after_lines: Some(0),
+        })
+        .start()
+        .await
+        .expect("service");
+    let c = new_client(&service, "u1");
+    c.client
+        .connect(c.connector.clone(), fast_options())
+        .await
+        .expect("connect");
+    tokio::time::timeout(T, c.client.wait_for_first_sync(None))
+        .await
+        .expect("in time")
+        .expect("sync");
+    assert_eq!(c.connector.invalidations.load(Ordering::SeqCst), 1);
+    assert_eq!(c.connector.fetches.load(Ordering::SeqCst), 2);
+    c.client.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_during_retry_wait_waits_for_the_next_seed() {
+    // Scenario 133: every connection attempt fails for a while; the request waits.
+    let service = TestService::builder()
+        .faults(Faults {
+            status: Some(503),
+            times: Some(4),
             ..Faults::default()
-        },
-    );
-    insert_todo(&c.db, "u1", "after 401");
-    eventually("convergence", T, || {
-        server_count(&service, "SELECT count(*) FROM todos") == 1
-            && count(&c.db, "SELECT count(*) FROM ps_crud") == 0
+        })
+        .start()
+        .await
+        .expect("service");
+    let c = new_client(&service, "u1");
+    c.client
+        .connect(c.connector.clone(), fast_options())
+        .await
+        .expect("connect");
+    let request = tokio::time::timeout(T, c.client.request_checkpoint())
+        .await
+        .expect("in time")
+        .expect("request after retries");
+    // The failed iterations' download error stays until the next complete sync (§8), and
+    // waiters fail fast on it (§9.3), so wait for it to clear first.
+    eventually("download error cleared", T, || {
+        c.client.status().download_error.is_none()
     })
     .await;
-    let _ = invalidations;
+    request.wait_for_sync(Some(T)).await.expect("synced");
+    // And disconnect() ends a request still waiting for a seed.
+    service.set_faults(
+        None,
+        Faults {
+            status: Some(503),
+            ..Faults::default()
+        },
+    );
+    c.client.disconnect().await.expect("disconnect");
+    c.client
+        .connect(c.connector.clone(), fast_options())
+        .await
+        .expect("connect");
+    let pending = tokio::spawn({
+        let client = c.client.clone();
+        async move { client.request_checkpoint().await }
+    });
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    c.client.disconnect().await.expect("disconnect");
+    assert_eq!(
+        pending.await.expect("join").err(),
+        Some(psync_core::client::CheckpointRequestError::NotConnected)
+    );
     c.client.close().await.expect("close");
 }
 
