@@ -1,155 +1,215 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `request_checkpoint()` and the returned [`CheckpointRequest`] (client-state-machine.md §9).
+//! `request_checkpoint()` and [`CheckpointRequest`] (client-state-machine.md §9).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use super::http::HttpError;
-use super::upload::{AllocError, allocate_and_post};
-use super::{Inner, SyncStatus};
+use super::http::{self, HttpFailure};
+use super::session::{SeedState, SessionShared};
+use super::{ClientInner, Lifecycle, blocking, engine};
 
-/// Why `request_checkpoint` failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CheckpointRequestError {
-    /// No `connect()` is active (or `disconnect()` was called while waiting for the seed).
-    #[error("not connected")]
+/// Why a checkpoint request could not be made or waited for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CheckpointError {
+    /// No `connect()` is active (or `disconnect()` was called while waiting).
     NotConnected,
-    /// The service does not support checkpoint requests (404), or legacy mode is configured.
-    #[error("the sync service does not support checkpoint requests")]
+    /// The service does not support checkpoint requests (404), or the client was connected
+    /// in legacy mode.
     NotSupported,
-    /// The service rejected the credentials (401); they were invalidated.
-    #[error("unauthenticated: {0}")]
+    /// The service rejected the credentials (they were invalidated).
     Unauthenticated(String),
-    /// Any other failure (network, 5xx, unexpected answer, database).
-    #[error("checkpoint request failed: {0}")]
-    OperationFailed(String),
-}
-
-/// Why `wait_for_sync` failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum CheckpointWaitError {
-    /// The timeout elapsed; the request stays valid and may be awaited again.
-    #[error("timed out waiting for the checkpoint")]
+    /// `wait_for_sync` timed out; the request stays valid.
     Timeout,
-    /// A download or upload error is reported in the sync status.
-    #[error("sync error: {0}")]
-    SyncError(String),
-    /// `disconnect()` was called while waiting.
-    #[error("disconnected while waiting for the checkpoint")]
-    Disconnected,
-    /// The client was closed while waiting.
-    #[error("sync client closed while waiting for the checkpoint")]
+    /// The database was closed.
     Closed,
+    /// Sync reported an error while waiting (download or upload error).
+    SyncError(String),
+    /// The request failed (network, other HTTP status, malformed or stale answer).
+    Failed(String),
 }
 
-/// A checkpoint request acknowledged by the service.
-#[derive(Clone)]
+impl std::fmt::Display for CheckpointError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CheckpointError::NotConnected => f.write_str("not connected"),
+            CheckpointError::NotSupported => {
+                f.write_str("the sync service does not support checkpoint requests")
+            }
+            CheckpointError::Unauthenticated(m) => write!(f, "unauthenticated: {m}"),
+            CheckpointError::Timeout => f.write_str("timed out waiting for the checkpoint"),
+            CheckpointError::Closed => f.write_str("the database was closed"),
+            CheckpointError::SyncError(m) => write!(f, "sync error while waiting: {m}"),
+            CheckpointError::Failed(m) => write!(f, "checkpoint request failed: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for CheckpointError {}
+
+/// A checkpoint the service acknowledged; synced once a checkpoint including it was applied.
 pub struct CheckpointRequest {
     id: i64,
-    inner: Arc<Inner>,
-    synced: Arc<AtomicBool>,
+    synced: AtomicBool,
+    client: Arc<ClientInner>,
 }
 
 impl std::fmt::Debug for CheckpointRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CheckpointRequest")
             .field("id", &self.id)
-            .field("synced", &self.synced.load(Ordering::SeqCst))
+            .field("synced", &self.is_synced())
             .finish()
     }
 }
 
 impl CheckpointRequest {
-    /// The id the service acknowledged.
+    /// The id the service accepted.
     pub fn id(&self) -> i64 {
         self.id
     }
 
-    fn check(&self, status: &SyncStatus) -> bool {
-        if self.synced.load(Ordering::SeqCst) {
+    /// Whether a checkpoint including this request was applied locally. Latches: once true it
+    /// stays true even if the status later forgets the applied id.
+    pub fn is_synced(&self) -> bool {
+        if self.synced.load(Ordering::Acquire) {
             return true;
         }
-        let applied = status
-            .last_applied_checkpoint_request_id
-            .unwrap_or(0)
-            .max(self.inner.status.applied_high_water());
-        let synced = applied >= self.id;
-        if synced {
-            // Latch: the status field is cleared on disconnects and later checkpoints.
-            self.synced.store(true, Ordering::SeqCst);
+        if self.client.max_applied.load(Ordering::Acquire) >= self.id {
+            self.synced.store(true, Ordering::Release);
+            return true;
         }
-        synced
+        false
     }
 
-    /// Whether a checkpoint at or after this request was applied locally. Latches to true.
-    pub fn is_synced(&self) -> bool {
-        self.check(&self.inner.status.current())
-    }
-
-    /// Waits until [`is_synced`](Self::is_synced); `timeout` bounds the wait (`Some(0)` fails
-    /// at once unless already synced). Fails fast when the status reports an error.
-    pub async fn wait_for_sync(
-        &self,
-        timeout: Option<Duration>,
-    ) -> Result<(), CheckpointWaitError> {
+    /// Waits until synced. Fails fast with [`CheckpointError::SyncError`] when the status shows
+    /// a download or upload error, with [`CheckpointError::NotConnected`] after
+    /// `disconnect()`, [`CheckpointError::Closed`] after `close()`, and
+    /// [`CheckpointError::Timeout`] after `timeout` (a zero timeout fails unless synced).
+    pub async fn wait_for_sync(&self, timeout: Option<Duration>) -> Result<(), CheckpointError> {
         if self.is_synced() {
             return Ok(());
         }
         match timeout {
-            None => self.wait().await,
-            Some(t) if t.is_zero() => Err(CheckpointWaitError::Timeout),
-            Some(t) => tokio::time::timeout(t, self.wait())
+            Some(limit) if limit.is_zero() => Err(CheckpointError::Timeout),
+            Some(limit) => tokio::time::timeout(limit, self.wait())
                 .await
-                .unwrap_or(Err(CheckpointWaitError::Timeout)),
+                .unwrap_or(Err(CheckpointError::Timeout)),
+            None => self.wait().await,
         }
     }
 
-    async fn wait(&self) -> Result<(), CheckpointWaitError> {
-        let mut rx = self.inner.status.subscribe();
+    async fn wait(&self) -> Result<(), CheckpointError> {
+        let mut status = self.client.status.subscribe();
+        let mut lifecycle = self.client.lifecycle.subscribe();
         loop {
-            let status = rx.borrow_and_update().clone();
-            if self.check(&status) {
+            if self.is_synced() {
                 return Ok(());
             }
-            if let Some(error) = status.any_error() {
-                return Err(CheckpointWaitError::SyncError(error.to_string()));
+            if let Some(error) = status.borrow_and_update().any_error() {
+                return Err(CheckpointError::SyncError(error.to_owned()));
             }
-            if self.inner.closed.load(Ordering::SeqCst) {
-                return Err(CheckpointWaitError::Closed);
+            match *lifecycle.borrow_and_update() {
+                Lifecycle::Connected => {}
+                Lifecycle::Idle => return Err(CheckpointError::NotConnected),
+                Lifecycle::Closed => return Err(CheckpointError::Closed),
             }
-            if self.inner.session.lock().is_none() {
-                return Err(CheckpointWaitError::Disconnected);
-            }
-            if rx.changed().await.is_err() {
-                return Err(CheckpointWaitError::Closed);
+            tokio::select! {
+                changed = status.changed() => if changed.is_err() { return Err(CheckpointError::Closed) },
+                changed = lifecycle.changed() => if changed.is_err() { return Err(CheckpointError::Closed) },
             }
         }
     }
 }
 
-/// §9.1: allocate, post and bind a request.
+/// `request_checkpoint()`.
 pub(crate) async fn request(
-    inner: &Arc<Inner>,
-) -> Result<CheckpointRequest, CheckpointRequestError> {
-    let session = inner
-        .session
+    client: &Arc<ClientInner>,
+) -> Result<CheckpointRequest, CheckpointError> {
+    if *client.lifecycle.borrow() == Lifecycle::Closed {
+        return Err(CheckpointError::Closed);
+    }
+    let shared = client
+        .current
         .lock()
         .clone()
-        .ok_or(CheckpointRequestError::NotConnected)?;
-    match allocate_and_post(inner, &session).await {
-        Ok(id) => Ok(CheckpointRequest {
-            id,
-            inner: inner.clone(),
-            synced: Arc::new(AtomicBool::new(false)),
-        }),
-        Err(AllocError::Ended) => Err(CheckpointRequestError::NotConnected),
-        Err(AllocError::Unsupported) | Err(AllocError::Http(HttpError::NotFound(_))) => {
-            Err(CheckpointRequestError::NotSupported)
+        .ok_or(CheckpointError::NotConnected)?;
+    if shared.options.checkpoint_mode != super::CheckpointMode::Requests {
+        return Err(CheckpointError::NotSupported);
+    }
+    let id = allocate(&shared, client).await?;
+    Ok(CheckpointRequest {
+        id,
+        synced: AtomicBool::new(false),
+        client: Arc::clone(client),
+    })
+}
+
+/// Waits for a seeded iteration, allocates an id, posts it, and applies the stale-id rule
+/// (§5.2): an answer above our id re-seeds, allocates again and re-posts once.
+pub(crate) async fn allocate(
+    shared: &Arc<SessionShared>,
+    client: &Arc<ClientInner>,
+) -> Result<i64, CheckpointError> {
+    let _in_order = shared.allocation.lock().await;
+    let mut id = None;
+    // The iteration can end between the seed check and the allocation; then wait again.
+    for _ in 0..5 {
+        let mut seed = shared.seed.subscribe();
+        let state = *seed
+            .wait_for(|s| *s != SeedState::Waiting)
+            .await
+            .map_err(|_| CheckpointError::NotConnected)?;
+        match state {
+            SeedState::Seeded => {}
+            SeedState::Unsupported => return Err(CheckpointError::NotSupported),
+            SeedState::Ended | SeedState::Waiting => return Err(CheckpointError::NotConnected),
         }
-        Err(AllocError::Http(HttpError::Unauthorized(m))) => {
-            Err(CheckpointRequestError::Unauthenticated(m))
+        match blocking(&client.db, engine::next_id).await {
+            Ok(allocated) => {
+                id = Some(allocated);
+                break;
+            }
+            Err(_) if *shared.seed.borrow() != SeedState::Seeded => continue,
+            Err(error) => return Err(CheckpointError::Failed(error.to_string())),
         }
-        Err(e) => Err(CheckpointRequestError::OperationFailed(e.to_string())),
+    }
+    let id = id.ok_or(CheckpointError::NotConnected)?;
+    let accepted = post(shared, id).await?;
+    if accepted < id {
+        return Err(CheckpointError::Failed(format!(
+            "service accepted {accepted}, older than requested id {id}"
+        )));
+    }
+    if accepted == id {
+        return Ok(id);
+    }
+    let retry = blocking(&client.db, move |db| {
+        engine::seed_above_and_next(db, accepted)
+    })
+    .await
+    .map_err(|e| CheckpointError::Failed(e.to_string()))?;
+    let accepted = post(shared, retry).await?;
+    if accepted < retry {
+        return Err(CheckpointError::Failed(format!(
+            "service accepted {accepted}, older than requested id {retry}"
+        )));
+    }
+    Ok(accepted)
+}
+
+async fn post(shared: &Arc<SessionShared>, id: i64) -> Result<i64, CheckpointError> {
+    let credentials = shared
+        .credentials()
+        .await
+        .map_err(|e| CheckpointError::Failed(e.to_string()))?;
+    match http::post_checkpoint_request(&shared.http, &credentials, &shared.client_id, id).await {
+        Ok(accepted) => Ok(accepted),
+        Err(HttpFailure::Unauthorized(message)) => {
+            shared.invalidate_credentials();
+            Err(CheckpointError::Unauthenticated(message))
+        }
+        Err(HttpFailure::NotFound(_)) => Err(CheckpointError::NotSupported),
+        Err(HttpFailure::Other(message)) => Err(CheckpointError::Failed(message)),
     }
 }

@@ -1,65 +1,68 @@
 // SPDX-License-Identifier: Apache-2.0
-//! What the app supplies to sync: credentials and the upload of local writes
-//! (client-state-machine.md §6–§7), plus the options of one `connect()`.
+//! The app-side contract: credentials and uploads ([`BackendConnector`]) plus [`SyncOptions`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
 
-use super::SyncClient;
-use crate::sync::CheckpointMode;
+use crate::Result;
 
-/// Error type returned by app callbacks. Its `Display` text ends up in the sync status, so
-/// it should not contain secrets.
-pub type ConnectorError = Box<dyn std::error::Error + Send + Sync>;
+use super::SyncDatabase;
 
 /// Where and as whom to sync.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
-    /// Base URL of the sync service, e.g. `https://example.com` (no trailing path needed).
+    /// Base URL of the sync service, e.g. `https://x.example.com` (no trailing path needed).
     pub endpoint: String,
-    /// The JWT sent as `Authorization: Token <token>`.
+    /// The token sent as `Authorization: Token <token>`.
     pub token: String,
 }
 
 impl std::fmt::Debug for Credentials {
-    // Never print the token: debug output ends up in logs.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
         f.debug_struct("Credentials")
             .field("endpoint", &self.endpoint)
-            .field("token", &"<redacted>")
-            .finish()
+            .finish_non_exhaustive()
     }
 }
 
-/// The app's backend: credentials for the sync service and the upload of queued writes.
+/// Implemented by the app: fetches credentials and uploads queued local writes.
 #[async_trait]
 pub trait BackendConnector: Send + Sync {
-    /// Returns fresh credentials, or `None` while the user is signed out (sync then waits and
-    /// retries after the retry delay).
-    async fn fetch_credentials(&self) -> Result<Option<Credentials>, ConnectorError>;
+    /// Returns credentials, or `None` when the user is signed out (the iteration then fails
+    /// and is retried after the retry delay).
+    async fn fetch_credentials(&self) -> Result<Option<Credentials>>;
 
-    /// Uploads queued local writes. Typically reads [`SyncClient::next_crud_transaction`],
-    /// sends it to the app backend and calls [`SyncClient::complete_transaction`]. Leaving entries in
-    /// the queue without an error makes the round fail with "delaying due to previously
-    /// encountered CRUD item".
-    async fn upload_data(&self, client: &SyncClient) -> Result<(), ConnectorError>;
+    /// Uploads queued writes (use [`SyncDatabase::get_next_crud_transaction`] or
+    /// [`SyncDatabase::get_crud_batch`], then `complete`).
+    async fn upload_data(&self, database: &SyncDatabase) -> Result<()>;
 
-    /// Called before the next fetch after the service rejected the cached credentials.
+    /// Called before credentials are fetched again after the service rejected them.
     async fn invalidate_credentials(&self) {}
 }
 
-/// Options of one `connect()` call.
+/// How the client records that the service has seen its uploads
+/// (client-state-machine.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckpointMode {
+    /// `GET /write-checkpoint2.json` after each upload round.
+    Legacy,
+    /// `POST /sync/checkpoint-request` with client-allocated ids; falls back to
+    /// [`CheckpointMode::Legacy`] for the rest of a `connect()` when the service answers 404.
+    #[default]
+    Requests,
+}
+
+/// Options for [`SyncDatabase::connect`].
 #[derive(Debug, Clone)]
 pub struct SyncOptions {
-    /// Pause after a failed or closed connection, and after a failed upload round.
-    /// Constant delay, no exponential backoff (like the upstream SDKs).
+    /// Delay before retrying after a failed iteration or upload round (fixed, no backoff).
     pub retry_delay: Duration,
-    /// Minimum pause between two upload rounds triggered by local writes.
+    /// Minimum time between two upload rounds triggered by local writes.
     pub crud_throttle: Duration,
-    /// How write checkpoints are obtained. Default: [`CheckpointMode::Requests`], falling back
-    /// to the legacy endpoint for the session when the service answers 404.
+    /// Checkpoint mode; see [`CheckpointMode`].
     pub checkpoint_mode: CheckpointMode,
     /// Ask for BSON sync lines instead of ndjson.
     pub use_bson: bool,
@@ -67,7 +70,7 @@ pub struct SyncOptions {
     pub params: Option<serde_json::Value>,
     /// App metadata sent with the stream request.
     pub app_metadata: Option<BTreeMap<String, String>>,
-    /// Whether default streams are synced.
+    /// Subscribe to default streams.
     pub include_defaults: bool,
 }
 
@@ -82,27 +85,5 @@ impl Default for SyncOptions {
             app_metadata: None,
             include_defaults: true,
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn credentials_debug_hides_the_token() {
-        let c = Credentials {
-            endpoint: "http://h".into(),
-            token: "secret-token".into(),
-        };
-        assert!(!format!("{c:?}").contains("secret-token"));
-    }
-
-    #[test]
-    fn default_options_use_requests_mode() {
-        let o = SyncOptions::default();
-        assert_eq!(o.checkpoint_mode, CheckpointMode::Requests);
-        assert_eq!(o.retry_delay, Duration::from_secs(5));
-        assert_eq!(o.crud_throttle, Duration::from_secs(1));
     }
 }

@@ -1,302 +1,348 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The download driver (client-state-machine.md §7): runs engine iterations over HTTP,
-//! reconciles the checkpoint request id on every connection (§5.2) and retries after errors.
+//! The download side (client-state-machine.md §7): one engine iteration per connection
+//! attempt, fed with sync lines, upload completions and credential refreshes.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
 
-use tokio::sync::mpsc;
+use futures_util::StreamExt;
 
-use super::http::{self, HttpError, Line};
-use super::session::{SeedState, Session};
-use super::{Inner, blocking, now_micros};
-use crate::sync::{
-    CheckpointMode, CheckpointRequestTarget, Instruction, LogSeverity, StartSyncStream, SyncCommand,
-};
+use super::engine::{self, CheckpointRequestTarget, CoreSyncStatus, Instruction, SyncCommand};
+use super::http::{self, Frame, HttpFailure, LineDecoder};
+use super::session::{SeedState, SessionShared};
+use super::status::{DownloadProgress, PriorityStatus, SyncStatus};
+use super::{ClientInner, LogLevel, blocking};
+use crate::{Error, Result};
 
-/// How an iteration ended.
-enum End {
-    /// `CloseSyncStream`: reconnect immediately when `hide_disconnect`.
-    Close { hide_disconnect: bool },
-    /// `disconnect()`.
-    Cancelled,
-}
-
-/// Runs `command` in a write transaction on a blocking thread.
-pub(crate) async fn control(
-    inner: &Inner,
-    command: SyncCommand,
-) -> Result<Vec<Instruction>, String> {
-    let db = inner.db.clone();
-    blocking(move || {
-        db.write(|tx| {
-            db.state()
-                .sync
-                .control(tx.connection(), command, now_micros())
-        })
-    })
-    .await
-    .map_err(|e| format!("sync engine: {e}"))
-}
-
-/// Acts on instructions; returns the stream to open or the end of the iteration, if any.
-fn handle(
-    inner: &Inner,
-    session: &Arc<Session>,
-    instructions: Vec<Instruction>,
-) -> (
-    Option<(serde_json::Value, Option<CheckpointRequestTarget>)>,
-    Option<End>,
-) {
-    let mut establish = None;
-    let mut end = None;
-    for instruction in instructions {
-        match instruction {
-            Instruction::LogLine { severity, line } => match severity {
-                LogSeverity::Debug => log::debug!("{line}"),
-                LogSeverity::Info => log::info!("{line}"),
-                LogSeverity::Warning => log::warn!("{line}"),
-            },
-            Instruction::UpdateSyncStatus { status } => {
-                inner.status.update(|s| s.apply_core(&status));
+/// The driver task: iterations until the session is cancelled.
+pub(crate) async fn run(shared: Arc<SessionShared>) {
+    let mut hide_disconnect = false;
+    loop {
+        if shared.is_cancelled() {
+            break;
+        }
+        let Some(client) = shared.client.upgrade() else {
+            break;
+        };
+        if !hide_disconnect {
+            client.status.update(|s| s.connecting = true);
+        }
+        let outcome = tokio::select! {
+            outcome = iteration(&shared, &client) => outcome,
+            _ = shared.cancelled() => Ok(false),
+        };
+        // Stop must always run, even after cancellation: it ends the engine's iteration.
+        let stopped = blocking(&client.db, |db| engine::control(db, SyncCommand::Stop)).await;
+        if let Ok(instructions) = stopped {
+            for instruction in instructions {
+                apply_passive(&client, instruction);
             }
-            Instruction::EstablishSyncStream {
-                request,
-                checkpoint_request,
-            } => establish = Some((request, checkpoint_request)),
-            Instruction::FetchCredentials { did_expire: true } => session.invalidate(),
-            Instruction::FetchCredentials { did_expire: false } => spawn_refresh(session),
-            Instruction::CloseSyncStream { hide_disconnect } => {
-                end = Some(End::Close { hide_disconnect });
+        }
+        shared.seed.send_if_modified(|s| {
+            let reset = *s == SeedState::Seeded;
+            if reset {
+                *s = SeedState::Waiting;
             }
-            Instruction::DidCompleteSync {
-                applied_checkpoint_request_id,
-            } => {
-                inner.status.update(|s| s.download_error = None);
-                if let Some(id) = applied_checkpoint_request_id {
-                    inner.status.record_applied(id);
+            reset
+        });
+        match outcome {
+            Ok(hide) => hide_disconnect = hide,
+            Err(error) => {
+                hide_disconnect = false;
+                if !shared.is_cancelled() {
+                    let message = error.to_string();
+                    client.log(
+                        LogLevel::Warning,
+                        &format!("sync iteration failed, retrying: {message}"),
+                    );
+                    client.status.update(|s| s.download_error = Some(message));
                 }
             }
         }
-    }
-    (establish, end)
-}
-
-/// Refreshes credentials in the background once (deduplicated), then tells the engine.
-fn spawn_refresh(session: &Arc<Session>) {
-    if session.refreshing.swap(true, Ordering::SeqCst) {
-        return;
-    }
-    let task_session = session.clone();
-    let task = tokio::spawn(async move {
-        let s = task_session;
-        let result = tokio::select! {
-            r = s.fetch_credentials() => r,
-            () = s.cancel.cancelled() => Err("cancelled".into()),
-        };
-        s.refreshing.store(false, Ordering::SeqCst);
-        match result {
-            Ok(_) => {
-                let _ = s.commands.send(SyncCommand::RefreshedToken);
-            }
-            Err(e) => log::warn!("credential refresh failed: {e}"),
-        }
-    });
-    session.add_task(task);
-}
-
-/// The driver task of one session.
-pub(crate) async fn run(
-    inner: Arc<Inner>,
-    session: Arc<Session>,
-    mut commands: mpsc::UnboundedReceiver<SyncCommand>,
-) {
-    let mut hide_disconnect = false;
-    loop {
-        if session.cancel.is_cancelled() {
+        if shared.is_cancelled() {
             break;
         }
         if !hide_disconnect {
-            inner.status.update(|s| s.connecting = true);
-        }
-        let result = tokio::select! {
-            r = iteration(&inner, &session, &mut commands) => r,
-            () = session.cancel.cancelled() => Ok(End::Cancelled),
-        };
-        session.seed.send_replace(SeedState::Pending);
-        // Always stop the engine, also after cancellation, so no iteration outlives us.
-        match control(&inner, SyncCommand::Stop).await {
-            Ok(instructions) => {
-                let _ = handle(&inner, &session, instructions);
-            }
-            Err(e) => log::warn!("stopping the sync iteration failed: {e}"),
-        }
-        match result {
-            Ok(End::Cancelled) => break,
-            Ok(End::Close { hide_disconnect: h }) => hide_disconnect = h,
-            Err(e) => {
-                log::warn!("sync iteration failed: {e}");
-                inner.status.update(|s| s.download_error = Some(e));
-                hide_disconnect = false;
-            }
-        }
-        if !hide_disconnect {
-            inner.status.update(|s| {
+            client.status.update(|s| {
                 s.connected = false;
                 s.connecting = true;
                 s.downloading = false;
                 s.download_progress = None;
             });
-            tokio::select! {
-                () = tokio::time::sleep(session.options.retry_delay) => {}
-                () = session.cancel.cancelled() => break,
+            drop(client);
+            if !shared.sleep(shared.options.retry_delay).await {
+                break;
             }
         }
     }
 }
 
-fn effective_mode(session: &Session) -> CheckpointMode {
-    if session.options.checkpoint_mode == CheckpointMode::Requests
-        && !session.requests_unsupported.load(Ordering::SeqCst)
-    {
-        CheckpointMode::Requests
-    } else {
-        CheckpointMode::Legacy
-    }
-}
-
-async fn iteration(
-    inner: &Arc<Inner>,
-    session: &Arc<Session>,
-    commands: &mut mpsc::UnboundedReceiver<SyncCommand>,
-) -> Result<End, String> {
-    // Commands of a previous iteration are meaningless to a fresh one.
-    while commands.try_recv().is_ok() {}
-    let mode = effective_mode(session);
-    let start = StartSyncStream {
-        parameters: session.options.params.clone(),
-        schema: None,
-        include_defaults: session.options.include_defaults,
-        active_streams: Vec::new(),
-        app_metadata: session.options.app_metadata.clone(),
-        checkpoint_mode: mode,
-    };
-    let (establish, end) = handle(
-        inner,
-        session,
-        control(inner, SyncCommand::Start(start)).await?,
-    );
-    if let Some(end) = end {
-        return Ok(end);
-    }
-    let (request, checkpoint_request) =
-        establish.ok_or_else(|| "sync engine did not open a stream".to_string())?;
-    let credentials = session.credentials().await?;
-    match checkpoint_request {
-        Some(target) => reconcile(inner, session, &credentials, &target).await?,
-        None => {
-            session.seed.send_replace(SeedState::Legacy);
+/// Copies the engine's status into the public one.
+fn apply_core_status(status: &mut SyncStatus, core: CoreSyncStatus) {
+    status.connected = core.connected;
+    status.connecting = core.connecting;
+    status.downloading = core.downloading.is_some();
+    status.download_progress = core.downloading.map(|progress| {
+        let mut total = DownloadProgress::default();
+        for bucket in progress.buckets.values() {
+            total.downloaded += bucket.since_last;
+            total.total += (bucket.target_count - bucket.at_last).max(0);
         }
-    }
-    let mut lines = match http::open_stream(
-        &inner.http,
-        &credentials,
-        &request,
-        session.options.use_bson,
-    )
-    .await
-    {
-        Ok(lines) => lines,
-        Err(e) => {
-            if matches!(e, HttpError::Unauthorized(_)) {
-                session.invalidate();
-            }
-            return Err(e.to_string());
-        }
-    };
-    let (_, end) = handle(
-        inner,
-        session,
-        control(inner, SyncCommand::ConnectionEstablished).await?,
-    );
-    if let Some(end) = end {
-        return Ok(end);
-    }
-    let mut first_line = true;
-    loop {
-        let command = tokio::select! {
-            line = lines.next_line() => match line.map_err(|e| e.to_string())? {
-                Some(Line::Text(text)) => SyncCommand::LineText(text),
-                Some(Line::Binary(bytes)) => SyncCommand::LineBinary(bytes),
-                None => SyncCommand::ConnectionEnd,
-            },
-            Some(command) = commands.recv() => command,
-        };
-        let is_line = matches!(
-            command,
-            SyncCommand::LineText(_) | SyncCommand::LineBinary(_)
-        );
-        let (_, end) = handle(inner, session, control(inner, command).await?);
-        if is_line && first_line {
-            // Writes made while offline are uploaded once the service is reachable.
-            first_line = false;
-            session.upload_trigger.notify_one();
-        }
-        if let Some(end) = end {
-            return Ok(end);
-        }
-    }
-}
-
-/// §5.2 steps 2–3: post the proposed id, seed the engine with the answer.
-async fn reconcile(
-    inner: &Arc<Inner>,
-    session: &Arc<Session>,
-    credentials: &super::Credentials,
-    target: &CheckpointRequestTarget,
-) -> Result<(), String> {
-    let answer = http::post_checkpoint_request(
-        &inner.http,
-        credentials,
-        &target.client_id,
-        target.checkpoint_request_id,
-    )
-    .await;
-    match answer {
-        Ok(accepted) => {
-            let db = inner.db.clone();
-            blocking(move || {
-                db.write(|tx| {
-                    db.state()
-                        .sync
-                        .seed_checkpoint_request_id(tx.connection(), accepted)
-                })
+        total
+    });
+    status.apply_priorities(
+        core.priority_status
+            .into_iter()
+            .map(|e| PriorityStatus {
+                priority: e.priority,
+                last_synced_at: e.last_synced_at,
+                has_synced: e.has_synced,
             })
-            .await
-            .map_err(|e| format!("seeding the checkpoint request id failed: {e}"))?;
-            inner
-                .status
-                .update(|s| s.checkpoint_requests_supported = Some(true));
-            session.seed.send_replace(SeedState::Seeded);
-            Ok(())
+            .collect(),
+    );
+    status.last_applied_checkpoint_request_id = core.internal_last_applied_checkpoint_request_id;
+}
+
+/// Handles instructions that need no I/O; returns the others.
+fn apply_passive(client: &ClientInner, instruction: Instruction) -> Option<Instruction> {
+    match instruction {
+        Instruction::LogLine { severity, line } => {
+            let level = match severity {
+                engine::LogSeverity::Debug => LogLevel::Debug,
+                engine::LogSeverity::Info => LogLevel::Info,
+                engine::LogSeverity::Warning => LogLevel::Warning,
+            };
+            client.log(level, &line);
+            None
         }
-        Err(HttpError::NotFound(_)) => {
-            log::warn!(
-                "the sync service does not support checkpoint requests; using legacy write \
-                 checkpoints for this connection"
-            );
-            session.requests_unsupported.store(true, Ordering::SeqCst);
-            inner
-                .status
-                .update(|s| s.checkpoint_requests_supported = Some(false));
-            session.seed.send_replace(SeedState::Legacy);
-            Ok(())
-        }
-        Err(e) => {
-            if matches!(e, HttpError::Unauthorized(_)) {
-                session.invalidate();
+        Instruction::UpdateSyncStatus { status } => {
+            if let Some(id) = status.internal_last_applied_checkpoint_request_id {
+                client.record_applied(id);
             }
-            Err(e.to_string())
+            client.status.update(|s| apply_core_status(s, status));
+            None
+        }
+        Instruction::DidCompleteSync {
+            applied_checkpoint_request_id,
+        } => {
+            if let Some(id) = applied_checkpoint_request_id {
+                client.record_applied(id);
+            }
+            client.status.update(|s| {
+                s.download_error = None;
+                if applied_checkpoint_request_id.is_some() {
+                    s.last_applied_checkpoint_request_id = applied_checkpoint_request_id;
+                }
+            });
+            None
+        }
+        other => Some(other),
+    }
+}
+
+type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+struct OpenStream {
+    body: ByteStream,
+    decoder: LineDecoder,
+    saw_line: bool,
+}
+
+async fn send(client: &ClientInner, command: SyncCommand) -> Result<Vec<Instruction>> {
+    blocking(&client.db, move |db| engine::control(db, command)).await
+}
+
+fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
+    let schema = client
+        .db
+        .state()
+        .schema
+        .current()
+        .and_then(|s| s.to_json().ok())
+        .and_then(|json| serde_json::from_str(&json).ok());
+    let start = engine::StartSyncStream {
+        parameters: shared.options.params.clone(),
+        schema,
+        include_defaults: shared.options.include_defaults,
+        active_streams: Vec::new(),
+        app_metadata: shared.options.app_metadata.clone(),
+        checkpoint_mode: if shared.requests_mode() {
+            engine::CheckpointMode::Requests
+        } else {
+            engine::CheckpointMode::Legacy
+        },
+    };
+    SyncCommand::Start(start)
+}
+
+/// One iteration; `Ok(hide_disconnect)` when the engine closed the stream.
+async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<bool> {
+    let mut queue: VecDeque<Instruction> =
+        send(client, start_command(shared, client)).await?.into();
+    let mut stream: Option<OpenStream> = None;
+    loop {
+        while let Some(instruction) = queue.pop_front() {
+            let Some(instruction) = apply_passive(client, instruction) else {
+                continue;
+            };
+            match instruction {
+                Instruction::EstablishSyncStream {
+                    request,
+                    checkpoint_request,
+                } => {
+                    let opened = establish(shared, client, &request, checkpoint_request).await?;
+                    stream = Some(opened);
+                    queue.extend(send(client, SyncCommand::ConnectionEstablished).await?);
+                }
+                Instruction::CloseSyncStream { hide_disconnect } => return Ok(hide_disconnect),
+                Instruction::FetchCredentials { did_expire } => {
+                    if did_expire {
+                        shared.invalidate_credentials();
+                    } else {
+                        shared.refresh_credentials_in_background();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let event = tokio::select! {
+            chunk = next_chunk(&mut stream) => Event::Chunk(chunk),
+            _ = shared.completed_upload.notified() => Event::CompletedUpload,
+            _ = shared.refreshed.notified() => Event::Refreshed,
+        };
+        match event {
+            Event::CompletedUpload => {
+                queue.extend(send(client, SyncCommand::CompletedUpload).await?)
+            }
+            Event::Refreshed => queue.extend(send(client, SyncCommand::RefreshedToken).await?),
+            Event::Chunk(None) => {
+                stream = None;
+                queue.extend(send(client, SyncCommand::ConnectionEnd).await?);
+                if !queue
+                    .iter()
+                    .any(|i| matches!(i, Instruction::CloseSyncStream { .. }))
+                {
+                    // Process what the engine said, then end the iteration normally.
+                    for instruction in queue.drain(..) {
+                        if let Some(Instruction::FetchCredentials { did_expire: true }) =
+                            apply_passive(client, instruction)
+                        {
+                            shared.invalidate_credentials();
+                        }
+                    }
+                    return Ok(false);
+                }
+            }
+            Event::Chunk(Some(Err(error))) => return Err(error),
+            Event::Chunk(Some(Ok(frames))) => {
+                if let Some(open) = stream.as_mut()
+                    && !open.saw_line
+                    && !frames.is_empty()
+                {
+                    open.saw_line = true;
+                    // Writes made while offline upload once the service is reachable.
+                    shared.upload_trigger.notify_one();
+                }
+                for frame in frames {
+                    let command = match frame {
+                        Frame::Text(line) => SyncCommand::LineText(line),
+                        Frame::Binary(bytes) => SyncCommand::LineBinary(bytes),
+                    };
+                    queue.extend(send(client, command).await?);
+                    if queue.iter().any(|i| {
+                        matches!(
+                            i,
+                            Instruction::CloseSyncStream { .. }
+                                | Instruction::EstablishSyncStream { .. }
+                        )
+                    }) {
+                        break;
+                    }
+                }
+            }
         }
     }
+}
+
+enum Event {
+    Chunk(Option<Result<Vec<Frame>>>),
+    CompletedUpload,
+    Refreshed,
+}
+
+/// The next decoded frames; `None` at the end of the body; pends forever without a stream.
+async fn next_chunk(stream: &mut Option<OpenStream>) -> Option<Result<Vec<Frame>>> {
+    let Some(open) = stream.as_mut() else {
+        return std::future::pending().await;
+    };
+    match open.body.next().await {
+        None => {
+            if open.decoder.has_partial() {
+                Some(Err(Error::protocol(
+                    "sync stream ended in the middle of a line",
+                )))
+            } else {
+                None
+            }
+        }
+        Some(Err(_)) => Some(Err(Error::protocol("sync stream broke"))),
+        Some(Ok(bytes)) => Some(open.decoder.push(&bytes)),
+    }
+}
+
+/// Reconciles the checkpoint request counter (requests mode) and opens the stream.
+async fn establish(
+    shared: &Arc<SessionShared>,
+    client: &Arc<ClientInner>,
+    request: &serde_json::Value,
+    checkpoint_request: Option<CheckpointRequestTarget>,
+) -> Result<OpenStream> {
+    let credentials = shared.credentials().await?;
+    if let Some(target) = checkpoint_request {
+        let posted = http::post_checkpoint_request(
+            &shared.http,
+            &credentials,
+            &target.client_id,
+            target.checkpoint_request_id,
+        )
+        .await;
+        match posted {
+            Ok(accepted) => {
+                blocking(&client.db, move |db| engine::seed(db, accepted)).await?;
+                shared.seed.send_replace(SeedState::Seeded);
+            }
+            Err(HttpFailure::NotFound(_)) => {
+                shared.seed.send_replace(SeedState::Unsupported);
+                client.log(
+                    LogLevel::Warning,
+                    "the service does not support checkpoint requests (404); using legacy write checkpoints for this connection",
+                );
+                client
+                    .status
+                    .update(|s| s.checkpoint_requests_unsupported = true);
+            }
+            Err(HttpFailure::Unauthorized(message)) => {
+                shared.invalidate_credentials();
+                return Err(Error::protocol(message));
+            }
+            Err(other) => return Err(other.into_error()),
+        }
+    }
+    let response =
+        match http::open_stream(&shared.http, &credentials, request, shared.options.use_bson).await
+        {
+            Ok(response) => response,
+            Err(HttpFailure::Unauthorized(message)) => {
+                shared.invalidate_credentials();
+                return Err(Error::protocol(message));
+            }
+            Err(other) => return Err(other.into_error()),
+        };
+    let bson = http::is_bson_response(&response);
+    Ok(OpenStream {
+        body: Box::pin(response.bytes_stream()),
+        decoder: LineDecoder::new(bson),
+        saw_line: false,
+    })
 }

@@ -1,18 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The SDK side of sync (client-state-machine.md §5–§9): a [`SyncClient`] drives the sans-IO
-//! engine over HTTP, uploads local writes through the app's [`BackendConnector`], publishes a
-//! [`SyncStatus`] and offers checkpoint requests and change notifications.
+//! The async sync client: connects a [`Database`] to a PowerSync-compatible service over
+//! HTTP, uploads local writes through a [`BackendConnector`], reports [`SyncStatus`], and
+//! offers checkpoint requests and query watches (client-state-machine.md §5–§9).
 //!
-//! Everything runs on the caller's tokio runtime (this crate never creates one). SQLite work
-//! goes to blocking threads; no lock is held across an `.await` or while app code runs.
-//!
-//! * `connector`: the app's callbacks and the options of a connection;
-//! * `driver` / `upload`: the download and upload tasks of one `connect()`;
-//! * `checkpoint`: `request_checkpoint`; `status`: status model; `watch`: change streams.
+//! The client never creates a runtime: every async method runs on the caller's tokio runtime,
+//! and background tasks are spawned there. Database work runs on `spawn_blocking`; no lock is
+//! held across an `.await`.
 
 mod checkpoint;
 mod connector;
 mod driver;
+mod engine;
 mod http;
 mod session;
 mod status;
@@ -21,238 +19,122 @@ mod watch;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicI64, Ordering};
 
-use futures_util::Stream;
 use parking_lot::Mutex;
+use tokio::sync::watch as tokio_watch;
 
-pub use checkpoint::{CheckpointRequest, CheckpointRequestError, CheckpointWaitError};
-pub use connector::{BackendConnector, ConnectorError, Credentials, SyncOptions};
-pub use status::{ListenerHandle, SyncStatus};
-pub use watch::tables_read_by;
+pub use checkpoint::{CheckpointError, CheckpointRequest};
+pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
+pub use status::{DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus};
+pub use watch::{ChangeWatcher, QueryWatcher};
 
-use crate::crud::{CrudBatch, CrudTransaction, get_crud_batch, get_next_crud_transaction};
-use crate::db::{Database, Row, Value};
-use crate::{Error, Result, kv};
-use session::{SeedState, Session};
+use crate::crud::{CrudBatch, CrudTransaction};
+use crate::{Database, Error, Result, Row, Value};
+use session::{Session, SessionShared};
 use status::StatusHub;
 
-/// What `disconnect_and_clear` removes.
+/// Lifecycle of the client, observed by checkpoint waiters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClearMode {
-    /// Keep downloaded oplog data (re-applied on the next sync); clear rows and state.
-    Soft,
-    /// Remove all synced data and sync state.
-    Hard,
+pub(crate) enum Lifecycle {
+    /// No `connect()` active.
+    Idle,
+    /// A `connect()` is active.
+    Connected,
+    /// `close()` was called.
+    Closed,
 }
 
-pub(crate) struct Inner {
+pub(crate) struct ClientInner {
     pub(crate) db: Database,
-    pub(crate) http: reqwest::Client,
     pub(crate) status: StatusHub,
-    pub(crate) session: Mutex<Option<Arc<Session>>>,
-    pub(crate) closed: AtomicBool,
-    runtime: tokio::runtime::Handle,
-    client_id: Mutex<Option<String>>,
-    /// Serialises connect/disconnect/close.
-    lifecycle: tokio::sync::Mutex<()>,
-    /// Serialises checkpoint-request id allocation + POST and remembers the last POST as
-    /// (sequence number, accepted id) for coalescing (see `upload::allocate_and_post`).
-    pub(crate) request_lock: tokio::sync::Mutex<Option<(u64, i64)>>,
-    /// Number of checkpoint-request POSTs started.
-    pub(crate) posts_started: std::sync::atomic::AtomicU64,
+    /// The active session; the async mutex serialises connect/disconnect/close.
+    session: tokio::sync::Mutex<Option<Session>>,
+    /// The active session's shared state, for quick synchronous access.
+    pub(crate) current: Mutex<Option<Arc<SessionShared>>>,
+    /// Highest checkpoint request id ever reported as applied (`i64::MIN` = none).
+    pub(crate) max_applied: AtomicI64,
+    pub(crate) lifecycle: tokio_watch::Sender<Lifecycle>,
+    logger: Mutex<Option<Logger>>,
 }
 
-impl Inner {
-    pub(crate) async fn client_id(&self) -> std::result::Result<String, String> {
-        if let Some(id) = self.client_id.lock().clone() {
-            return Ok(id);
+/// Receives log lines from the engine and the client (never tokens or row data).
+pub type Logger = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Details of the sync protocol.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something went wrong and is being retried or worked around.
+    Warning,
+}
+
+impl ClientInner {
+    /// Logs `line` if a logger is installed (called without any lock held).
+    pub(crate) fn log(&self, level: LogLevel, line: &str) {
+        let logger = self.logger.lock().clone();
+        if let Some(logger) = logger {
+            logger(level, line);
         }
-        let db = self.db.clone();
-        let id = blocking(move || db.read(|tx| kv::client_id(tx.connection())))
-            .await
-            .map_err(|e| format!("reading the client id failed: {e}"))?;
-        *self.client_id.lock() = Some(id.clone());
-        Ok(id)
+    }
+
+    pub(crate) fn record_applied(&self, id: i64) {
+        self.max_applied.fetch_max(id, Ordering::AcqRel);
     }
 }
 
-/// Current time in µs since the epoch (the engine never reads the clock itself).
-pub(crate) fn now_micros() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
-}
-
-/// Runs blocking SQLite work off the executor.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T> + Send + 'static,
-) -> Result<T> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|_| Error::state("a database task panicked or was cancelled"))?
-}
-
-/// Syncs one [`Database`] with a PowerSync-compatible service. Cheap to clone.
+/// A [`Database`] plus the sync client. Cheap to clone; clones share the client.
 #[derive(Clone)]
-pub struct SyncClient {
-    pub(crate) inner: Arc<Inner>,
+pub struct SyncDatabase {
+    pub(crate) inner: Arc<ClientInner>,
 }
 
-impl std::fmt::Debug for SyncClient {
+impl std::fmt::Debug for SyncDatabase {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SyncClient")
-            .field("status", &self.inner.status.current())
-            .finish()
+        f.debug_struct("SyncDatabase")
+            .field("db", &self.inner.db)
+            .finish_non_exhaustive()
     }
 }
 
-impl SyncClient {
-    /// A client for `db`. Must be called within a tokio runtime, which runs all sync tasks.
-    pub fn new(db: Database) -> Result<Self> {
-        let runtime = tokio::runtime::Handle::try_current()
-            .map_err(|_| Error::state("SyncClient::new must be called within a tokio runtime"))?;
-        let offline = db.read(|tx| crate::sync::offline_status(tx.connection()))?;
-        let mut status = SyncStatus::default();
-        status.apply_core(&offline);
-        let http = reqwest::Client::builder()
-            .user_agent(concat!("psync-core/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|_| Error::state("could not create the HTTP client"))?;
-        Ok(Self {
-            inner: Arc::new(Inner {
+/// Runs `f` on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    db: &Database,
+    f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || f(&db))
+        .await
+        .map_err(|_| Error::state("database task failed"))?
+}
+
+impl SyncDatabase {
+    /// Wraps an open database.
+    pub fn new(db: Database) -> Self {
+        Self {
+            inner: Arc::new(ClientInner {
                 db,
-                http,
-                status: StatusHub::new(status),
-                session: Mutex::new(None),
-                closed: AtomicBool::new(false),
-                runtime,
-                client_id: Mutex::new(None),
-                lifecycle: tokio::sync::Mutex::new(()),
-                request_lock: tokio::sync::Mutex::new(None),
-                posts_started: std::sync::atomic::AtomicU64::new(0),
+                status: StatusHub::new(),
+                session: tokio::sync::Mutex::new(None),
+                current: Mutex::new(None),
+                max_applied: AtomicI64::new(i64::MIN),
+                lifecycle: tokio_watch::Sender::new(Lifecycle::Idle),
+                logger: Mutex::new(None),
             }),
-        })
+        }
     }
 
-    /// The synced database.
+    /// The wrapped database.
     pub fn database(&self) -> &Database {
         &self.inner.db
     }
 
-    /// Starts syncing (replacing any previous connection). Returns once the tasks run; watch
-    /// the status for progress.
-    pub async fn connect(
-        &self,
-        connector: Arc<dyn BackendConnector>,
-        options: SyncOptions,
-    ) -> Result<()> {
-        let _guard = self.inner.lifecycle.lock().await;
-        if self.inner.closed.load(Ordering::SeqCst) {
-            return Err(Error::closed());
-        }
-        self.stop_session().await;
-        let (session, commands) = Session::new(connector, options);
-        let trigger = Arc::downgrade(&session);
-        let listener =
-            self.inner
-                .db
-                .add_table_listener(Box::new(move |tables: &BTreeSet<String>| {
-                    if tables.contains("ps_crud")
-                        && let Some(session) = trigger.upgrade()
-                    {
-                        session.upload_trigger.notify_one();
-                    }
-                }));
-        *session.crud_listener.lock() = Some(listener);
-        let driver =
-            self.inner
-                .runtime
-                .spawn(driver::run(self.inner.clone(), session.clone(), commands));
-        let uploads = self
-            .inner
-            .runtime
-            .spawn(upload::run(self.inner.clone(), session.clone()));
-        session.add_task(driver);
-        session.add_task(uploads);
-        // Writes made before connecting are uploaded right away.
-        session.upload_trigger.notify_one();
-        *self.inner.session.lock() = Some(session);
-        Ok(())
-    }
-
-    /// Cancels the current session and waits for all its tasks.
-    async fn stop_session(&self) {
-        let session = self.inner.session.lock().take();
-        let Some(session) = session else { return };
-        session.cancel.cancel();
-        session.crud_listener.lock().take();
-        session.seed.send_replace(SeedState::Ended);
-        // Tasks may spawn refresh tasks while stopping: drain until none are left.
-        loop {
-            let tasks: Vec<_> = std::mem::take(&mut *session.tasks.lock());
-            if tasks.is_empty() {
-                break;
-            }
-            for task in tasks {
-                let _ = task.await;
-            }
-        }
-        self.inner.status.update(|s| {
-            s.connected = false;
-            s.connecting = false;
-            s.downloading = false;
-            s.download_progress = None;
-            s.uploading = false;
-            s.last_applied_checkpoint_request_id = None;
-        });
-    }
-
-    /// Stops syncing; returns once no sync task is left.
-    pub async fn disconnect(&self) -> Result<()> {
-        let _guard = self.inner.lifecycle.lock().await;
-        self.stop_session().await;
-        Ok(())
-    }
-
-    /// Disconnects and removes synced data: [`ClearMode::Hard`] everything,
-    /// [`ClearMode::Soft`] keeps the downloaded oplog for re-application.
-    pub async fn disconnect_and_clear(&self, mode: ClearMode) -> Result<()> {
-        let _guard = self.inner.lifecycle.lock().await;
-        self.stop_session().await;
-        let flags = match mode {
-            ClearMode::Soft => crate::crud::CLEAR_SOFT,
-            ClearMode::Hard => 0,
-        };
-        let db = self.inner.db.clone();
-        blocking(move || {
-            db.write(|tx| {
-                tx.connection()
-                    .query_row("SELECT powersync_clear(?)", [flags], |_| Ok(()))?;
-                Ok(())
-            })
-        })
-        .await?;
-        self.inner.status.update(|s| {
-            s.last_synced_at = None;
-            s.has_synced = Some(false);
-            s.priority_status.clear();
-            s.download_error = None;
-            s.upload_error = None;
-        });
-        Ok(())
-    }
-
-    /// Disconnects and closes the database. Waiters fail with `Closed`.
-    pub async fn close(&self) -> Result<()> {
-        let _guard = self.inner.lifecycle.lock().await;
-        self.stop_session().await;
-        self.inner.closed.store(true, Ordering::SeqCst);
-        // Wake waiters so they observe `closed`.
-        self.inner.status.update(|s| s.connecting = false);
-        self.inner.status.record_applied(0);
-        let db = self.inner.db.clone();
-        blocking(move || db.close()).await
+    /// Installs (or removes) the logger for sync events.
+    pub fn set_logger(&self, logger: Option<Logger>) {
+        *self.inner.logger.lock() = logger;
     }
 
     /// The current status.
@@ -260,104 +142,189 @@ impl SyncClient {
         self.inner.status.current()
     }
 
-    /// The current status, then every change.
-    pub fn status_stream(&self) -> impl Stream<Item = SyncStatus> + Send + use<> {
-        let rx = self.inner.status.subscribe();
-        futures_util::stream::unfold((rx, true), |(mut rx, first)| async move {
-            if !first && rx.changed().await.is_err() {
-                return None;
-            }
-            let status = rx.borrow_and_update().clone();
-            Some((status, (rx, false)))
-        })
+    /// A receiver that sees every status change (the current status is marked seen-not).
+    pub fn status_stream(&self) -> tokio_watch::Receiver<SyncStatus> {
+        let mut rx = self.inner.status.subscribe();
+        rx.mark_changed();
+        rx
     }
 
-    /// Calls `listener` with the current status, then on every change, on a runtime task and
-    /// never under a lock. Dropping or cancelling the handle unregisters it.
+    /// Calls `listener` with the current status now and after every change, without any lock
+    /// held, until the handle is dropped or cancelled.
     pub fn add_status_listener(
         &self,
         listener: Box<dyn Fn(&SyncStatus) + Send + Sync>,
-    ) -> ListenerHandle {
-        status::spawn_listener(
-            &self.inner.runtime,
-            self.inner.status.subscribe(),
-            Arc::from(listener),
-        )
+    ) -> StatusListenerHandle {
+        self.inner.status.add_listener(listener)
     }
 
-    /// Waits until a full sync completed (or `priority`'s state says so).
-    pub async fn wait_for_first_sync(&self, priority: Option<i32>) -> Result<()> {
-        let mut rx = self.inner.status.subscribe();
-        loop {
-            let done = {
-                let s = rx.borrow_and_update();
-                match priority {
-                    Some(p) => s.status_for_priority(p).has_synced == Some(true),
-                    None => s.has_synced == Some(true),
-                }
-            };
-            if done {
-                return Ok(());
-            }
-            rx.changed().await.map_err(|_| Error::closed())?;
-        }
-    }
-
-    /// Asks the service for a checkpoint covering everything written so far (§9).
-    pub async fn request_checkpoint(
+    /// Starts syncing (cancelling any previous connection first).
+    pub async fn connect(
         &self,
-    ) -> std::result::Result<CheckpointRequest, CheckpointRequestError> {
-        checkpoint::request(&self.inner).await
+        connector: Arc<dyn BackendConnector>,
+        options: SyncOptions,
+    ) -> Result<()> {
+        if self.inner.db.is_closed() || *self.inner.lifecycle.borrow() == Lifecycle::Closed {
+            return Err(Error::closed());
+        }
+        let mut guard = self.inner.session.lock().await;
+        if let Some(old) = guard.take() {
+            self.end_session(old).await;
+        }
+        let session = Session::start(&self.inner, connector, options).await?;
+        *self.inner.current.lock() = Some(Arc::clone(&session.shared));
+        *guard = Some(session);
+        self.inner.lifecycle.send_replace(Lifecycle::Connected);
+        Ok(())
     }
 
-    /// The oldest queued local transaction, for `upload_data`.
-    pub async fn next_crud_transaction(&self) -> Result<Option<CrudTransaction>> {
-        let db = self.inner.db.clone();
-        blocking(move || db.read(|tx| get_next_crud_transaction(tx.connection()))).await
+    async fn end_session(&self, session: Session) {
+        *self.inner.current.lock() = None;
+        session.stop().await;
+        self.inner.status.update(|s| {
+            s.connected = false;
+            s.connecting = false;
+            s.downloading = false;
+            s.download_progress = None;
+            s.uploading = false;
+        });
     }
 
-    /// Up to `limit` queued writes, for `upload_data`.
-    pub async fn crud_batch(&self, limit: usize) -> Result<Option<CrudBatch>> {
-        let db = self.inner.db.clone();
-        blocking(move || db.read(|tx| get_crud_batch(tx.connection(), limit))).await
+    /// Stops syncing; returns once every background task has ended.
+    pub async fn disconnect(&self) -> Result<()> {
+        let mut guard = self.inner.session.lock().await;
+        if let Some(old) = guard.take() {
+            self.end_session(old).await;
+        }
+        self.inner.lifecycle.send_if_modified(|l| {
+            let changed = *l == Lifecycle::Connected;
+            if changed {
+                *l = Lifecycle::Idle;
+            }
+            changed
+        });
+        Ok(())
     }
 
-    /// Marks an uploaded transaction done; `write_checkpoint` is a custom write checkpoint
-    /// from the app backend, if it returns one.
+    /// Disconnects and deletes all synced data (and the checkpoint request counter). A soft
+    /// clear keeps downloaded buckets so a reconnect can reuse them.
+    pub async fn disconnect_and_clear(&self, soft: bool) -> Result<()> {
+        self.disconnect().await?;
+        let flags = if soft { crate::crud::CLEAR_SOFT } else { 0 };
+        blocking(&self.inner.db, move |db| {
+            db.write(|tx| {
+                tx.get("SELECT powersync_clear(?)", &[Value::Integer(flags)])?;
+                Ok(())
+            })
+        })
+        .await?;
+        self.inner.max_applied.store(i64::MIN, Ordering::Release);
+        self.inner.status.update(|s| {
+            s.last_synced_at = None;
+            s.has_synced = Some(false);
+            s.priority_status.clear();
+            s.last_applied_checkpoint_request_id = None;
+            s.download_error = None;
+            s.upload_error = None;
+        });
+        Ok(())
+    }
+
+    /// Disconnects and closes the database. Checkpoint waiters fail with
+    /// [`CheckpointError::Closed`].
+    pub async fn close(&self) -> Result<()> {
+        // Closed first, so waiters report Closed rather than the disconnect on the way.
+        self.inner.lifecycle.send_replace(Lifecycle::Closed);
+        self.disconnect().await?;
+        blocking(&self.inner.db, |db| db.close()).await
+    }
+
+    /// Up to `limit` queued local writes (for [`BackendConnector::upload_data`]).
+    pub async fn get_crud_batch(&self, limit: usize) -> Result<Option<CrudBatch>> {
+        blocking(&self.inner.db, move |db| {
+            db.read(|tx| crate::crud::get_crud_batch(tx.connection(), limit))
+        })
+        .await
+    }
+
+    /// The oldest queued local transaction (for [`BackendConnector::upload_data`]).
+    pub async fn get_next_crud_transaction(&self) -> Result<Option<CrudTransaction>> {
+        blocking(&self.inner.db, |db| {
+            db.read(|tx| crate::crud::get_next_crud_transaction(tx.connection()))
+        })
+        .await
+    }
+
+    /// Removes an uploaded transaction from the queue (`write_checkpoint` = a custom write
+    /// checkpoint, usually `None`).
     pub async fn complete_transaction(
         &self,
         transaction: CrudTransaction,
         write_checkpoint: Option<i64>,
     ) -> Result<()> {
-        let db = self.inner.db.clone();
-        blocking(move || db.write(|tx| transaction.complete(tx.connection(), write_checkpoint)))
-            .await
+        blocking(&self.inner.db, move |db| {
+            db.write(|tx| transaction.complete(tx.connection(), write_checkpoint))
+        })
+        .await
     }
 
-    /// Marks an uploaded batch done; see [`complete_transaction`](Self::complete_transaction).
+    /// Removes an uploaded batch from the queue.
     pub async fn complete_batch(
         &self,
         batch: CrudBatch,
         write_checkpoint: Option<i64>,
     ) -> Result<()> {
-        let db = self.inner.db.clone();
-        blocking(move || db.write(|tx| batch.complete(tx.connection(), write_checkpoint))).await
+        blocking(&self.inner.db, move |db| {
+            db.write(|tx| batch.complete(tx.connection(), write_checkpoint))
+        })
+        .await
     }
 
-    /// Runs `sql` now and after every write to a table it reads.
-    pub fn watch(
-        &self,
-        sql: &str,
-        params: Vec<Value>,
-    ) -> Result<impl Stream<Item = Result<Vec<Row>>> + Send + use<>> {
-        watch::watch(&self.inner.db, sql, params)
+    /// Runs a write statement on the blocking pool.
+    pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<()> {
+        let sql = sql.to_owned();
+        blocking(&self.inner.db, move |db| {
+            db.execute(&sql, &params).map(|_| ())
+        })
+        .await
     }
 
-    /// Sets of changed tables among `tables` (view names), one per committed transaction.
-    pub fn on_change(
+    /// Runs a query on the blocking pool.
+    pub async fn get_all(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
+        let sql = sql.to_owned();
+        blocking(&self.inner.db, move |db| db.get_all(&sql, &params)).await
+    }
+
+    /// Asks the service for a checkpoint that includes everything it has received so far
+    /// (client-state-machine.md §9). Needs an active [`SyncDatabase::connect`]; waits for the
+    /// current iteration to reconcile its checkpoint request counter first.
+    pub async fn request_checkpoint(
         &self,
-        tables: &[&str],
-    ) -> impl Stream<Item = BTreeSet<String>> + Send + use<> {
-        watch::on_change(&self.inner.db, tables)
+    ) -> std::result::Result<CheckpointRequest, CheckpointError> {
+        checkpoint::request(&self.inner).await
+    }
+
+    /// Waits until a complete sync happened (`has_synced`), or `priority` completed.
+    pub async fn wait_for_first_sync(&self, priority: Option<i32>) -> Result<()> {
+        let mut rx = self.inner.status.subscribe();
+        rx.wait_for(|s| match priority {
+            Some(p) => s.status_for_priority(p).has_synced == Some(true),
+            None => s.has_synced == Some(true),
+        })
+        .await
+        .map(|_| ())
+        .map_err(|_| Error::closed())
+    }
+
+    /// Watches a query: yields its rows now and again after every commit that changes a
+    /// table it reads.
+    pub fn watch(&self, sql: &str, params: Vec<Value>) -> Result<QueryWatcher> {
+        watch::QueryWatcher::new(self.inner.db.clone(), sql, params)
+    }
+
+    /// Notifies after commits touching any of `tables` (view names; raw `ps_data__` names
+    /// are accepted too). An empty set means every table.
+    pub fn on_change(&self, tables: BTreeSet<String>) -> ChangeWatcher {
+        watch::ChangeWatcher::new(&self.inner.db, tables)
     }
 }

@@ -1,132 +1,123 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Change notifications: raw table-change streams and queries re-run when a table they read
-//! changes.
+//! Query watches: re-run a query after commits that touch a table it reads.
+//!
+//! The tables a query reads are found from its `EXPLAIN` program: every `OpenRead` on the
+//! main schema names a root page, which `sqlite_master` maps to a table (indexes map to their
+//! table). Views are expanded by SQLite, so a query on view `todos` reads `ps_data__todos`.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
-use futures_util::Stream;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::blocking;
-use crate::db::{Database, Row, TableListenerHandle, Value};
-use crate::{Error, Result};
+use crate::db::TableListenerHandle;
+use crate::{Database, Result, Row, Value};
 
-/// Raw table names (as SQLite sees them) behind a user-facing table or view name.
-fn raw_names(name: &str) -> [String; 3] {
-    [
-        name.to_string(),
-        format!("ps_data__{name}"),
-        format!("ps_data_local__{name}"),
-    ]
+/// The raw tables `sql` reads.
+pub(crate) fn tables_read(db: &Database, sql: &str, params: &[Value]) -> Result<BTreeSet<String>> {
+    let program = db.get_all(&format!("EXPLAIN {sql}"), params)?;
+    let mut pages = BTreeSet::new();
+    for row in program {
+        let opcode = row.get_by_name("opcode").and_then(Value::as_str);
+        let database = row.get_by_name("p3").and_then(Value::as_i64);
+        if opcode == Some("OpenRead")
+            && database == Some(0)
+            && let Some(page) = row.get_by_name("p2").and_then(Value::as_i64)
+        {
+            pages.insert(page);
+        }
+    }
+    let mut tables = BTreeSet::new();
+    for page in pages {
+        if let Some(row) = db.get_optional(
+            "SELECT tbl_name FROM sqlite_master WHERE rootpage = ?",
+            &[Value::Integer(page)],
+        )? && let Some(name) = row.get(0).and_then(Value::as_str)
+        {
+            tables.insert(name.to_owned());
+        }
+    }
+    Ok(tables)
 }
 
-/// The user-facing name of a raw table name.
-pub(crate) fn view_name(raw: &str) -> &str {
+/// The name an app uses for a raw storage table.
+pub(crate) fn friendly_name(raw: &str) -> &str {
     raw.strip_prefix("ps_data__")
         .or_else(|| raw.strip_prefix("ps_data_local__"))
         .unwrap_or(raw)
 }
 
-/// Stream of changed table sets; keeps its table listener registered while alive.
-struct ChangeStream {
-    rx: mpsc::UnboundedReceiver<BTreeSet<String>>,
+/// Wakes on commits touching a set of tables.
+pub struct ChangeWatcher {
+    notify: Arc<Notify>,
     _listener: TableListenerHandle,
 }
 
-fn listen(db: &Database, filter: BTreeSet<String>) -> ChangeStream {
-    let (tx, rx) = mpsc::unbounded_channel();
-    let listener = db.add_table_listener(Box::new(move |changed: &BTreeSet<String>| {
-        let hits: BTreeSet<String> = changed
-            .iter()
-            .filter(|t| filter.contains(t.as_str()))
-            .map(|t| view_name(t).to_string())
-            .collect();
-        if !hits.is_empty() {
-            let _ = tx.send(hits);
+impl ChangeWatcher {
+    pub(crate) fn new(db: &Database, tables: BTreeSet<String>) -> Self {
+        let wanted: BTreeSet<String> = tables.iter().map(|t| friendly_name(t).to_owned()).collect();
+        let notify = Arc::new(Notify::new());
+        let waker = Arc::clone(&notify);
+        let listener = db.add_table_listener(Box::new(move |changed| {
+            if wanted.is_empty() || changed.iter().any(|t| wanted.contains(friendly_name(t))) {
+                waker.notify_one();
+            }
+        }));
+        Self {
+            notify,
+            _listener: listener,
         }
-    }));
-    ChangeStream {
-        rx,
-        _listener: listener,
+    }
+
+    /// Resolves after the next relevant commit (or at once if one happened since the last
+    /// call).
+    pub async fn changed(&self) {
+        self.notify.notified().await;
     }
 }
 
-/// Stream of sets of changed table names (user-facing names) among `tables`, one item per
-/// committed write transaction that touched them.
-pub fn on_change(
-    db: &Database,
-    tables: &[&str],
-) -> impl Stream<Item = BTreeSet<String>> + Send + use<> {
-    let filter = tables.iter().flat_map(|t| raw_names(t)).collect();
-    let stream = listen(db, filter);
-    futures_util::stream::unfold(stream, |mut s| async move {
-        let item = s.rx.recv().await?;
-        Some((item, s))
-    })
-}
-
-/// The tables a statement reads, found through the `OpenRead` opcodes of its `EXPLAIN`.
-pub fn tables_read_by(db: &Database, sql: &str) -> Result<BTreeSet<String>> {
-    db.read(|tx| {
-        let conn = tx.connection();
-        let mut root_pages = BTreeSet::new();
-        let mut stmt = conn.prepare(&format!("EXPLAIN {sql}"))?;
-        let mut rows = stmt.query([])?;
-        while let Some(row) = rows.next()? {
-            let opcode: String = row.get(1)?;
-            if opcode == "OpenRead" {
-                root_pages.insert(row.get::<_, i64>(3)?);
-            }
-        }
-        let mut names = BTreeSet::new();
-        let mut stmt = conn.prepare("SELECT tbl_name FROM sqlite_schema WHERE rootpage = ?")?;
-        for page in root_pages {
-            let mut rows = stmt.query([page])?;
-            while let Some(row) = rows.next()? {
-                names.insert(row.get::<_, String>(0)?);
-            }
-        }
-        Ok(names)
-    })
-}
-
-/// Runs `sql` now and again after every write to a table it reads.
-pub fn watch(
-    db: &Database,
-    sql: &str,
+/// Yields a query's rows initially and after each relevant commit.
+pub struct QueryWatcher {
+    db: Database,
+    sql: String,
     params: Vec<Value>,
-) -> Result<impl Stream<Item = Result<Vec<Row>>> + Send + use<>> {
-    let tables = tables_read_by(db, sql)?;
-    if tables.is_empty() {
-        return Err(Error::invalid_argument("the watched query reads no table"));
-    }
-    let changes = listen(db, tables);
-    let state = (changes, db.clone(), sql.to_string(), params, true);
-    Ok(futures_util::stream::unfold(
-        state,
-        |(mut changes, db, sql, params, first)| async move {
-            if !first {
-                changes.rx.recv().await?;
-                // Coalesce a burst of commits into one re-run.
-                while changes.rx.try_recv().is_ok() {}
-            }
-            let query_db = db.clone();
-            let query_sql = sql.clone();
-            let query_params = params.clone();
-            let rows = blocking(move || query_db.get_all(&query_sql, &query_params)).await;
-            Some((rows, (changes, db, sql, params, false)))
-        },
-    ))
+    tables: BTreeSet<String>,
+    changes: ChangeWatcher,
+    first: bool,
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+impl QueryWatcher {
+    pub(crate) fn new(db: Database, sql: &str, params: Vec<Value>) -> Result<Self> {
+        let tables = tables_read(&db, sql, &params)?;
+        let changes = ChangeWatcher::new(&db, tables.clone());
+        Ok(Self {
+            db,
+            sql: sql.to_owned(),
+            params,
+            tables,
+            changes,
+            first: true,
+        })
+    }
 
-    #[test]
-    fn view_names_strip_internal_prefixes() {
-        assert_eq!(view_name("ps_data__todos"), "todos");
-        assert_eq!(view_name("ps_data_local__drafts"), "drafts");
-        assert_eq!(view_name("ps_crud"), "ps_crud");
+    /// The raw tables the query reads.
+    pub fn tables(&self) -> &BTreeSet<String> {
+        &self.tables
+    }
+
+    /// The rows now (first call) or after the next relevant commit.
+    pub async fn next(&mut self) -> Result<Vec<Row>> {
+        if self.first {
+            self.first = false;
+        } else if self.tables.is_empty() {
+            // Reads no table: the result never changes.
+            std::future::pending::<()>().await;
+        } else {
+            self.changes.changed().await;
+        }
+        let sql = self.sql.clone();
+        let params = self.params.clone();
+        blocking(&self.db, move |db| db.get_all(&sql, &params)).await
     }
 }

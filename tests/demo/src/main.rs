@@ -1,131 +1,193 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `cargo run --release -p psync-demo`: starts the test service in-process, syncs a fresh
-//! database, writes a few rows, uploads them, waits for a checkpoint request to be applied
-//! and prints a status timeline.
-
-// A demo talks to its user on stdout.
+//! `cargo run --release -p psync-demo`: starts the test service in-process, syncs a local
+//! database with it, writes rows, uploads them, waits for a checkpoint request and prints a
+//! status timeline.
 #![allow(clippy::print_stdout)]
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
-use psync_core::Value;
-use psync_core::client::{SyncClient, SyncOptions, SyncStatus};
-use psync_demo::{ServiceConnector, open_app_db};
+use psync_core::client::{LogLevel, SyncDatabase, SyncOptions};
+use psync_core::{Result, Value};
+use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::TestService;
 
-fn describe(status: &SyncStatus) -> String {
-    let mut parts = Vec::new();
-    if status.connected {
-        parts.push("connected".to_string());
-    } else if status.connecting {
-        parts.push("connecting".to_string());
-    } else {
-        parts.push("offline".to_string());
-    }
-    if status.downloading {
-        parts.push("downloading".to_string());
-    }
-    if status.uploading {
-        parts.push("uploading".to_string());
-    }
-    parts.push(format!("has_synced={:?}", status.has_synced));
-    if let Some(id) = status.last_applied_checkpoint_request_id {
-        parts.push(format!("applied_request={id}"));
-    }
-    if let Some(e) = status.any_error() {
-        parts.push(format!("error={e}"));
-    }
-    parts.join(" ")
-}
+const USER: &str = "demo-user";
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() {
+    match run().await {
+        Ok(()) => println!("demo finished OK"),
+        Err(error) => {
+            println!("demo FAILED: {error}");
+            std::process::exit(1);
+        }
+    }
+}
+
+fn step(started: Instant, what: &str) {
+    println!("[{:>6} ms] {what}", started.elapsed().as_millis());
+}
+
+async fn wait_until(db: &SyncDatabase, what: &str, sql: &str) -> Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let rows = db.get_all(sql, vec![]).await?;
+        if rows.first().and_then(|r| r.get(0)).and_then(Value::as_i64) == Some(1) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(psync_core::Error::state(format!(
+                "timed out waiting for {what}"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+async fn run() -> Result<()> {
     let started = Instant::now();
     let service = TestService::start().await?;
-    println!("service listening on {}", service.url());
-    {
-        let source = service.source();
-        source.execute(
-            "INSERT INTO lists(id, name, owner_id) VALUES ('server-list', 'Groceries', 'demo-user')",
-            [],
-        )?;
-        source.execute(
-            "INSERT INTO announcements(id, title, body) VALUES ('a1', 'Welcome', 'Hello from the service')",
-            [],
-        )?;
-    }
+    step(
+        started,
+        &format!("test service listening on {}", service.url()),
+    );
+    service.source().execute(
+        "INSERT INTO lists(id, name, owner_id, created_at) VALUES ('l-server', 'Groceries (from the backend)', ?1, '2026-01-01')",
+        [USER],
+    ).map_err(|_| psync_core::Error::state("seeding the service failed"))?;
 
     let dir = tempfile::tempdir()?;
-    let db = open_app_db(&dir.path().join("demo.db"))?;
-    let client = SyncClient::new(db.clone())?;
+    let db = open_demo_database(Some(&dir.path().join("demo.db")))?;
+    step(started, "opened the local database");
 
-    let timeline = Arc::new(Mutex::new(Vec::<(Duration, String)>::new()));
-    let sink = timeline.clone();
-    let listener = client.add_status_listener(Box::new(move |s: &SyncStatus| {
-        let line = describe(s);
-        let mut t = sink.lock();
-        if t.last().map(|(_, l)| l != &line).unwrap_or(true) {
-            t.push((started.elapsed(), line));
-        }
+    let timeline_start = started;
+    let _listener = db.add_status_listener(Box::new(move |status| {
+        println!(
+            "[{:>6} ms]   status: {}",
+            timeline_start.elapsed().as_millis(),
+            status.summary()
+        );
     }));
 
-    let connector = ServiceConnector::new(&service.url(), "demo-user");
+    let log_start = started;
+    db.set_logger(Some(Arc::new(move |level, line| {
+        if level >= LogLevel::Info {
+            println!(
+                "[{:>6} ms]   log {level:?}: {line}",
+                log_start.elapsed().as_millis()
+            );
+        }
+    })));
+
+    let connector = Arc::new(ServiceConnector::new(service.url(), USER));
     let options = SyncOptions {
         retry_delay: Duration::from_millis(500),
-        crud_throttle: Duration::from_millis(10),
+        crud_throttle: Duration::from_millis(50),
         ..SyncOptions::default()
     };
-    client.connect(connector.clone(), options).await?;
-    tokio::time::timeout(Duration::from_secs(20), client.wait_for_first_sync(None)).await??;
-    let lists = db.get_all("SELECT name FROM lists ORDER BY name", &[])?;
-    println!("first sync done: {} list(s) downloaded", lists.len());
+    db.connect(connector.clone(), options).await?;
+    step(started, "connect() called");
+    tokio::time::timeout(Duration::from_secs(10), db.wait_for_first_sync(None))
+        .await
+        .map_err(|_| psync_core::Error::state("first sync timed out"))??;
+    let lists = db
+        .get_all("SELECT name FROM lists ORDER BY id", vec![])
+        .await?;
+    step(
+        started,
+        &format!("first sync complete: {} list(s) downloaded", lists.len()),
+    );
 
-    for i in 1..=3 {
+    db.execute(
+        "INSERT INTO lists(id, name, owner_id, created_at) VALUES ('l-local', 'Written offline-first', ?, '2026-01-02')",
+        vec![Value::Text(USER.into())],
+    )
+    .await?;
+    for (i, text) in ["buy milk", "write demo"].iter().enumerate() {
         db.execute(
-            "INSERT INTO todos(id, list_id, description, completed, owner_id) VALUES (uuid(), 'server-list', ?, 0, 'demo-user')",
-            &[Value::Text(format!("todo {i}"))],
-        )?;
+            "INSERT INTO todos(id, list_id, description, completed, owner_id) VALUES (?, 'l-local', ?, 0, ?)",
+            vec![Value::Text(format!("t{i}")), Value::Text((*text).into()), Value::Text(USER.into())],
+        )
+        .await?;
     }
-    println!("wrote 3 todos locally");
-
-    let request = client.request_checkpoint().await?;
-    println!(
-        "checkpoint request {} acknowledged by the service",
-        request.id()
+    step(started, "wrote 1 list and 2 todos locally");
+    wait_until(
+        &db,
+        "the upload queue to drain",
+        "SELECT NOT EXISTS (SELECT 1 FROM ps_crud)",
+    )
+    .await?;
+    step(
+        started,
+        &format!(
+            "upload queue empty ({} transaction(s) uploaded)",
+            connector.uploaded.load(std::sync::atomic::Ordering::SeqCst)
+        ),
     );
-    request.wait_for_sync(Some(Duration::from_secs(20))).await?;
-    let pending: i64 = db
-        .get("SELECT count(*) FROM ps_crud", &[])?
-        .get(0)
-        .and_then(Value::as_i64)
-        .unwrap_or(-1);
-    let todos = db.get_all("SELECT description FROM todos ORDER BY description", &[])?;
-    let on_server: i64 = service
+
+    let request = db
+        .request_checkpoint()
+        .await
+        .map_err(|e| psync_core::Error::state(e.to_string()))?;
+    step(
+        started,
+        &format!("checkpoint request {} acknowledged", request.id()),
+    );
+    request
+        .wait_for_sync(Some(Duration::from_secs(10)))
+        .await
+        .map_err(|e| psync_core::Error::state(e.to_string()))?;
+    step(
+        started,
+        &format!("checkpoint request {} applied locally", request.id()),
+    );
+
+    let todos = db.get_all("SELECT count(*) FROM todos", vec![]).await?;
+    let backend_todos = service
         .source()
-        .query_row("SELECT count(*) FROM todos", [], |r| r.get(0))?;
-    println!(
-        "checkpoint {} synced: {} todo(s) locally, {} on the service, {} queued upload(s)",
-        request.id(),
-        todos.len(),
-        on_server,
-        pending
+        .query_row("SELECT count(*) FROM todos", [], |r| r.get::<_, i64>(0))
+        .map_err(|_| psync_core::Error::state("reading the service failed"))?;
+    step(
+        started,
+        &format!(
+            "local todos: {}, backend todos: {backend_todos}",
+            todos
+                .first()
+                .and_then(|r| r.get(0))
+                .and_then(Value::as_i64)
+                .unwrap_or(-1)
+        ),
     );
 
-    client.disconnect().await?;
-    drop(listener);
-    println!("\nstatus timeline:");
-    for (at, line) in timeline.lock().iter() {
-        println!("  {:>7.1} ms  {line}", at.as_secs_f64() * 1000.0);
-    }
-    client.close().await?;
-    if todos.len() != 3 || on_server != 3 || pending != 0 {
-        return Err("demo did not converge".into());
-    }
-    println!(
-        "\ndemo finished in {:.0} ms",
-        started.elapsed().as_secs_f64() * 1000.0
+    let mut watcher = db.watch("SELECT count(*) FROM lists", vec![])?;
+    let initial = watcher.next().await?;
+    service
+        .source()
+        .execute(
+            "INSERT INTO lists(id, name, owner_id) VALUES ('l-late', 'Added by the backend later', ?1)",
+            [USER],
+        )
+        .map_err(|_| psync_core::Error::state("writing the service failed"))?;
+    let updated = tokio::time::timeout(Duration::from_secs(10), watcher.next())
+        .await
+        .map_err(|_| psync_core::Error::state("watch timed out"))??;
+    step(
+        started,
+        &format!(
+            "watch: lists {:?} -> {:?}",
+            initial
+                .first()
+                .and_then(|r| r.get(0))
+                .and_then(Value::as_i64),
+            updated
+                .first()
+                .and_then(|r| r.get(0))
+                .and_then(Value::as_i64)
+        ),
     );
+
+    db.close().await?;
+    step(started, "closed");
     Ok(())
 }
