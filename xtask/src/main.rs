@@ -21,9 +21,10 @@ fn main() -> ExitCode {
         Some("test") => test(),
         Some("lint") => lint(),
         Some("bench") => bench(),
+        Some("bench-client") => bench_client(),
         Some("reference") => reference_core().map(|path| eprintln!("{}", path.display())),
         _ => {
-            eprintln!("usage: cargo xtask <test|lint|bench|reference>");
+            eprintln!("usage: cargo xtask <test|lint|bench|bench-client|reference>");
             return ExitCode::from(2);
         }
     };
@@ -61,6 +62,21 @@ fn lint() -> Result<(), String> {
             "--",
             "-D",
             "warnings",
+        ],
+    )
+}
+
+/// Client latency benchmark (request_checkpoint → synced) against the embedded service.
+fn bench_client() -> Result<(), String> {
+    run(
+        "cargo",
+        &[
+            "run",
+            "--release",
+            "-p",
+            "psync-demo",
+            "--bin",
+            "psync-bench-client",
         ],
     )
 }
