@@ -5,6 +5,8 @@
 //! formatting, clippy, and the Rust test suites. Each step prints a banner so a failing CI
 //! log says which step broke.
 
+mod bindings;
+
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
@@ -13,8 +15,9 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("lint") => lint(),
+        Some("bindings") => bindings::test(),
         _ => {
-            eprintln!("usage: cargo xtask <test|lint>");
+            eprintln!("usage: cargo xtask <test|lint|bindings>");
             return ExitCode::from(2);
         }
     };
@@ -61,7 +64,8 @@ fn test() -> Result<(), String> {
     let reference = reference_core()?;
     // SAFETY of set_var: xtask is single-threaded; children inherit the variable.
     unsafe { std::env::set_var("PSYNC_REFERENCE_CORE", &reference) };
-    run("cargo", &["test", "--workspace"])
+    run("cargo", &["test", "--workspace"])?;
+    bindings::test()
 }
 
 /// The cache folder shared by every xtask step (`$HOME/.cache/psync`).

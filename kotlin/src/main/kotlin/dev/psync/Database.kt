@@ -1,0 +1,120 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.psync
+
+import dev.psync.internal.CrudEntry
+import dev.psync.internal.Database as FfiDatabase
+import dev.psync.internal.ExecuteResult
+import dev.psync.internal.Schema
+import dev.psync.internal.Statement
+import dev.psync.internal.TableChangeListener
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.buffer
+import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.withContext
+
+/**
+ * A PowerSync-format SQLite database with its app schema.
+ *
+ * Thread-safe. Blocking calls (`execute`, `getAll`, ...) run SQLite on the calling thread;
+ * the `suspend` variants hop to [Dispatchers.IO]. Always [close] it (or use `use {}`): the
+ * cleaner is only a safety net.
+ */
+class Database private constructor(private val inner: FfiDatabase) : AutoCloseable {
+    companion object {
+        /** Opens (or creates) the database file at [path] and applies [schema]. */
+        fun open(path: String, schema: Schema): Database = translated { Database(FfiDatabase.open(path, schema)) }
+
+        /** Opens an empty in-memory database with [schema]. */
+        fun inMemory(schema: Schema): Database = translated { Database(FfiDatabase.openInMemory(schema)) }
+    }
+
+    /** Replaces the app schema. */
+    fun updateSchema(schema: Schema) = translated { inner.updateSchema(schema) }
+
+    /** Runs one write statement in its own transaction. */
+    fun execute(sql: String, vararg params: Any?): ExecuteResult = translated { inner.execute(sql, params(params)) }
+
+    /** Runs `(sql, params)` statements in one transaction: all apply or none does. */
+    fun writeBatch(statements: List<Pair<String, List<Any?>>>): List<ExecuteResult> =
+        translated {
+            inner.writeBatch(statements.map { (sql, p) -> Statement(sql, p.map(::toValue)) })
+        }
+
+    /** The first row of a query; throws [PSyncException.Database] if there is none. */
+    fun get(sql: String, vararg params: Any?): Row = translated { inner.get(sql, params(params)).toRow() }
+
+    /** Every row of a query. */
+    fun getAll(sql: String, vararg params: Any?): List<Row> =
+        translated { inner.getAll(sql, params(params)).map { it.toRow() } }
+
+    /** The first row of a query, or `null`. */
+    fun getOptional(sql: String, vararg params: Any?): Row? =
+        translated { inner.getOptional(sql, params(params))?.toRow() }
+
+    /** [getAll] on [Dispatchers.IO]. */
+    suspend fun getAllAsync(sql: String, vararg params: Any?): List<Row> =
+        withContext(Dispatchers.IO) { getAll(sql, *params) }
+
+    /** [execute] on [Dispatchers.IO]. */
+    suspend fun executeAsync(sql: String, vararg params: Any?): ExecuteResult =
+        withContext(Dispatchers.IO) { execute(sql, *params) }
+
+    /** Up to [limit] queued local writes, or `null` when nothing is queued. */
+    fun getCrudBatch(limit: Int = 100): CrudBatch? =
+        translated { inner.getCrudBatch(limit.toUInt())?.let { CrudBatch(it.entries(), it.hasMore(), it::complete, it) } }
+
+    /** The queued writes of the oldest local transaction, or `null`. */
+    fun getNextCrudTransaction(): CrudBatch? =
+        translated { inner.getNextCrudTransaction()?.let { CrudBatch(it.entries(), false, it::complete, it) } }
+
+    /**
+     * Changed table names after each committed write. Collecting registers a listener on
+     * a psync thread; cancelling the collector cancels and destroys it.
+     */
+    val tableChanges: Flow<Set<String>>
+        get() =
+            callbackFlow {
+                val listener =
+                    object : TableChangeListener {
+                        override fun onUpdate(tables: List<String>) {
+                            trySend(tables.toSet())
+                        }
+                    }
+                val handle = translated { inner.addTableListener(listener) }
+                awaitClose {
+                    handle.cancel()
+                    handle.close()
+                }
+            }.buffer(capacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+
+    /** `true` once [close] was called. */
+    val isClosed: Boolean get() = inner.isClosed()
+
+    /** Closes the database and frees the native object. Idempotent. */
+    override fun close() {
+        try {
+            translated { inner.closeDatabase() }
+        } finally {
+            inner.close()
+        }
+    }
+}
+
+/** Queued local writes, oldest first. Call [complete] once they are uploaded. */
+class CrudBatch internal constructor(
+    /** The writes. */
+    val entries: List<CrudEntry>,
+    /** More writes are queued after these. */
+    val hasMore: Boolean,
+    private val completeFn: (Long?) -> Unit,
+    private val native: AutoCloseable,
+) : AutoCloseable {
+    /** Removes these writes from the queue; [writeCheckpoint] comes from the backend. */
+    fun complete(writeCheckpoint: Long? = null) = translated { completeFn(writeCheckpoint) }
+
+    /** Frees the native batch. */
+    override fun close() = native.close()
+}
