@@ -14,6 +14,7 @@ import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.withContext
+import java.util.concurrent.atomic.AtomicBoolean
 
 /**
  * A PowerSync-format SQLite database with its app schema.
@@ -23,6 +24,22 @@ import kotlinx.coroutines.withContext
  * cleaner is only a safety net.
  */
 class Database private constructor(private val inner: FfiDatabase) : AutoCloseable {
+    private val closed = AtomicBoolean(false)
+
+    /**
+     * Calls [block] on the native object; after [close] (which also frees it) every call
+     * throws [PSyncException.Closed] instead of the generated "already destroyed" error.
+     */
+    private inline fun <T> call(block: (FfiDatabase) -> T): T {
+        if (closed.get()) throw PSyncException.Closed("the database is closed")
+        return try {
+            translated { block(inner) }
+        } catch (e: IllegalStateException) {
+            // close() on another thread destroyed the native object during this call.
+            throw PSyncException.Closed("the database is closed")
+        }
+    }
+
     companion object {
         /** Opens (or creates) the database file at [path] and applies [schema]. */
         fun open(path: String, schema: Schema): Database = translated { Database(FfiDatabase.open(path, schema)) }
@@ -32,27 +49,27 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
     }
 
     /** Replaces the app schema. */
-    fun updateSchema(schema: Schema) = translated { inner.updateSchema(schema) }
+    fun updateSchema(schema: Schema) = call { it.updateSchema(schema) }
 
     /** Runs one write statement in its own transaction. */
-    fun execute(sql: String, vararg params: Any?): ExecuteResult = translated { inner.execute(sql, params(params)) }
+    fun execute(sql: String, vararg params: Any?): ExecuteResult = call { it.execute(sql, params(params)) }
 
     /** Runs `(sql, params)` statements in one transaction: all apply or none does. */
     fun writeBatch(statements: List<Pair<String, List<Any?>>>): List<ExecuteResult> =
-        translated {
-            inner.writeBatch(statements.map { (sql, p) -> Statement(sql, p.map(::toValue)) })
+        call {
+            it.writeBatch(statements.map { (sql, p) -> Statement(sql, p.map(::toValue)) })
         }
 
     /** The first row of a query; throws [PSyncException.Database] if there is none. */
-    fun get(sql: String, vararg params: Any?): Row = translated { inner.get(sql, params(params)).toRow() }
+    fun get(sql: String, vararg params: Any?): Row = call { it.get(sql, params(params)).toRow() }
 
     /** Every row of a query. */
     fun getAll(sql: String, vararg params: Any?): List<Row> =
-        translated { inner.getAll(sql, params(params)).map { it.toRow() } }
+        call { it.getAll(sql, params(params)).map { it.toRow() } }
 
     /** The first row of a query, or `null`. */
     fun getOptional(sql: String, vararg params: Any?): Row? =
-        translated { inner.getOptional(sql, params(params))?.toRow() }
+        call { it.getOptional(sql, params(params))?.toRow() }
 
     /** [getAll] on [Dispatchers.IO]. */
     suspend fun getAllAsync(sql: String, vararg params: Any?): List<Row> =
@@ -64,11 +81,11 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
 
     /** Up to [limit] queued local writes, or `null` when nothing is queued. */
     fun getCrudBatch(limit: Int = 100): CrudBatch? =
-        translated { inner.getCrudBatch(limit.toUInt())?.let { CrudBatch(it.entries(), it.hasMore(), it::complete, it) } }
+        call { it.getCrudBatch(limit.toUInt())?.let { CrudBatch(it.entries(), it.hasMore(), it::complete, it) } }
 
     /** The queued writes of the oldest local transaction, or `null`. */
     fun getNextCrudTransaction(): CrudBatch? =
-        translated { inner.getNextCrudTransaction()?.let { CrudBatch(it.entries(), false, it::complete, it) } }
+        call { it.getNextCrudTransaction()?.let { CrudBatch(it.entries(), false, it::complete, it) } }
 
     /**
      * Changed table names after each committed write. Collecting registers a listener on
@@ -83,7 +100,7 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
                             trySend(tables.toSet())
                         }
                     }
-                val handle = translated { inner.addTableListener(listener) }
+                val handle = call { it.addTableListener(listener) }
                 awaitClose {
                     handle.cancel()
                     handle.close()
@@ -91,10 +108,11 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
             }.buffer(capacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
 
     /** `true` once [close] was called. */
-    val isClosed: Boolean get() = inner.isClosed()
+    val isClosed: Boolean get() = closed.get()
 
     /** Closes the database and frees the native object. Idempotent. */
     override fun close() {
+        if (!closed.compareAndSet(false, true)) return
         try {
             translated { inner.closeDatabase() }
         } finally {
