@@ -22,6 +22,7 @@ pub fn register_functions(conn: &Connection, state: &Arc<DatabaseState>) -> Resu
     crate::schema::register_functions(conn, state.schema.clone())?;
     crate::crud::register_functions(conn, state.clone())?;
     crate::kv::register_functions(conn)?;
+    crate::sync::register_functions(conn, state)?;
     Ok(())
 }
 

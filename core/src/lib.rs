@@ -12,6 +12,7 @@ pub mod kv;
 pub mod migrations;
 pub mod schema;
 pub mod state;
+pub mod sync;
 
 pub use db::{Database, OpenOptions, Row, Value};
 pub use error::{Error, ErrorKind, Result};

@@ -1,0 +1,254 @@
+// SPDX-License-Identifier: Apache-2.0
+//! Validating and applying a checkpoint (`sync_local`, client-state-machine.md §4).
+
+use std::collections::HashMap;
+
+use rusqlite::Connection;
+
+use super::state::TargetCheckpoint;
+use super::storage;
+use crate::crud::SyncOperationGuard;
+use crate::{Result, kv};
+
+/// Priority code of a full (complete) checkpoint.
+pub const FULL_SYNC_PRIORITY: i32 = i32::MAX;
+
+/// A bucket whose stored checksum does not match the checkpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChecksumMismatch {
+    /// Bucket name.
+    pub bucket: String,
+    /// Checksum the service reported.
+    pub expected: u32,
+    /// Stored op checksum.
+    pub op: u32,
+    /// Stored add checksum.
+    pub add: u32,
+}
+
+impl ChecksumMismatch {
+    /// The reference log fragment: `a (expected 0x…, got 0x… = 0x… (op) + 0x… (add))`.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} (expected 0x{:08x}, got 0x{:08x} = 0x{:08x} (op) + 0x{:08x} (add))",
+            self.bucket,
+            self.expected,
+            self.op.wrapping_add(self.add),
+            self.op,
+            self.add
+        )
+    }
+}
+
+/// Outcome of [`sync_local`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyOutcome {
+    /// Checksums did not match; the buckets were deleted.
+    ChecksumFailure(Vec<ChecksumMismatch>),
+    /// The apply gate is closed (pending local writes).
+    PendingLocalChanges,
+    /// Applied.
+    Applied,
+}
+
+/// Validates and applies `target` (all buckets, or those with priority `<= priority`).
+pub fn sync_local(
+    conn: &Connection,
+    target: &TargetCheckpoint,
+    priority: Option<i32>,
+    now_micros: i64,
+) -> Result<ApplyOutcome> {
+    let in_scope: Vec<&str> = target
+        .buckets
+        .iter()
+        .filter(|(_, b)| priority.is_none_or(|p| b.priority <= p))
+        .map(|(name, _)| name.as_str())
+        .collect();
+
+    // 1. Validate.
+    let mut failures = Vec::new();
+    for name in &in_scope {
+        let expected = target.buckets.get(*name).map_or(0, |b| b.checksum);
+        let (add, op) = storage::stored_checksums(conn, name)?;
+        if add.wrapping_add(op) != expected {
+            failures.push(ChecksumMismatch {
+                bucket: (*name).to_string(),
+                expected,
+                op,
+                add,
+            });
+        }
+    }
+    if !failures.is_empty() {
+        for failure in &failures {
+            storage::delete_bucket(conn, &failure.bucket)?;
+        }
+        return Ok(ApplyOutcome::ChecksumFailure(failures));
+    }
+
+    // 2. Record position (persists even if the gate blocks).
+    let scope_json = serde_json::to_string(&in_scope)?;
+    conn.prepare_cached(
+        "UPDATE ps_buckets SET last_op = ?2 WHERE name IN (SELECT value FROM json_each(?1))",
+    )?
+    .execute(rusqlite::params![scope_json, target.last_op_id])?;
+    if let (None, Some(w)) = (priority, target.write_checkpoint) {
+        kv::set_last_seen(conn, Some(w))?;
+    }
+
+    // 3. Gate (priority 0 ignores it).
+    if priority != Some(0) && !gate_open(conn)? {
+        return Ok(ApplyOutcome::PendingLocalChanges);
+    }
+
+    // 4.–5. Collect and write rows.
+    {
+        let _guard = SyncOperationGuard::enter(conn)?;
+        publish_rows(conn, priority.map(|_| scope_json.as_str()))?;
+    }
+
+    // 6. Mark applied.
+    match priority {
+        None => {
+            conn.prepare_cached("UPDATE ps_buckets SET last_applied_op = last_op")?
+                .execute([])?;
+            conn.prepare_cached("DELETE FROM ps_updated_rows")?
+                .execute([])?;
+        }
+        Some(_) => {
+            conn.prepare_cached(
+                "UPDATE ps_buckets SET last_applied_op = last_op
+                 WHERE name IN (SELECT value FROM json_each(?1))",
+            )?
+            .execute([&scope_json])?;
+        }
+    }
+    let code = priority.unwrap_or(FULL_SYNC_PRIORITY);
+    conn.prepare_cached("DELETE FROM ps_sync_state WHERE priority < ?1")?
+        .execute([code])?;
+    conn.prepare_cached(
+        "INSERT OR REPLACE INTO ps_sync_state(priority, last_synced_at) VALUES (?1, ?2)",
+    )?
+    .execute(rusqlite::params![code, now_micros])?;
+
+    // 7. Progress counters after a full apply.
+    if priority.is_none() {
+        let mut stmt = conn.prepare_cached(
+            "UPDATE ps_buckets SET count_at_last = ?2, count_since_last = 0 WHERE name = ?1",
+        )?;
+        for (name, bucket) in &target.buckets {
+            if let Some(count) = bucket.count {
+                stmt.execute(rusqlite::params![name, count])?;
+            }
+        }
+    }
+    Ok(ApplyOutcome::Applied)
+}
+
+/// Gate open ⇔ `ps_crud` empty ∧ (no target ∨ target ≤ last_seen).
+pub fn gate_open(conn: &Connection) -> Result<bool> {
+    let crud_pending: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM ps_crud)")?
+        .query_row([], |r| r.get(0))?;
+    if crud_pending {
+        return Ok(false);
+    }
+    match kv::target(conn)? {
+        None => Ok(true),
+        Some(target) => Ok(target <= kv::last_seen(conn)?.unwrap_or(0)),
+    }
+}
+
+const FULL_ROWS_SQL: &str = "
+WITH updated(row_type, row_id) AS (
+  SELECT o.row_type, o.row_id FROM ps_buckets b
+    JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op
+  UNION SELECT row_type, row_id FROM ps_updated_rows)
+SELECT u.row_type, u.row_id,
+  (SELECT r.data FROM ps_oplog r WHERE r.row_type = u.row_type AND r.row_id = u.row_id
+   ORDER BY r.op_id DESC LIMIT 1)
+FROM updated u WHERE u.row_type IS NOT NULL AND u.row_id IS NOT NULL
+ORDER BY u.row_type";
+
+const PARTIAL_ROWS_SQL: &str = "
+WITH scope(id, last_applied_op) AS (
+  SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))),
+updated(row_type, row_id) AS (
+  SELECT DISTINCT o.row_type, o.row_id FROM scope s
+    JOIN ps_oplog o ON o.bucket = s.id AND o.op_id > s.last_applied_op)
+SELECT u.row_type, u.row_id,
+  (SELECT r.data FROM ps_oplog r WHERE r.row_type = u.row_type AND r.row_id = u.row_id
+     AND r.bucket IN (SELECT id FROM scope)
+   ORDER BY r.op_id DESC LIMIT 1)
+FROM updated u WHERE u.row_type IS NOT NULL AND u.row_id IS NOT NULL
+ORDER BY u.row_type";
+
+/// Where rows of one type go.
+enum Destination {
+    Typed { upsert: String, delete: String },
+    Untyped,
+}
+
+fn destination(conn: &Connection, row_type: &str) -> Result<Destination> {
+    let table = format!("ps_data__{row_type}");
+    let exists: bool = conn
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
+        )?
+        .query_row([&table], |r| r.get(0))?;
+    if !exists {
+        return Ok(Destination::Untyped);
+    }
+    let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+    Ok(Destination::Typed {
+        upsert: format!("REPLACE INTO {quoted}(id, data) VALUES (?1, ?2)"),
+        delete: format!("DELETE FROM {quoted} WHERE id = ?1"),
+    })
+}
+
+fn publish_rows(conn: &Connection, partial_scope: Option<&str>) -> Result<()> {
+    let mut select = match partial_scope {
+        None => conn.prepare_cached(FULL_ROWS_SQL)?,
+        Some(_) => conn.prepare_cached(PARTIAL_ROWS_SQL)?,
+    };
+    let mut rows = match partial_scope {
+        None => select.query([])?,
+        Some(scope) => select.query([scope])?,
+    };
+    let mut destinations: HashMap<String, Destination> = HashMap::new();
+    let mut untyped_upsert =
+        conn.prepare_cached("REPLACE INTO ps_untyped(type, id, data) VALUES (?1, ?2, ?3)")?;
+    let mut untyped_delete =
+        conn.prepare_cached("DELETE FROM ps_untyped WHERE type = ?1 AND id = ?2")?;
+    while let Some(row) = rows.next()? {
+        let row_type = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        let row_id = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        let data = row
+            .get_ref(2)?
+            .as_str_or_null()
+            .map_err(rusqlite::Error::from)?;
+        if !destinations.contains_key(row_type) {
+            destinations.insert(row_type.to_string(), destination(conn, row_type)?);
+        }
+        match destinations.get(row_type) {
+            Some(Destination::Typed { upsert, delete }) => match data {
+                Some(data) => {
+                    conn.prepare_cached(upsert)?
+                        .execute(rusqlite::params![row_id, data])?;
+                }
+                None => {
+                    conn.prepare_cached(delete)?.execute([row_id])?;
+                }
+            },
+            _ => match data {
+                Some(data) => {
+                    untyped_upsert.execute(rusqlite::params![row_type, row_id, data])?;
+                }
+                None => {
+                    untyped_delete.execute([row_type, row_id])?;
+                }
+            },
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,28 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The sync engine: a sans-IO state machine that turns sync lines from the service into
+//! storage writes and instructions for the SDK (client-state-machine.md, sync-protocol.md).
+//!
+//! * [`types`]: commands, instructions and status, serialised like the reference core.
+//! * [`line`] / [`bson`]: sync line decoding (JSON and BSON).
+//! * `storage`: oplog writes; `apply`: checkpoint validation and `sync_local`.
+//! * [`SyncEngine`]: the per-database state machine; [`register_functions`] installs
+//!   `powersync_control`, `powersync_offline_sync_status` and `powersync_trigger_resync`.
+
+mod apply;
+pub mod bson;
+mod engine;
+pub mod line;
+mod sql;
+mod state;
+mod storage;
+mod streams;
+pub mod types;
+
+pub use apply::{ApplyOutcome, ChecksumMismatch, FULL_SYNC_PRIORITY, gate_open};
+pub use engine::{SyncEngine, initial_request_id, offline_status};
+pub use sql::register_functions;
+pub use types::{
+    BucketProgress, CheckpointMode, CheckpointRequestTarget, CoreSyncStatus, DownloadProgress,
+    Instruction, LogSeverity, PriorityStatusEntry, StartSyncStream, StreamKey, SyncCommand,
+    instructions_to_json,
+};

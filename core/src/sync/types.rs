@@ -1,0 +1,275 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The typed interface of the sync state machine: commands in, instructions out
+//! (client-state-machine.md §1–§2), serialised exactly like the reference core's JSON.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A command handed to [`SyncEngine::control`](super::SyncEngine::control).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SyncCommand {
+    /// Start a new iteration (tearing down any active one).
+    Start(StartSyncStream),
+    /// Stop the active iteration (no-op when idle).
+    Stop,
+    /// One JSON sync line.
+    LineText(String),
+    /// One BSON sync line.
+    LineBinary(Vec<u8>),
+    /// The SDK finished uploading local changes.
+    CompletedUpload,
+    /// The HTTP response arrived; lines follow.
+    ConnectionEstablished,
+    /// The HTTP response ended.
+    ConnectionEnd,
+    /// New credentials are available.
+    RefreshedToken,
+    /// The app now references these streams.
+    UpdateSubscriptions(Vec<StreamKey>),
+    /// Subscribe to / unsubscribe from a stream (`{"subscribe":…}` / `{"unsubscribe":…}`).
+    Subscriptions(serde_json::Value),
+}
+
+/// Payload of the `start` command (client-state-machine.md §1.1).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default)]
+pub struct StartSyncStream {
+    /// Client parameters copied into the request.
+    pub parameters: Option<serde_json::Value>,
+    /// The app schema (only needed for raw tables).
+    pub schema: Option<serde_json::Value>,
+    /// Whether default streams are synced.
+    pub include_defaults: bool,
+    /// Streams the app references right now (their TTL is extended).
+    pub active_streams: Vec<StreamKey>,
+    /// Metadata copied into the request.
+    pub app_metadata: Option<BTreeMap<String, String>>,
+    /// How write checkpoints are obtained.
+    pub checkpoint_mode: CheckpointMode,
+}
+
+impl Default for StartSyncStream {
+    fn default() -> Self {
+        Self {
+            parameters: None,
+            schema: None,
+            include_defaults: true,
+            active_streams: Vec::new(),
+            app_metadata: None,
+            checkpoint_mode: CheckpointMode::Legacy,
+        }
+    }
+}
+
+/// How the SDK obtains write checkpoint ids (client-state-machine.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CheckpointMode {
+    /// `GET /write-checkpoint2.json`; no `checkpoint_request` in the request.
+    #[default]
+    Legacy,
+    /// Client-allocated checkpoint request ids.
+    Requests,
+}
+
+/// A stream referenced by name and parameters.
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+pub struct StreamKey {
+    /// Stream name.
+    pub name: String,
+    /// Stream parameters (`null` when none).
+    #[serde(default)]
+    pub params: Option<serde_json::Value>,
+}
+
+/// Log severity of a [`Instruction::LogLine`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum LogSeverity {
+    /// Debug detail.
+    Debug,
+    /// Noteworthy.
+    Info,
+    /// Something went wrong but sync continues or retries.
+    Warning,
+}
+
+/// An instruction from the core to the SDK (client-state-machine.md §2).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub enum Instruction {
+    /// Log a line.
+    LogLine {
+        /// Severity.
+        severity: LogSeverity,
+        /// Message.
+        line: String,
+    },
+    /// Replace the core part of the SDK's status.
+    UpdateSyncStatus {
+        /// The new status.
+        status: CoreSyncStatus,
+    },
+    /// Open `POST /sync/stream` with `request`.
+    EstablishSyncStream {
+        /// The request body.
+        request: serde_json::Value,
+        /// Requests mode: the id to reconcile with the service.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        checkpoint_request: Option<CheckpointRequestTarget>,
+    },
+    /// Fetch (or refresh) credentials.
+    FetchCredentials {
+        /// Whether the current token is already expired.
+        did_expire: bool,
+    },
+    /// Close the stream and end the iteration.
+    CloseSyncStream {
+        /// Reconnect immediately without publishing a disconnect.
+        hide_disconnect: bool,
+    },
+    /// A full checkpoint was applied.
+    DidCompleteSync {
+        /// The write checkpoint that came with it, if any.
+        #[serde(
+            skip_serializing_if = "Option::is_none",
+            serialize_with = "opt_id_as_string"
+        )]
+        applied_checkpoint_request_id: Option<i64>,
+    },
+}
+
+/// The checkpoint request id to reconcile at the start of a requests-mode iteration.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckpointRequestTarget {
+    /// This database's client id.
+    pub client_id: String,
+    /// Proposed id (decimal string on the wire).
+    #[serde(serialize_with = "id_as_string")]
+    pub checkpoint_request_id: i64,
+}
+
+/// The core-owned part of the sync status.
+#[derive(Debug, Clone, PartialEq, Default, Serialize)]
+pub struct CoreSyncStatus {
+    /// A response is being received.
+    pub connected: bool,
+    /// A connection is being opened.
+    pub connecting: bool,
+    /// Per-priority sync state, increasing priority number (full sync last).
+    pub priority_status: Vec<PriorityStatusEntry>,
+    /// Download progress while a checkpoint is being downloaded.
+    pub downloading: Option<DownloadProgress>,
+    /// Stream subscription status objects.
+    pub streams: Vec<serde_json::Value>,
+    /// Write checkpoint applied with the last full checkpoint of this iteration.
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "opt_id_as_string"
+    )]
+    pub internal_last_applied_checkpoint_request_id: Option<i64>,
+}
+
+/// Sync state of one priority.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PriorityStatusEntry {
+    /// Priority number (2147483647 = full sync).
+    pub priority: i32,
+    /// When it last completed (µs).
+    pub last_synced_at: Option<i64>,
+    /// Whether it ever completed.
+    pub has_synced: Option<bool>,
+}
+
+/// Download progress, aggregated per priority as `prio_<n>` entries.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct DownloadProgress {
+    /// Progress entries by name.
+    pub buckets: BTreeMap<String, BucketProgress>,
+}
+
+/// Progress of one (aggregated) bucket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct BucketProgress {
+    /// Priority number.
+    pub priority: i32,
+    /// Ops counted at the last full apply.
+    pub at_last: i64,
+    /// Ops downloaded since.
+    pub since_last: i64,
+    /// Ops in the target checkpoint.
+    pub target_count: i64,
+}
+
+fn id_as_string<S: Serializer>(id: &i64, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(id)
+}
+
+// serde's `serialize_with` hands over `&Option<i64>`.
+#[allow(clippy::ref_option)]
+fn opt_id_as_string<S: Serializer>(id: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+    match id {
+        Some(id) => s.collect_str(id),
+        None => s.serialize_none(),
+    }
+}
+
+/// Serialises instructions as the reference JSON array.
+pub fn instructions_to_json(instructions: &[Instruction]) -> crate::Result<String> {
+    Ok(serde_json::to_string(instructions)?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn did_complete_sync_without_id_is_empty_object() {
+        let json = instructions_to_json(&[Instruction::DidCompleteSync {
+            applied_checkpoint_request_id: None,
+        }])
+        .expect("json");
+        assert_eq!(json, r#"[{"DidCompleteSync":{}}]"#);
+        let json = instructions_to_json(&[Instruction::DidCompleteSync {
+            applied_checkpoint_request_id: Some(7),
+        }])
+        .expect("json");
+        assert_eq!(
+            json,
+            r#"[{"DidCompleteSync":{"applied_checkpoint_request_id":"7"}}]"#
+        );
+    }
+
+    #[test]
+    fn severities_and_requests_serialise_like_the_reference() {
+        let json = instructions_to_json(&[
+            Instruction::LogLine {
+                severity: LogSeverity::Warning,
+                line: "x".into(),
+            },
+            Instruction::EstablishSyncStream {
+                request: serde_json::json!({}),
+                checkpoint_request: Some(CheckpointRequestTarget {
+                    client_id: "c1".into(),
+                    checkpoint_request_id: 7,
+                }),
+            },
+            Instruction::CloseSyncStream {
+                hide_disconnect: true,
+            },
+        ])
+        .expect("json");
+        assert_eq!(
+            json,
+            r#"[{"LogLine":{"severity":"WARNING","line":"x"}},{"EstablishSyncStream":{"request":{},"checkpoint_request":{"client_id":"c1","checkpoint_request_id":"7"}}},{"CloseSyncStream":{"hide_disconnect":true}}]"#
+        );
+    }
+
+    #[test]
+    fn start_payload_defaults() {
+        let start: StartSyncStream =
+            serde_json::from_str(r#"{"checkpoint_mode":"requests"}"#).expect("parse");
+        assert!(start.include_defaults);
+        assert_eq!(start.checkpoint_mode, CheckpointMode::Requests);
+    }
+}
