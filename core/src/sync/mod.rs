@@ -12,6 +12,7 @@ mod apply;
 pub mod bson;
 mod engine;
 pub mod line;
+mod raw;
 mod sql;
 mod state;
 mod storage;
