@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use psync_core::Database as CoreDatabase;
+use psync_core::client::SyncDatabase as CoreSyncDatabase;
 use psync_core::db::ExecuteResult as CoreExecuteResult;
 
 use crate::crud::{CrudBatch, CrudTransaction};
@@ -11,6 +12,9 @@ use crate::error::{Result, SyncError};
 use crate::listener::TableChangeListener;
 use crate::runtime;
 use crate::schema::Schema;
+use crate::sync::{
+    BackendConnector, CheckpointRequest, ConnectorAdapter, StatusListener, SyncOptions, SyncStatus,
+};
 use crate::task_handle::TaskHandle;
 use crate::value::{Row, Value, to_core_params};
 
@@ -22,6 +26,9 @@ use crate::value::{Row, Value, to_core_params};
 /// calls fail with `SyncError.Closed`.
 #[derive(uniffi::Object)]
 pub struct Database {
+    /// The sync client; it owns the core database (`client.database()`).
+    client: CoreSyncDatabase,
+    /// Shorthand for `client.database()`.
     inner: CoreDatabase,
 }
 
@@ -55,9 +62,15 @@ impl From<CoreExecuteResult> for ExecuteResult {
 
 impl Database {
     fn with_schema(inner: CoreDatabase, schema: Schema) -> Result<Arc<Self>> {
-        let db = Database { inner };
+        let db = Database::from_client(CoreSyncDatabase::new(inner));
         db.update_schema(schema)?;
         Ok(Arc::new(db))
+    }
+
+    /// Another handle on the same client (handed to `BackendConnector.upload_data`).
+    pub(crate) fn from_client(client: CoreSyncDatabase) -> Self {
+        let inner = client.database().clone();
+        Database { client, inner }
     }
 }
 
@@ -168,9 +181,73 @@ impl Database {
         Ok(Arc::new(TaskHandle::new(task)))
     }
 
-    /// Closes the database. Idempotent; every later call fails with `SyncError.Closed`.
+    /// Starts syncing with the service `connector` points to, replacing any previous
+    /// connection. Returns once the sync loop runs; progress shows in the status.
+    pub async fn connect(
+        &self,
+        connector: Arc<dyn BackendConnector>,
+        options: SyncOptions,
+    ) -> Result<()> {
+        let adapter = Arc::new(ConnectorAdapter { host: connector });
+        Ok(self.client.connect(adapter, options.try_into()?).await?)
+    }
+
+    /// Stops syncing; returns once background work has ended. Local data stays.
+    pub async fn disconnect(&self) -> Result<()> {
+        Ok(self.client.disconnect().await?)
+    }
+
+    /// Stops syncing and deletes all synced data and queued writes (`soft` keeps downloaded
+    /// buckets for a faster reconnect).
+    pub async fn disconnect_and_clear(&self, soft: bool) -> Result<()> {
+        Ok(self.client.disconnect_and_clear(soft).await?)
+    }
+
+    /// The current sync status.
+    pub fn current_status(&self) -> SyncStatus {
+        self.client.status().into()
+    }
+
+    /// Calls `listener` with the current status now and after every change, until the
+    /// returned handle is cancelled or dropped.
+    pub fn add_status_listener(
+        &self,
+        listener: Arc<dyn StatusListener>,
+    ) -> Result<Arc<TaskHandle>> {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let registration = self.client.add_status_listener(Box::new(move |status| {
+            let _ = sender.send(status.clone());
+        }));
+        let task = runtime::spawn(async move {
+            let _registration = registration;
+            while let Some(mut status) = receiver.recv().await {
+                // Only the newest status matters to a listener that fell behind.
+                while let Ok(newer) = receiver.try_recv() {
+                    status = newer;
+                }
+                let listener = Arc::clone(&listener);
+                let status = SyncStatus::from(status);
+                let _ = tokio::task::spawn_blocking(move || listener.on_status(status)).await;
+            }
+        })?;
+        Ok(Arc::new(TaskHandle::new(task)))
+    }
+
+    /// Asks the service for a checkpoint covering everything it received so far (needs an
+    /// active `connect`). Wait on the result with `wait_for_sync`.
+    pub async fn request_checkpoint(&self) -> Result<Arc<CheckpointRequest>> {
+        let request = self.client.request_checkpoint().await?;
+        Ok(Arc::new(CheckpointRequest::new(request)))
+    }
+
+    /// Stops syncing and closes the database. Idempotent; every later call fails with
+    /// `SyncError.Closed`. Blocks until sync has stopped; call it off the UI thread.
     pub fn close(&self) -> Result<()> {
-        Ok(self.inner.close()?)
+        if self.inner.is_closed() {
+            return Ok(());
+        }
+        let client = self.client.clone();
+        Ok(runtime::runtime()?.block_on(async move { client.close().await })?)
     }
 
     /// `true` once `close()` was called.

@@ -13,6 +13,7 @@ mod error;
 mod listener;
 mod runtime;
 mod schema;
+mod sync;
 mod task_handle;
 mod value;
 
@@ -21,6 +22,10 @@ pub use database::{Database, ExecuteResult, Statement};
 pub use error::SyncError;
 pub use listener::TableChangeListener;
 pub use schema::{Column, IncludeOld, Index, IndexedColumn, Schema, Table};
+pub use sync::{
+    BackendConnector, CheckpointMode, CheckpointRequest, Credentials, PriorityStatus,
+    StatusListener, SyncOptions, SyncStatus,
+};
 pub use task_handle::TaskHandle;
 pub use value::{Row, Value};
 
