@@ -16,11 +16,15 @@ from psync._errors import (
 from psync._values import Row, SqlValue
 from psync.database import CrudBatch, CrudEntry, Database, ExecuteResult, Subscription
 from psync.schema import Column, Index, Schema, Table
+from psync.sync import BackendConnector, CheckpointRequest, Credentials, SyncStatus
 
 __all__ = [
+    "BackendConnector",
+    "CheckpointRequest",
     "ClosedError",
     "Column",
     "ConnectorError",
+    "Credentials",
     "CrudBatch",
     "CrudEntry",
     "Database",
@@ -34,6 +38,7 @@ __all__ = [
     "Subscription",
     "SyncError",
     "SyncFailedError",
+    "SyncStatus",
     "SyncTimeoutError",
     "Table",
 ]

@@ -53,6 +53,18 @@ def translate(error: _ffi.SyncError) -> SyncError:
     return _MAPPING.get(type(error), SyncError)(str(error))
 
 
+def use_running_loop() -> None:
+    """Points the generated code at the running event loop.
+
+    UniFFI keeps one process-wide loop for futures and for async callbacks arriving on Rust
+    threads (where no loop runs). A loop from an earlier ``asyncio.run`` would be closed, so
+    every async entry point re-points it; psync supports one active event loop at a time.
+    """
+    import asyncio
+
+    _ffi.psync_ffi.uniffi_set_event_loop(asyncio.get_running_loop())
+
+
 P = ParamSpec("P")
 R = TypeVar("R")
 

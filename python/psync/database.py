@@ -13,9 +13,16 @@ from types import TracebackType
 from typing import Any
 
 from psync import _ffi
-from psync._errors import translated
+from psync._errors import translate, translated, use_running_loop
 from psync._values import Row, from_row, to_params
 from psync.schema import Schema
+from psync.sync import (
+    BackendConnector,
+    CheckpointRequest,
+    SyncStatus,
+    _ConnectorAdapter,
+    _StatusForwarder,
+)
 
 
 @dataclass(frozen=True)
@@ -116,8 +123,21 @@ class Database:
         else:
             self._inner = _ffi.Database.open(os.fspath(path), schema._to_ffi())
 
+    @classmethod
+    def _wrap(cls, inner: Any) -> Database:
+        # A second handle on the same native database (for BackendConnector.upload_data).
+        database = cls.__new__(cls)
+        database._inner = inner
+        return database
+
     def __enter__(self) -> Database:
         return self
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
 
     def __exit__(
         self,
@@ -193,6 +213,73 @@ class Database:
         with self.on_change(forward):
             while True:
                 yield await queue.get()
+
+    async def connect(
+        self,
+        connector: BackendConnector,
+        *,
+        retry_delay: float = 5.0,
+        crud_throttle: float = 1.0,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """Starts syncing. ``connector`` runs on the current event loop."""
+        # Rust calls the async connector from its own threads, where no loop is running.
+        use_running_loop()
+        options = _ffi.SyncOptions(
+            retry_delay_ms=int(retry_delay * 1000),
+            crud_throttle_ms=int(crud_throttle * 1000),
+            params_json=None if params is None else json.dumps(params),
+        )
+        try:
+            await self._inner.connect(_ConnectorAdapter(connector, Database._wrap), options)
+        except _ffi.SyncError as error:
+            raise translate(error) from None
+
+    async def disconnect(self) -> None:
+        """Stops syncing; local data stays."""
+        use_running_loop()
+        try:
+            await self._inner.disconnect()
+        except _ffi.SyncError as error:
+            raise translate(error) from None
+
+    async def disconnect_and_clear(self, *, soft: bool = False) -> None:
+        """Stops syncing and deletes synced data and queued writes."""
+        use_running_loop()
+        try:
+            await self._inner.disconnect_and_clear(soft)
+        except _ffi.SyncError as error:
+            raise translate(error) from None
+
+    async def request_checkpoint(self) -> CheckpointRequest:
+        """Asks the service for a checkpoint covering everything it has received."""
+        use_running_loop()
+        try:
+            return CheckpointRequest(await self._inner.request_checkpoint())
+        except _ffi.SyncError as error:
+            raise translate(error) from None
+
+    @property
+    def status(self) -> SyncStatus:
+        """The current sync status."""
+        return self._inner.current_status()
+
+    async def status_stream(self) -> AsyncIterator[SyncStatus]:
+        """Yields the current status, then every change, on the running loop."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[SyncStatus] = asyncio.Queue()
+
+        def forward(status: SyncStatus) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, status)
+
+        handle = translated(self._inner.add_status_listener)(_StatusForwarder(forward))
+        with Subscription(handle):
+            while True:
+                yield await queue.get()
+
+    async def aclose(self) -> None:
+        """:meth:`close` off the event loop (closing waits for sync to stop)."""
+        await asyncio.to_thread(self.close)
 
     @translated
     def close(self) -> None:

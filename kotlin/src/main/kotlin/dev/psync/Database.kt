@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
+import dev.psync.internal.CheckpointRequest
 import dev.psync.internal.CrudEntry
+import dev.psync.internal.StatusListener
+import dev.psync.internal.SyncOptions
+import dev.psync.internal.SyncStatus
 import dev.psync.internal.Database as FfiDatabase
 import dev.psync.internal.ExecuteResult
 import dev.psync.internal.Schema
@@ -13,6 +17,7 @@ import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.withContext
 import java.util.concurrent.atomic.AtomicBoolean
 
@@ -106,6 +111,42 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
                     handle.close()
                 }
             }.buffer(capacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+
+    /** Starts syncing; [connector] is called from psync threads. */
+    suspend fun connect(connector: BackendConnector, options: SyncOptions = SyncOptions()) =
+        call { it.connect(ConnectorAdapter(connector) { native -> Database(native) }, options) }
+
+    /** Stops syncing; local data stays. */
+    suspend fun disconnect() = call { it.disconnect() }
+
+    /** Stops syncing and deletes synced data and queued writes. */
+    suspend fun disconnectAndClear(soft: Boolean = false) = call { it.disconnectAndClear(soft) }
+
+    /** Asks the service for a checkpoint covering everything it received; see [waitForSync]. */
+    suspend fun requestCheckpoint(): CheckpointRequest = call { it.requestCheckpoint() }
+
+    /** The current sync status. */
+    val currentStatus: SyncStatus get() = call { it.currentStatus() }
+
+    /**
+     * The current status, then every change. Collecting registers a listener; cancelling
+     * the collector cancels and destroys it. Slow collectors see only the newest status.
+     */
+    val status: Flow<SyncStatus>
+        get() =
+            callbackFlow {
+                val listener =
+                    object : StatusListener {
+                        override fun onStatus(status: SyncStatus) {
+                            trySend(status)
+                        }
+                    }
+                val handle = call { it.addStatusListener(listener) }
+                awaitClose {
+                    handle.cancel()
+                    handle.close()
+                }
+            }.buffer(capacity = Channel.CONFLATED)
 
     /** `true` once [close] was called. */
     val isClosed: Boolean get() = closed.get()

@@ -72,3 +72,22 @@ class WrapperTest {
         repeat(200) { Database.inMemory(SCHEMA).use { it.getOptional("SELECT 1") } }
     }
 }
+
+class SyncWrapperTest {
+    @Test
+    fun `status flow starts with the current status`() = runBlocking {
+        Database.inMemory(SCHEMA).use { db ->
+            val first = withTimeout(5_000) { db.status.first() }
+            assertEquals(db.currentStatus, first)
+            assertEquals(false, first.connected)
+        }
+    }
+
+    @Test
+    fun `requestCheckpoint without connect throws Sync`() = runBlocking {
+        Database.inMemory(SCHEMA).use { db ->
+            val error = runCatching { db.requestCheckpoint() }.exceptionOrNull()
+            assertTrue(error is PSyncException.Sync, "$error")
+        }
+    }
+}
