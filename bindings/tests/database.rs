@@ -167,3 +167,51 @@ fn invalid_schema_is_an_invalid_argument() {
 
     assert!(matches!(result, Err(SyncError::InvalidArgument { .. })));
 }
+
+#[derive(Debug)]
+struct StatusChannel {
+    updates: Mutex<Sender<(ThreadId, psync_ffi::SyncStatus)>>,
+}
+
+impl psync_ffi::StatusListener for StatusChannel {
+    fn on_status(&self, status: psync_ffi::SyncStatus) {
+        let _ = self
+            .updates
+            .lock()
+            .send((std::thread::current().id(), status));
+    }
+}
+
+#[test]
+fn status_listener_gets_the_current_status_at_once_on_a_psync_thread() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let (sender, updates) = channel();
+    let listener = Arc::new(StatusChannel {
+        updates: Mutex::new(sender),
+    });
+
+    let handle = db.add_status_listener(listener).unwrap();
+
+    let (thread, status) = updates.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_ne!(thread, std::thread::current().id());
+    assert_eq!(status, db.current_status());
+    assert!(!status.connected);
+    handle.cancel();
+}
+
+#[test]
+fn request_checkpoint_without_connect_is_a_sync_error() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let result = runtime.block_on(db.request_checkpoint());
+
+    assert!(
+        matches!(result, Err(SyncError::Sync { .. })),
+        "{:?}",
+        result.as_ref().err()
+    );
+}
