@@ -9,7 +9,7 @@ use psync_core::db::ExecuteResult as CoreExecuteResult;
 
 use crate::crud::{CrudBatch, CrudTransaction};
 use crate::error::{Result, SyncError};
-use crate::listener::TableChangeListener;
+use crate::listener::{QueryListener, TableChangeListener};
 use crate::runtime;
 use crate::schema::Schema;
 use crate::sync::{
@@ -238,6 +238,27 @@ impl Database {
     pub async fn request_checkpoint(&self) -> Result<Arc<CheckpointRequest>> {
         let request = self.client.request_checkpoint().await?;
         Ok(Arc::new(CheckpointRequest::new(request)))
+    }
+
+    /// Calls `listener` with the rows of the query now and again after every commit that
+    /// changes a table it reads, until the returned handle is cancelled or dropped (or the
+    /// database closes).
+    pub fn watch(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+        listener: Arc<dyn QueryListener>,
+    ) -> Result<Arc<TaskHandle>> {
+        let mut watcher = self.client.watch(&sql, to_core_params(params))?;
+        let task = runtime::spawn(async move {
+            // An error (the database closed) ends the subscription.
+            while let Ok(rows) = watcher.next().await {
+                let rows: Vec<Row> = rows.into_iter().map(Row::from).collect();
+                let listener = Arc::clone(&listener);
+                let _ = tokio::task::spawn_blocking(move || listener.on_update(rows)).await;
+            }
+        })?;
+        Ok(Arc::new(TaskHandle::new(task)))
     }
 
     /// Stops syncing and closes the database. Idempotent; every later call fails with

@@ -20,7 +20,7 @@ mod value;
 pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UpdateType};
 pub use database::{Database, ExecuteResult, Statement};
 pub use error::SyncError;
-pub use listener::TableChangeListener;
+pub use listener::{QueryListener, TableChangeListener};
 pub use schema::{Column, IncludeOld, Index, IndexedColumn, Schema, Table};
 pub use sync::{
     BackendConnector, CheckpointMode, CheckpointRequest, Credentials, PriorityStatus,

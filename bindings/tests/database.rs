@@ -215,3 +215,43 @@ fn request_checkpoint_without_connect_is_a_sync_error() {
         result.as_ref().err()
     );
 }
+
+#[derive(Debug)]
+struct RowsChannel {
+    updates: Mutex<Sender<Vec<psync_ffi::Row>>>,
+}
+
+impl psync_ffi::QueryListener for RowsChannel {
+    fn on_update(&self, rows: Vec<psync_ffi::Row>) {
+        let _ = self.updates.lock().send(rows);
+    }
+}
+
+#[test]
+fn watch_emits_rows_now_and_after_a_relevant_commit() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let (sender, updates) = channel();
+    let listener = Arc::new(RowsChannel {
+        updates: Mutex::new(sender),
+    });
+    let handle = db
+        .watch("SELECT title FROM todos".into(), vec![], listener)
+        .unwrap();
+    assert!(
+        updates
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap()
+            .is_empty()
+    );
+
+    db.execute(
+        "INSERT INTO todos (id, title) VALUES (uuid(), ?)".into(),
+        vec![text("a")],
+    )
+    .unwrap();
+
+    let rows = updates.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].values, vec![text("a")]);
+    handle.cancel();
+}

@@ -281,6 +281,21 @@ class Database:
         """:meth:`close` off the event loop (closing waits for sync to stop)."""
         await asyncio.to_thread(self.close)
 
+    async def watch(self, sql: str, params: Sequence[object] = ()) -> AsyncIterator[list[Row]]:
+        """Yields the query's rows now and after every commit changing a table it reads."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[list[Row]] = asyncio.Queue()
+
+        class _Rows(_ffi.QueryListener):
+            def on_update(self, rows: list[Any]) -> None:
+                converted = [from_row(r) for r in rows]
+                loop.call_soon_threadsafe(queue.put_nowait, converted)
+
+        handle = translated(self._inner.watch)(sql, to_params(params), _Rows())
+        with Subscription(handle):
+            while True:
+                yield await queue.get()
+
     @translated
     def close(self) -> None:
         """Closes the database. Idempotent."""

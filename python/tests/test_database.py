@@ -155,3 +155,13 @@ def test_thousand_databases_opened_and_dropped_do_not_leak(tmp_path: Path) -> No
     gc.collect()
 
     assert _open_files() <= before + 2
+
+
+async def test_watch_yields_rows_now_and_after_a_write(db: Database) -> None:
+    rows = db.watch("SELECT title FROM todos")
+    assert await asyncio.wait_for(rows.__anext__(), timeout=5) == []
+
+    await asyncio.to_thread(db.execute, "INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
+
+    assert await asyncio.wait_for(rows.__anext__(), timeout=5) == [{"title": "a"}]
+    await rows.aclose()
