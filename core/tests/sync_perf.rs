@@ -11,6 +11,14 @@ use psync_core::schema::{Column, Schema, Table};
 use psync_core::sync::{StartSyncStream, SyncCommand};
 use serde_json::json;
 
+/// CPU time of this thread in nanoseconds (less sensitive to a shared, busy machine).
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().and_then(|v| v.parse().ok()))
+        .unwrap_or(0)
+}
+
 #[test]
 #[ignore = "benchmark"]
 fn initial_sync_throughput() {
@@ -20,7 +28,7 @@ fn initial_sync_throughput() {
         .unwrap_or(100_000);
     let dir = tempfile::tempdir().expect("tmp");
     let conn = rusqlite::Connection::open(dir.path().join("perf.db")).expect("open");
-    conn.execute_batch("PRAGMA journal_mode = WAL")
+    conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
         .expect("wal");
     let db = common::register(conn);
     db.conn
@@ -34,7 +42,7 @@ fn initial_sync_throughput() {
     let reference = std::env::var("PSYNC_REFERENCE_SO").ok();
     let ref_conn = reference.map(|so| {
         let conn = rusqlite::Connection::open(dir.path().join("ref.db")).expect("open ref");
-        conn.execute_batch("PRAGMA journal_mode = WAL")
+        conn.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL")
             .expect("wal");
         // SAFETY: loading the trusted reference extension for a benchmark.
         unsafe {
@@ -59,23 +67,24 @@ fn initial_sync_throughput() {
         conn
     });
     let per_line = 1000;
-    let mut checksum: u32 = 0;
-    let mut lines = Vec::new();
-    for chunk in 0..rows.div_ceil(per_line) {
+    let op_checksum = |i: usize| (i as u32).wrapping_mul(2_654_435_761);
+    let checksum = (0..rows).fold(0u32, |acc, i| acc.wrapping_add(op_checksum(i)));
+    // Lines are generated on the fly so the benchmark's own memory stays small (RSS target).
+    let line = |chunk: usize| {
         let ops: Vec<_> = (chunk * per_line..((chunk + 1) * per_line).min(rows))
             .map(|i| {
-                let c = (i as u32).wrapping_mul(2_654_435_761);
-                checksum = checksum.wrapping_add(c);
                 json!({"op_id": (i + 1).to_string(), "op": "PUT", "object_type": "items",
                     "object_id": format!("row-{i}"),
                     "data": json!({"name": format!("name {i}"), "n": i}).to_string(),
-                    "checksum": c})
+                    "checksum": op_checksum(i)})
             })
             .collect();
-        lines.push(json!({"data": {"bucket": "b", "data": ops}}).to_string());
-    }
+        json!({"data": {"bucket": "b", "data": ops}}).to_string()
+    };
+    let chunks = rows.div_ceil(per_line);
     if let Some(conn) = &ref_conn {
         let started = Instant::now();
+        let cpu = cpu_ns();
         let run = |cmd: &str, payload: Option<&str>| {
             conn.execute_batch("BEGIN").expect("begin");
             let out: String = conn
@@ -97,16 +106,22 @@ fn initial_sync_throughput() {
                 .to_string(),
             ),
         );
-        for line in &lines {
-            run("line_text", Some(line));
+        for chunk in 0..chunks {
+            run("line_text", Some(&line(chunk)));
         }
         let downloaded = started.elapsed();
+        let cpu_downloaded = cpu_ns();
         let out = run(
             "line_text",
             Some(&json!({"checkpoint_complete": {"last_op_id": rows.to_string()}}).to_string()),
         );
         let total = started.elapsed();
         assert!(out.contains("Validated and applied checkpoint"), "{out}");
+        eprintln!(
+            "reference cpu {} ms (apply {} ms)",
+            (cpu_ns() - cpu) / 1_000_000,
+            (cpu_ns() - cpu_downloaded) / 1_000_000
+        );
         eprintln!(
             "reference {rows} rows: download {:?}, apply {:?}, total {:?} => {:.0} rows/s",
             downloaded,
@@ -116,6 +131,7 @@ fn initial_sync_throughput() {
         );
     }
     let started = Instant::now();
+    let cpu = cpu_ns();
     let tx = |cmd: SyncCommand| {
         db.conn.execute_batch("BEGIN").expect("begin");
         let out = engine.control(&db.conn, cmd, 0).expect("control");
@@ -128,10 +144,11 @@ fn initial_sync_throughput() {
             {"bucket": "b", "checksum": checksum, "count": rows}]}})
         .to_string(),
     ));
-    for line in lines {
-        tx(SyncCommand::LineText(line));
+    for chunk in 0..chunks {
+        tx(SyncCommand::LineText(line(chunk)));
     }
     let downloaded = started.elapsed();
+    let cpu_downloaded = cpu_ns();
     let out = tx(SyncCommand::LineText(
         json!({"checkpoint_complete": {"last_op_id": rows.to_string()}}).to_string(),
     ));
@@ -142,6 +159,11 @@ fn initial_sync_throughput() {
         .query_row("SELECT count(*) FROM items", [], |r| r.get(0))
         .expect("count");
     assert_eq!(n as usize, rows);
+    eprintln!(
+        "psync cpu {} ms (apply {} ms)",
+        (cpu_ns() - cpu) / 1_000_000,
+        (cpu_ns() - cpu_downloaded) / 1_000_000
+    );
     eprintln!(
         "{rows} rows: download {:?}, apply {:?}, total {:?} => {:.0} rows/s",
         downloaded,

@@ -213,3 +213,125 @@ async fn post(shared: &Arc<SessionShared>, id: i64) -> Result<i64, CheckpointErr
         Err(HttpFailure::Other(message)) => Err(CheckpointError::Failed(message)),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! Scenario L (124–130) as unit tests: no network, the status is driven directly.
+    use super::*;
+    use crate::Database;
+    use crate::client::SyncDatabase;
+
+    fn request_for(db: &SyncDatabase, id: i64) -> CheckpointRequest {
+        CheckpointRequest {
+            id,
+            synced: AtomicBool::new(false),
+            client: Arc::clone(&db.inner),
+        }
+    }
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .expect("runtime")
+    }
+
+    fn connected_db() -> SyncDatabase {
+        let db = SyncDatabase::new(Database::open_in_memory().expect("db"));
+        db.inner.lifecycle.send_replace(Lifecycle::Connected);
+        db
+    }
+
+    #[test]
+    fn l124_already_synced_returns_immediately_even_with_zero_timeout() {
+        let db = connected_db();
+        db.inner.record_applied(5);
+        let request = request_for(&db, 5);
+        assert!(request.is_synced());
+        runtime().block_on(async {
+            assert_eq!(request.wait_for_sync(Some(Duration::ZERO)).await, Ok(()));
+            assert_eq!(request.wait_for_sync(None).await, Ok(()));
+        });
+    }
+
+    #[test]
+    fn l125_l126_timeout_then_later_apply_still_syncs() {
+        let db = connected_db();
+        let request = request_for(&db, 7);
+        runtime().block_on(async {
+            assert_eq!(
+                request.wait_for_sync(Some(Duration::ZERO)).await,
+                Err(CheckpointError::Timeout)
+            );
+            assert_eq!(
+                request.wait_for_sync(Some(Duration::from_millis(20))).await,
+                Err(CheckpointError::Timeout)
+            );
+        });
+        db.inner.record_applied(8);
+        assert!(request.is_synced());
+    }
+
+    #[test]
+    fn l127_error_present_or_appearing_fails_the_wait() {
+        let db = connected_db();
+        db.inner
+            .status
+            .update(|s| s.upload_error = Some("boom".into()));
+        let request = request_for(&db, 3);
+        runtime().block_on(async {
+            assert_eq!(
+                request.wait_for_sync(None).await,
+                Err(CheckpointError::SyncError("boom".into()))
+            );
+        });
+        db.inner.status.update(|s| s.upload_error = None);
+        let inner = Arc::clone(&db.inner);
+        let result = runtime().block_on(async {
+            let setter = tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                inner
+                    .status
+                    .update(|s| s.download_error = Some("stream broke".into()));
+            });
+            let result = request.wait_for_sync(Some(Duration::from_secs(5))).await;
+            let _ = setter.await;
+            result
+        });
+        assert_eq!(
+            result,
+            Err(CheckpointError::SyncError("stream broke".into()))
+        );
+    }
+
+    #[test]
+    fn l128_closed_and_disconnected_end_the_wait() {
+        let db = connected_db();
+        let request = request_for(&db, 3);
+        db.inner.lifecycle.send_replace(Lifecycle::Idle);
+        runtime().block_on(async {
+            assert_eq!(
+                request.wait_for_sync(None).await,
+                Err(CheckpointError::NotConnected)
+            );
+        });
+        db.inner.lifecycle.send_replace(Lifecycle::Closed);
+        runtime().block_on(async {
+            assert_eq!(
+                request.wait_for_sync(None).await,
+                Err(CheckpointError::Closed)
+            );
+        });
+    }
+
+    #[test]
+    fn l130_synced_latches_after_the_status_forgets() {
+        let db = connected_db();
+        let request = request_for(&db, 4);
+        db.inner.record_applied(4);
+        assert!(request.is_synced());
+        // disconnect_and_clear resets the client's applied id; the request stays synced.
+        db.inner.max_applied.store(i64::MIN, Ordering::Release);
+        assert!(request.is_synced());
+    }
+}

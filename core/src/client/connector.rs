@@ -72,6 +72,9 @@ pub struct SyncOptions {
     pub app_metadata: Option<BTreeMap<String, String>>,
     /// Subscribe to default streams.
     pub include_defaults: bool,
+    /// A stream that delivers no bytes for this long is treated as broken and reopened (the
+    /// service sends keepalives every 20 s by default).
+    pub stream_idle_timeout: Duration,
 }
 
 impl Default for SyncOptions {
@@ -84,6 +87,7 @@ impl Default for SyncOptions {
             params: None,
             app_metadata: None,
             include_defaults: true,
+            stream_idle_timeout: Duration::from_secs(60),
         }
     }
 }

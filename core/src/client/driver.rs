@@ -78,7 +78,7 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
 }
 
 /// Copies the engine's status into the public one.
-fn apply_core_status(status: &mut SyncStatus, core: CoreSyncStatus) {
+pub(crate) fn apply_core_status(status: &mut SyncStatus, core: CoreSyncStatus) {
     status.connected = core.connected;
     status.connecting = core.connecting;
     status.downloading = core.downloading.is_some();
@@ -207,7 +207,7 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
             }
         }
         let event = tokio::select! {
-            chunk = next_chunk(&mut stream) => Event::Chunk(chunk),
+            chunk = next_chunk(&mut stream, shared.options.stream_idle_timeout) => Event::Chunk(chunk),
             _ = shared.completed_upload.notified() => Event::CompletedUpload,
             _ = shared.refreshed.notified() => Event::Refreshed,
         };
@@ -272,11 +272,19 @@ enum Event {
 }
 
 /// The next decoded frames; `None` at the end of the body; pends forever without a stream.
-async fn next_chunk(stream: &mut Option<OpenStream>) -> Option<Result<Vec<Frame>>> {
+async fn next_chunk(
+    stream: &mut Option<OpenStream>,
+    idle_timeout: std::time::Duration,
+) -> Option<Result<Vec<Frame>>> {
     let Some(open) = stream.as_mut() else {
         return std::future::pending().await;
     };
-    match open.body.next().await {
+    let Ok(next) = tokio::time::timeout(idle_timeout, open.body.next()).await else {
+        return Some(Err(Error::protocol(
+            "sync stream idle for too long (no data or keepalive)",
+        )));
+    };
+    match next {
         None => {
             if open.decoder.has_partial() {
                 Some(Err(Error::protocol(

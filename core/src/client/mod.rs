@@ -87,6 +87,9 @@ impl ClientInner {
 }
 
 /// A [`Database`] plus the sync client. Cheap to clone; clones share the client.
+///
+/// Call [`SyncDatabase::disconnect`] or [`SyncDatabase::close`] before dropping the last
+/// clone: a running `connect()` keeps its background tasks (and this client) alive until then.
 #[derive(Clone)]
 pub struct SyncDatabase {
     pub(crate) inner: Arc<ClientInner>,
@@ -112,8 +115,25 @@ pub(crate) async fn blocking<T: Send + 'static>(
 }
 
 impl SyncDatabase {
-    /// Wraps an open database.
+    /// Wraps an open database and loads the stored (offline) sync status, so `has_synced`
+    /// and `last_synced_at` are known before connecting.
     pub fn new(db: Database) -> Self {
+        let client = Self::without_offline_status(db);
+        let offline = client
+            .inner
+            .db
+            .read(|tx| crate::sync::offline_status(tx.connection()));
+        if let Ok(core) = offline {
+            client.inner.status.update(|s| {
+                driver::apply_core_status(s, core);
+                s.connected = false;
+                s.connecting = false;
+            });
+        }
+        client
+    }
+
+    fn without_offline_status(db: Database) -> Self {
         Self {
             inner: Arc::new(ClientInner {
                 db,
@@ -142,7 +162,8 @@ impl SyncDatabase {
         self.inner.status.current()
     }
 
-    /// A receiver that sees every status change (the current status is marked seen-not).
+    /// A receiver of status changes; its first `changed()` resolves at once with the current
+    /// status.
     pub fn status_stream(&self) -> tokio_watch::Receiver<SyncStatus> {
         let mut rx = self.inner.status.subscribe();
         rx.mark_changed();

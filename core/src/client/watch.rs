@@ -106,6 +106,14 @@ impl QueryWatcher {
         &self.tables
     }
 
+    /// The watcher as a `Stream` of result sets.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = Result<Vec<Row>>> + Send {
+        futures_util::stream::unfold(self, |mut watcher| async move {
+            let rows = watcher.next().await;
+            Some((rows, watcher))
+        })
+    }
+
     /// The rows now (first call) or after the next relevant commit.
     pub async fn next(&mut self) -> Result<Vec<Row>> {
         if self.first {

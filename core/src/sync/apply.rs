@@ -172,13 +172,49 @@ SELECT u.row_type, u.row_id,
 FROM updated u WHERE u.row_type IS NOT NULL AND u.row_id IS NOT NULL
 ORDER BY u.row_type";
 
-/// Full apply while nothing is published yet (initial sync, resync, soft clear): every row
-/// with an op is in scope, so one ordered pass over the `(row_type, row_id)` index replaces
-/// the union/temp-b-tree and the correlated lookups. Bare `data` comes from the max op row.
-const BULK_ROWS_SQL: &str = "
+/// Bulk mode is used for a full apply while nothing is published yet (initial sync, resync,
+/// soft clear): every row with an op is in scope, so one ordered pass per row type over the
+/// `(row_type, row_id)` index replaces the union/temp-b-tree and the correlated lookups. Bare
+/// `data` comes from the row holding `max(op_id)`.
+///
+/// Bulk mode, one row type (raw and untyped destinations).
+const BULK_TYPE_ROWS_SQL: &str = "
 SELECT row_type, row_id, data, max(op_id) FROM ps_oplog
-WHERE row_type IS NOT NULL AND row_id IS NOT NULL
-GROUP BY row_type, row_id";
+WHERE row_type = ?1 AND row_id IS NOT NULL
+GROUP BY row_id";
+
+/// Distinct row types in `ps_oplog`, by skipping through the `(row_type, row_id)` index.
+fn oplog_types(conn: &Connection) -> Result<Vec<String>> {
+    let mut stmt = conn.prepare_cached(
+        "WITH RECURSIVE t(x) AS (
+           SELECT min(row_type) FROM ps_oplog
+           UNION ALL
+           SELECT (SELECT min(row_type) FROM ps_oplog WHERE row_type > t.x) FROM t
+           WHERE t.x IS NOT NULL)
+         SELECT x FROM t WHERE x IS NOT NULL",
+    )?;
+    let types = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(types)
+}
+
+/// Bulk mode for a typed table: the latest op of every row, in two set-based statements.
+fn bulk_publish_typed(conn: &Connection, row_type: &str) -> Result<()> {
+    let table = format!("\"ps_data__{}\"", row_type.replace('"', "\"\""));
+    let latest = "SELECT row_id, data, max(op_id) FROM ps_oplog
+                  WHERE row_type = ?1 AND row_id IS NOT NULL GROUP BY row_id";
+    conn.prepare_cached(&format!(
+        "INSERT OR REPLACE INTO {table}(id, data)
+         SELECT row_id, data FROM ({latest}) WHERE data IS NOT NULL"
+    ))?
+    .execute([row_type])?;
+    conn.prepare_cached(&format!(
+        "DELETE FROM {table} WHERE id IN (SELECT row_id FROM ({latest}) WHERE data IS NULL)"
+    ))?
+    .execute([row_type])?;
+    Ok(())
+}
 
 /// Bulk mode: rows marked for re-evaluation that no op mentions any more (deleted).
 const BULK_ORPHANS_SQL: &str = "
@@ -254,7 +290,21 @@ fn publish_rows(
         .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM ps_buckets WHERE last_applied_op > 0)")?
         .query_row([], |r| r.get(0))?;
     if nothing_published {
-        publish_query(conn, BULK_ROWS_SQL, None, &mut destinations)?;
+        // Typed tables are filled with one INSERT … SELECT each; raw and untyped rows go
+        // through the per-row path.
+        let mut per_row_types = Vec::new();
+        for row_type in oplog_types(conn)? {
+            let d = destination(conn, &row_type, raw_tables)?;
+            if let Destination::Typed { .. } = d {
+                bulk_publish_typed(conn, &row_type)?;
+            } else {
+                per_row_types.push(row_type.clone());
+            }
+            destinations.by_type.insert(row_type, d);
+        }
+        for row_type in per_row_types {
+            publish_query(conn, BULK_TYPE_ROWS_SQL, Some(&row_type), &mut destinations)?;
+        }
         publish_query(conn, BULK_ORPHANS_SQL, None, &mut destinations)
     } else {
         publish_query(conn, FULL_ROWS_SQL, None, &mut destinations)

@@ -408,9 +408,30 @@ fn handle_line(
         }
         SyncLine::Data(data) => {
             let n = storage::store_data_line(conn, &data, size)?;
-            mark_connected(it);
-            if let Some(p) = it.progress.get_mut(data.bucket.as_ref()) {
+            let mut progress = it.progress.get(data.bucket.as_ref()).copied();
+            if let Some(p) = progress.as_mut() {
                 p.since_last += n;
+            }
+            // Stream progress follows bucket progress (only when streams are shown).
+            let streams = match (&it.target, progress, it.status.streams.is_empty()) {
+                (Target::Tracking(target), Some(p), false) => {
+                    let mut updated = it.progress.clone();
+                    updated.insert(data.bucket.to_string(), p);
+                    Some(streams::statuses(
+                        conn,
+                        Some(target),
+                        &updated,
+                        &it.request_subscriptions,
+                    )?)
+                }
+                _ => None,
+            };
+            mark_connected(it);
+            if let Some(p) = progress {
+                it.progress.insert(data.bucket.to_string(), p);
+            }
+            if let Some(streams) = streams {
+                it.status.streams = streams;
             }
             if it.status.downloading.is_some() {
                 it.refresh_downloading();
@@ -596,7 +617,12 @@ fn after_full_apply(
         kv::set_last_applied(conn, Some(w))?;
     }
     streams::mark_synced(conn, target, None, &it.request_subscriptions, now)?;
-    let streams = streams::statuses(conn, Some(target), &it.progress, &it.request_subscriptions)?;
+    let mut progress = it.progress.clone();
+    for p in progress.values_mut() {
+        p.at_last = p.target_count;
+        p.since_last = 0;
+    }
+    let streams = streams::statuses(conn, Some(target), &progress, &it.request_subscriptions)?;
     if let Some(w) = target.write_checkpoint {
         log(
             out,
@@ -616,10 +642,7 @@ fn after_full_apply(
         has_synced: Some(true),
     }];
     it.status.internal_last_applied_checkpoint_request_id = target.write_checkpoint;
-    for p in it.progress.values_mut() {
-        p.at_last = p.target_count;
-        p.since_last = 0;
-    }
+    it.progress = progress;
     push_status(it, out)
 }
 
@@ -653,11 +676,9 @@ fn completed_upload(
             );
             after_full_apply(conn, it, &pending, now, out)
         }
-        Ok(ApplyOutcome::ChecksumFailure(failures)) => {
-            checksum_failure(out, "Could not apply checkpoint", &failures);
-            Ok(())
-        }
-        Ok(ApplyOutcome::PendingLocalChanges) => {
+        // Like the reference core, any outcome other than "applied" is reported the same way
+        // and keeps the stream open (a checksum failure still deleted the buckets).
+        Ok(ApplyOutcome::ChecksumFailure(_) | ApplyOutcome::PendingLocalChanges) => {
             log(
                 out,
                 LogSeverity::Warning,

@@ -229,7 +229,7 @@ pub fn statuses(
             "has_explicit_subscription": ttl.is_some(),
             "expires_at": row.get::<_, Option<i64>>(5)?,
             "last_synced_at": row.get::<_, Option<i64>>(6)?,
-            "progress": info.map(|i| json!({"total": i.1, "downloaded": i.2})),
+            "progress": json!({"total": info.map_or(0, |i| i.1), "downloaded": info.map_or(0, |i| i.2)}),
         }));
     }
     Ok(out)

@@ -71,6 +71,8 @@ pub struct ServiceConnector {
     pub uploaded: AtomicUsize,
     /// While non-zero, `upload_data` fails (and decrements it).
     pub fail_uploads: AtomicUsize,
+    /// While non-zero, `fetch_credentials` fails (and decrements it).
+    pub fail_fetches: AtomicUsize,
 }
 
 impl ServiceConnector {
@@ -85,6 +87,7 @@ impl ServiceConnector {
             invalidations: AtomicUsize::new(0),
             uploaded: AtomicUsize::new(0),
             fail_uploads: AtomicUsize::new(0),
+            fail_fetches: AtomicUsize::new(0),
         }
     }
 
@@ -114,6 +117,13 @@ impl ServiceConnector {
 impl BackendConnector for ServiceConnector {
     async fn fetch_credentials(&self) -> Result<Option<Credentials>> {
         self.fetches.fetch_add(1, Ordering::SeqCst);
+        if self
+            .fail_fetches
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(Error::protocol("simulated auth backend outage"));
+        }
         Ok(Some(Credentials {
             endpoint: self.url.clone(),
             token: self.token().await?,
