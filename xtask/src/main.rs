@@ -5,6 +5,8 @@
 //! formatting, clippy, and the Rust test suites. Each step prints a banner so a failing CI
 //! log says which step broke.
 
+mod bindings;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -22,9 +24,10 @@ fn main() -> ExitCode {
         Some("lint") => lint(),
         Some("bench") => bench(),
         Some("bench-client") => bench_client(),
+        Some("bindings") => bindings::test(),
         Some("reference") => reference_core().map(|path| eprintln!("{}", path.display())),
         _ => {
-            eprintln!("usage: cargo xtask <test|lint|bench|bench-client|reference>");
+            eprintln!("usage: cargo xtask <test|lint|bench|bench-client|reference|bindings>");
             return ExitCode::from(2);
         }
     };
@@ -86,7 +89,8 @@ fn test() -> Result<(), String> {
     let reference = reference_core()?;
     // SAFETY of set_var: xtask is single-threaded; child processes inherit the variable.
     unsafe { std::env::set_var(REFERENCE_ENV, &reference) };
-    run("cargo", &["test", "--workspace"])
+    run("cargo", &["test", "--workspace"])?;
+    bindings::test()
 }
 
 /// Runs the initial-sync benchmark (reference core vs ours vs plain SQLite) in release mode.
@@ -163,4 +167,10 @@ fn download_reference_into(scratch: &Path, target: &Path) -> Result<(), String> 
     std::fs::copy(scratch.join(REFERENCE_SO_IN_TARBALL), &partial)
         .map_err(|e| format!("cannot copy the reference core: {e}"))?;
     std::fs::rename(&partial, target).map_err(|e| format!("cannot install the reference core: {e}"))
+}
+
+/// The cache folder shared by every xtask step (`$HOME/.cache/psync`).
+fn cache_dir() -> Result<PathBuf, String> {
+    let home = std::env::var_os("HOME").ok_or("HOME is not set")?;
+    Ok(PathBuf::from(home).join(".cache").join("psync"))
 }

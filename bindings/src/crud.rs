@@ -1,0 +1,140 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The upload queue: batches and transactions of local writes, completed after upload.
+
+use psync_core::Database as CoreDatabase;
+use psync_core::crud::{
+    CrudBatch as CoreCrudBatch, CrudEntry as CoreCrudEntry, CrudTransaction as CoreCrudTransaction,
+    UpdateType as CoreUpdateType,
+};
+
+use crate::error::Result;
+
+/// The kind of a queued local write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum UpdateType {
+    /// Insert or replace the whole row.
+    Put,
+    /// Update some columns.
+    Patch,
+    /// Delete the row.
+    Delete,
+}
+
+impl From<CoreUpdateType> for UpdateType {
+    fn from(op: CoreUpdateType) -> Self {
+        match op {
+            CoreUpdateType::Put => UpdateType::Put,
+            CoreUpdateType::Patch => UpdateType::Patch,
+            CoreUpdateType::Delete => UpdateType::Delete,
+        }
+    }
+}
+
+/// One queued local write.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct CrudEntry {
+    /// Position in the queue, increasing in write order.
+    pub client_id: i64,
+    /// Local transaction id, when the write was part of one.
+    pub transaction_id: Option<i64>,
+    /// What the write did.
+    pub op: UpdateType,
+    /// Table name (not the view name).
+    pub table: String,
+    /// Row id.
+    pub id: String,
+    /// Written columns as a JSON object: all non-null columns for `Put`, the changed ones
+    /// for `Patch` (`null` = cleared), absent for `Delete`.
+    pub data_json: Option<String>,
+    /// Previous values as a JSON object, when the table tracks them.
+    pub previous_values_json: Option<String>,
+    /// Metadata, when the table tracks it.
+    pub metadata: Option<String>,
+}
+
+impl From<CoreCrudEntry> for CrudEntry {
+    fn from(entry: CoreCrudEntry) -> Self {
+        // Serialising a JSON map cannot fail: keys are strings and values are JSON already.
+        let json = |map: Option<serde_json::Map<String, serde_json::Value>>| {
+            map.map(|m| serde_json::Value::Object(m).to_string())
+        };
+        CrudEntry {
+            client_id: entry.client_id,
+            transaction_id: entry.transaction_id,
+            op: entry.op.into(),
+            table: entry.table,
+            id: entry.id,
+            data_json: json(entry.data),
+            previous_values_json: json(entry.previous_values),
+            metadata: entry.metadata,
+        }
+    }
+}
+
+/// Some queued writes, oldest first. Call `complete()` once they are uploaded.
+#[derive(uniffi::Object)]
+pub struct CrudBatch {
+    db: CoreDatabase,
+    inner: CoreCrudBatch,
+}
+
+impl CrudBatch {
+    pub(crate) fn new(db: CoreDatabase, inner: CoreCrudBatch) -> Self {
+        CrudBatch { db, inner }
+    }
+}
+
+#[psync_ffi_macros::export]
+impl CrudBatch {
+    /// The queued writes.
+    pub fn entries(&self) -> Vec<CrudEntry> {
+        self.inner.entries.iter().cloned().map(Into::into).collect()
+    }
+
+    /// More writes are queued after this batch.
+    pub fn has_more(&self) -> bool {
+        self.inner.has_more
+    }
+
+    /// Removes these writes from the queue. `write_checkpoint` is the checkpoint the
+    /// backend returned for them, if any; local data is only replaced by synced data once
+    /// the service reached it.
+    pub fn complete(&self, write_checkpoint: Option<i64>) -> Result<()> {
+        Ok(self
+            .db
+            .write(|tx| self.inner.complete(tx.connection(), write_checkpoint))?)
+    }
+}
+
+/// All queued writes of one local transaction. Call `complete()` once uploaded.
+#[derive(uniffi::Object)]
+pub struct CrudTransaction {
+    db: CoreDatabase,
+    inner: CoreCrudTransaction,
+}
+
+impl CrudTransaction {
+    pub(crate) fn new(db: CoreDatabase, inner: CoreCrudTransaction) -> Self {
+        CrudTransaction { db, inner }
+    }
+}
+
+#[psync_ffi_macros::export]
+impl CrudTransaction {
+    /// The local transaction id (absent for writes made outside a transaction).
+    pub fn transaction_id(&self) -> Option<i64> {
+        self.inner.transaction_id
+    }
+
+    /// The queued writes, oldest first.
+    pub fn entries(&self) -> Vec<CrudEntry> {
+        self.inner.entries.iter().cloned().map(Into::into).collect()
+    }
+
+    /// Removes these writes from the queue; see `CrudBatch.complete`.
+    pub fn complete(&self, write_checkpoint: Option<i64>) -> Result<()> {
+        Ok(self
+            .db
+            .write(|tx| self.inner.complete(tx.connection(), write_checkpoint))?)
+    }
+}

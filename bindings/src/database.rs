@@ -1,0 +1,278 @@
+// SPDX-License-Identifier: Apache-2.0
+//! [`Database`]: the SDK's entry object.
+
+use std::sync::Arc;
+
+use psync_core::Database as CoreDatabase;
+use psync_core::client::SyncDatabase as CoreSyncDatabase;
+use psync_core::db::ExecuteResult as CoreExecuteResult;
+
+use crate::crud::{CrudBatch, CrudTransaction};
+use crate::error::{Result, SyncError};
+use crate::listener::{QueryListener, TableChangeListener};
+use crate::runtime;
+use crate::schema::Schema;
+use crate::sync::{
+    BackendConnector, CheckpointRequest, ConnectorAdapter, StatusListener, SyncOptions, SyncStatus,
+};
+use crate::task_handle::TaskHandle;
+use crate::value::{Row, Value, to_core_params};
+
+/// A PowerSync-format SQLite database with its app schema.
+///
+/// Thread-safe: call it from any thread. Queries and writes run on the calling thread and
+/// block it while SQLite works (one writer, several readers), so call them off the UI
+/// thread; listeners are called on psync's own threads. Call `close()` when done: later
+/// calls fail with `SyncError.Closed`.
+#[derive(uniffi::Object)]
+pub struct Database {
+    /// The sync client; it owns the core database (`client.database()`).
+    client: CoreSyncDatabase,
+    /// Shorthand for `client.database()`.
+    inner: CoreDatabase,
+}
+
+/// One SQL statement with its parameters, for `Database.write_batch`.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct Statement {
+    /// SQL text with `?` placeholders.
+    pub sql: String,
+    /// Parameter values, in placeholder order.
+    #[uniffi(default = [])]
+    pub params: Vec<Value>,
+}
+
+/// What a write statement did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct ExecuteResult {
+    /// Rows changed by the statement.
+    pub rows_affected: u64,
+    /// The last inserted rowid on the writer after the statement.
+    pub last_insert_rowid: i64,
+}
+
+impl From<CoreExecuteResult> for ExecuteResult {
+    fn from(result: CoreExecuteResult) -> Self {
+        ExecuteResult {
+            rows_affected: result.rows_affected,
+            last_insert_rowid: result.last_insert_rowid,
+        }
+    }
+}
+
+impl Database {
+    fn with_schema(inner: CoreDatabase, schema: Schema) -> Result<Arc<Self>> {
+        let db = Database::from_client(CoreSyncDatabase::new(inner));
+        db.update_schema(schema)?;
+        Ok(Arc::new(db))
+    }
+
+    /// Another handle on the same client (handed to `BackendConnector.upload_data`).
+    pub(crate) fn from_client(client: CoreSyncDatabase) -> Self {
+        let inner = client.database().clone();
+        Database { client, inner }
+    }
+}
+
+#[psync_ffi_macros::export]
+impl Database {
+    /// Opens (or creates) the database file at `path` and applies `schema`.
+    #[uniffi::constructor]
+    pub fn open(path: String, schema: Schema) -> Result<Arc<Self>> {
+        Self::with_schema(CoreDatabase::open(path)?, schema)
+    }
+
+    /// Opens a new, empty in-memory database with `schema`; it vanishes on `close()`.
+    #[uniffi::constructor]
+    pub fn open_in_memory(schema: Schema) -> Result<Arc<Self>> {
+        Self::with_schema(CoreDatabase::open_in_memory()?, schema)
+    }
+
+    /// Replaces the app schema: creates, alters or drops views, triggers and indexes.
+    pub fn update_schema(&self, schema: Schema) -> Result<()> {
+        let schema = psync_core::schema::Schema::from(schema);
+        let state = Arc::clone(self.inner.state());
+        Ok(self
+            .inner
+            .write(|tx| state.schema.replace(tx.connection(), schema))?)
+    }
+
+    /// Runs one write statement in its own transaction.
+    pub fn execute(&self, sql: String, params: Vec<Value>) -> Result<ExecuteResult> {
+        Ok(self.inner.execute(&sql, &to_core_params(params))?.into())
+    }
+
+    /// Runs `statements` in order in one write transaction: all of them apply, or none
+    /// does (the first failure rolls back and is returned). See docs/adr/0002.
+    pub fn write_batch(&self, statements: Vec<Statement>) -> Result<Vec<ExecuteResult>> {
+        let statements: Vec<_> = statements
+            .into_iter()
+            .map(|s| (s.sql, to_core_params(s.params)))
+            .collect();
+        Ok(self.inner.write(|tx| {
+            statements
+                .iter()
+                .map(|(sql, params)| tx.execute(sql, params).map(ExecuteResult::from))
+                .collect()
+        })?)
+    }
+
+    /// The first row of a query; `SyncError.Database` if there is none.
+    pub fn get(&self, sql: String, params: Vec<Value>) -> Result<Row> {
+        Ok(self.inner.get(&sql, &to_core_params(params))?.into())
+    }
+
+    /// Every row of a query.
+    pub fn get_all(&self, sql: String, params: Vec<Value>) -> Result<Vec<Row>> {
+        let rows = self.inner.get_all(&sql, &to_core_params(params))?;
+        Ok(rows.into_iter().map(Row::from).collect())
+    }
+
+    /// The first row of a query, if any.
+    pub fn get_optional(&self, sql: String, params: Vec<Value>) -> Result<Option<Row>> {
+        let row = self.inner.get_optional(&sql, &to_core_params(params))?;
+        Ok(row.map(Row::from))
+    }
+
+    /// Up to `limit` queued local writes, oldest first; absent when the queue is empty.
+    pub fn get_crud_batch(&self, limit: u32) -> Result<Option<Arc<CrudBatch>>> {
+        let batch = self
+            .inner
+            .read(|tx| psync_core::crud::get_crud_batch(tx.connection(), limit as usize))?;
+        Ok(batch.map(|b| Arc::new(CrudBatch::new(self.inner.clone(), b))))
+    }
+
+    /// The queued writes of the oldest local transaction; absent when the queue is empty.
+    pub fn get_next_crud_transaction(&self) -> Result<Option<Arc<CrudTransaction>>> {
+        let transaction = self
+            .inner
+            .read(|tx| psync_core::crud::get_next_crud_transaction(tx.connection()))?;
+        Ok(transaction.map(|t| Arc::new(CrudTransaction::new(self.inner.clone(), t))))
+    }
+
+    /// Calls `listener` with the tables changed by each committed write until the
+    /// returned handle is cancelled or dropped. Changes that arrive while the listener is
+    /// busy are merged into its next call.
+    pub fn add_table_listener(
+        &self,
+        listener: Arc<dyn TableChangeListener>,
+    ) -> Result<Arc<TaskHandle>> {
+        if self.inner.is_closed() {
+            return Err(SyncError::Closed);
+        }
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let registration = self.inner.add_table_listener(Box::new(move |tables| {
+            // The receiver is gone only once the handle was cancelled.
+            let _ = sender.send(tables.clone());
+        }));
+        let task = runtime::spawn(async move {
+            // Dropping the registration (task aborted) unregisters the core listener.
+            let _registration = registration;
+            while let Some(mut tables) = receiver.recv().await {
+                while let Ok(more) = receiver.try_recv() {
+                    tables.extend(more);
+                }
+                let listener = Arc::clone(&listener);
+                let names: Vec<String> = tables.into_iter().collect();
+                // Host code may block (GIL, locks): keep it off the runtime's workers.
+                let _ = tokio::task::spawn_blocking(move || listener.on_update(names)).await;
+            }
+        })?;
+        Ok(Arc::new(TaskHandle::new(task)))
+    }
+
+    /// Starts syncing with the service `connector` points to, replacing any previous
+    /// connection. Returns once the sync loop runs; progress shows in the status.
+    pub async fn connect(
+        &self,
+        connector: Arc<dyn BackendConnector>,
+        options: SyncOptions,
+    ) -> Result<()> {
+        let adapter = Arc::new(ConnectorAdapter { host: connector });
+        Ok(self.client.connect(adapter, options.try_into()?).await?)
+    }
+
+    /// Stops syncing; returns once background work has ended. Local data stays.
+    pub async fn disconnect(&self) -> Result<()> {
+        Ok(self.client.disconnect().await?)
+    }
+
+    /// Stops syncing and deletes all synced data and queued writes (`soft` keeps downloaded
+    /// buckets for a faster reconnect).
+    pub async fn disconnect_and_clear(&self, soft: bool) -> Result<()> {
+        Ok(self.client.disconnect_and_clear(soft).await?)
+    }
+
+    /// The current sync status.
+    pub fn current_status(&self) -> SyncStatus {
+        self.client.status().into()
+    }
+
+    /// Calls `listener` with the current status now and after every change, until the
+    /// returned handle is cancelled or dropped.
+    pub fn add_status_listener(
+        &self,
+        listener: Arc<dyn StatusListener>,
+    ) -> Result<Arc<TaskHandle>> {
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
+        let registration = self.client.add_status_listener(Box::new(move |status| {
+            let _ = sender.send(status.clone());
+        }));
+        let task = runtime::spawn(async move {
+            let _registration = registration;
+            while let Some(mut status) = receiver.recv().await {
+                // Only the newest status matters to a listener that fell behind.
+                while let Ok(newer) = receiver.try_recv() {
+                    status = newer;
+                }
+                let listener = Arc::clone(&listener);
+                let status = SyncStatus::from(status);
+                let _ = tokio::task::spawn_blocking(move || listener.on_status(status)).await;
+            }
+        })?;
+        Ok(Arc::new(TaskHandle::new(task)))
+    }
+
+    /// Asks the service for a checkpoint covering everything it received so far (needs an
+    /// active `connect`). Wait on the result with `wait_for_sync`.
+    pub async fn request_checkpoint(&self) -> Result<Arc<CheckpointRequest>> {
+        let request = self.client.request_checkpoint().await?;
+        Ok(Arc::new(CheckpointRequest::new(request)))
+    }
+
+    /// Calls `listener` with the rows of the query now and again after every commit that
+    /// changes a table it reads, until the returned handle is cancelled or dropped (or the
+    /// database closes).
+    pub fn watch(
+        &self,
+        sql: String,
+        params: Vec<Value>,
+        listener: Arc<dyn QueryListener>,
+    ) -> Result<Arc<TaskHandle>> {
+        let mut watcher = self.client.watch(&sql, to_core_params(params))?;
+        let task = runtime::spawn(async move {
+            // An error (the database closed) ends the subscription.
+            while let Ok(rows) = watcher.next().await {
+                let rows: Vec<Row> = rows.into_iter().map(Row::from).collect();
+                let listener = Arc::clone(&listener);
+                let _ = tokio::task::spawn_blocking(move || listener.on_update(rows)).await;
+            }
+        })?;
+        Ok(Arc::new(TaskHandle::new(task)))
+    }
+
+    /// Stops syncing and closes the database. Idempotent; every later call fails with
+    /// `SyncError.Closed`. Blocks until sync has stopped; call it off the UI thread.
+    pub fn close(&self) -> Result<()> {
+        if self.inner.is_closed() {
+            return Ok(());
+        }
+        let client = self.client.clone();
+        Ok(runtime::runtime()?.block_on(async move { client.close().await })?)
+    }
+
+    /// `true` once `close()` was called.
+    pub fn is_closed(&self) -> bool {
+        self.inner.is_closed()
+    }
+}

@@ -1,0 +1,257 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The exported API driven from Rust, with the foreign traits implemented in Rust: thread
+//! hops of listeners, cancellation, close semantics and error mapping.
+
+// Tests: a failing unwrap is a failing test (the workspace denies unwrap outside tests).
+#![allow(clippy::unwrap_used)]
+
+use std::sync::Arc;
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::ThreadId;
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use psync_ffi::{
+    Column, Database, Schema, Statement, SyncError, Table, TableChangeListener, Value,
+};
+
+fn schema() -> Schema {
+    Schema {
+        tables: vec![Table {
+            name: "todos".into(),
+            columns: vec![Column {
+                name: "title".into(),
+                column_type: "text".into(),
+            }],
+            indexes: vec![],
+            view_name: None,
+            local_only: false,
+            insert_only: false,
+            include_metadata: false,
+            include_old: None,
+            include_old_only_when_changed: false,
+            ignore_empty_update: false,
+        }],
+    }
+}
+
+fn text(value: &str) -> Value {
+    Value::Text {
+        value: value.into(),
+    }
+}
+
+#[derive(Debug)]
+struct ChannelListener {
+    updates: Mutex<Sender<(ThreadId, Vec<String>)>>,
+}
+
+impl ChannelListener {
+    fn new() -> (Arc<Self>, Receiver<(ThreadId, Vec<String>)>) {
+        let (sender, receiver) = channel();
+        let listener = ChannelListener {
+            updates: Mutex::new(sender),
+        };
+        (Arc::new(listener), receiver)
+    }
+}
+
+impl TableChangeListener for ChannelListener {
+    fn on_update(&self, tables: Vec<String>) {
+        let _ = self
+            .updates
+            .lock()
+            .send((std::thread::current().id(), tables));
+    }
+}
+
+#[test]
+fn table_listener_is_called_on_a_psync_thread_with_changed_tables() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let (listener, updates) = ChannelListener::new();
+    let handle = db.add_table_listener(listener).unwrap();
+
+    db.execute(
+        "INSERT INTO todos (id, title) VALUES (uuid(), ?)".into(),
+        vec![text("a")],
+    )
+    .unwrap();
+
+    let (thread, tables) = updates.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_ne!(thread, std::thread::current().id());
+    assert!(tables.contains(&"ps_data__todos".to_string()), "{tables:?}");
+    handle.cancel();
+}
+
+#[test]
+fn cancelled_table_listener_is_not_called_again() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let (listener, updates) = ChannelListener::new();
+    let handle = db.add_table_listener(listener).unwrap();
+    handle.cancel();
+    assert!(handle.is_finished());
+
+    db.execute(
+        "INSERT INTO todos (id, title) VALUES (uuid(), 'a')".into(),
+        vec![],
+    )
+    .unwrap();
+
+    assert!(updates.recv_timeout(Duration::from_millis(300)).is_err());
+}
+
+#[test]
+fn write_batch_rolls_back_every_statement_when_one_fails() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let insert = Statement {
+        sql: "INSERT INTO todos (id, title) VALUES ('1', 'a')".into(),
+        params: vec![],
+    };
+    let broken = Statement {
+        sql: "INSERT INTO no_such_table VALUES (1)".into(),
+        params: vec![],
+    };
+
+    let result = db.write_batch(vec![insert, broken]);
+
+    assert!(matches!(result, Err(SyncError::Database { .. })));
+    let count = db
+        .get("SELECT count(*) AS n FROM todos".into(), vec![])
+        .unwrap();
+    assert_eq!(count.values, vec![Value::Integer { value: 0 }]);
+}
+
+#[test]
+fn close_is_idempotent_and_later_calls_fail_with_closed() {
+    let db = Database::open_in_memory(schema()).unwrap();
+
+    db.close().unwrap();
+    db.close().unwrap();
+
+    assert!(matches!(
+        db.get_all("SELECT 1".into(), vec![]),
+        Err(SyncError::Closed)
+    ));
+    let (listener, _updates) = ChannelListener::new();
+    assert!(matches!(
+        db.add_table_listener(listener),
+        Err(SyncError::Closed)
+    ));
+}
+
+#[test]
+fn local_writes_reach_the_upload_queue_and_complete_removes_them() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    db.execute(
+        "INSERT INTO todos (id, title) VALUES ('t1', ?)".into(),
+        vec![text("milk")],
+    )
+    .unwrap();
+
+    let batch = db.get_crud_batch(10).unwrap().unwrap();
+    let entries = batch.entries();
+    assert_eq!(entries.len(), 1);
+    assert_eq!(entries[0].id, "t1");
+    assert_eq!(entries[0].data_json.as_deref(), Some(r#"{"title":"milk"}"#));
+    batch.complete(None).unwrap();
+
+    assert!(db.get_crud_batch(10).unwrap().is_none());
+}
+
+#[test]
+fn invalid_schema_is_an_invalid_argument() {
+    let mut bad = schema();
+    bad.tables.push(bad.tables[0].clone());
+
+    let result = Database::open_in_memory(bad);
+
+    assert!(matches!(result, Err(SyncError::InvalidArgument { .. })));
+}
+
+#[derive(Debug)]
+struct StatusChannel {
+    updates: Mutex<Sender<(ThreadId, psync_ffi::SyncStatus)>>,
+}
+
+impl psync_ffi::StatusListener for StatusChannel {
+    fn on_status(&self, status: psync_ffi::SyncStatus) {
+        let _ = self
+            .updates
+            .lock()
+            .send((std::thread::current().id(), status));
+    }
+}
+
+#[test]
+fn status_listener_gets_the_current_status_at_once_on_a_psync_thread() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let (sender, updates) = channel();
+    let listener = Arc::new(StatusChannel {
+        updates: Mutex::new(sender),
+    });
+
+    let handle = db.add_status_listener(listener).unwrap();
+
+    let (thread, status) = updates.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_ne!(thread, std::thread::current().id());
+    assert_eq!(status, db.current_status());
+    assert!(!status.connected);
+    handle.cancel();
+}
+
+#[test]
+fn request_checkpoint_without_connect_is_a_sync_error() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+
+    let result = runtime.block_on(db.request_checkpoint());
+
+    assert!(
+        matches!(result, Err(SyncError::Sync { .. })),
+        "{:?}",
+        result.as_ref().err()
+    );
+}
+
+#[derive(Debug)]
+struct RowsChannel {
+    updates: Mutex<Sender<Vec<psync_ffi::Row>>>,
+}
+
+impl psync_ffi::QueryListener for RowsChannel {
+    fn on_update(&self, rows: Vec<psync_ffi::Row>) {
+        let _ = self.updates.lock().send(rows);
+    }
+}
+
+#[test]
+fn watch_emits_rows_now_and_after_a_relevant_commit() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let (sender, updates) = channel();
+    let listener = Arc::new(RowsChannel {
+        updates: Mutex::new(sender),
+    });
+    let handle = db
+        .watch("SELECT title FROM todos".into(), vec![], listener)
+        .unwrap();
+    assert!(
+        updates
+            .recv_timeout(Duration::from_secs(5))
+            .unwrap()
+            .is_empty()
+    );
+
+    db.execute(
+        "INSERT INTO todos (id, title) VALUES (uuid(), ?)".into(),
+        vec![text("a")],
+    )
+    .unwrap();
+
+    let rows = updates.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].values, vec![text("a")]);
+    handle.cancel();
+}

@@ -1,0 +1,179 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.psync
+
+import dev.psync.internal.CheckpointRequest
+import dev.psync.internal.CrudEntry
+import dev.psync.internal.StatusListener
+import dev.psync.internal.SyncOptions
+import dev.psync.internal.SyncStatus
+import dev.psync.internal.Database as FfiDatabase
+import dev.psync.internal.ExecuteResult
+import dev.psync.internal.Schema
+import dev.psync.internal.Statement
+import dev.psync.internal.TableChangeListener
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.channels.awaitClose
+import kotlinx.coroutines.flow.Flow
+import kotlinx.coroutines.flow.buffer
+import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.channels.BufferOverflow
+import kotlinx.coroutines.channels.Channel
+import kotlinx.coroutines.withContext
+import java.util.concurrent.atomic.AtomicBoolean
+
+/**
+ * A PowerSync-format SQLite database with its app schema.
+ *
+ * Thread-safe. Blocking calls (`execute`, `getAll`, ...) run SQLite on the calling thread;
+ * the `suspend` variants hop to [Dispatchers.IO]. Always [close] it (or use `use {}`): the
+ * cleaner is only a safety net.
+ */
+class Database private constructor(private val inner: FfiDatabase) : AutoCloseable {
+    private val closed = AtomicBoolean(false)
+
+    /**
+     * Calls [block] on the native object; after [close] (which also frees it) every call
+     * throws [PSyncException.Closed] instead of the generated "already destroyed" error.
+     */
+    private inline fun <T> call(block: (FfiDatabase) -> T): T {
+        if (closed.get()) throw PSyncException.Closed("the database is closed")
+        return try {
+            translated { block(inner) }
+        } catch (e: IllegalStateException) {
+            // close() on another thread destroyed the native object during this call.
+            throw PSyncException.Closed("the database is closed")
+        }
+    }
+
+    companion object {
+        /** Opens (or creates) the database file at [path] and applies [schema]. */
+        fun open(path: String, schema: Schema): Database = translated { Database(FfiDatabase.open(path, schema)) }
+
+        /** Opens an empty in-memory database with [schema]. */
+        fun inMemory(schema: Schema): Database = translated { Database(FfiDatabase.openInMemory(schema)) }
+    }
+
+    /** Replaces the app schema. */
+    fun updateSchema(schema: Schema) = call { it.updateSchema(schema) }
+
+    /** Runs one write statement in its own transaction. */
+    fun execute(sql: String, vararg params: Any?): ExecuteResult = call { it.execute(sql, params(params)) }
+
+    /** Runs `(sql, params)` statements in one transaction: all apply or none does. */
+    fun writeBatch(statements: List<Pair<String, List<Any?>>>): List<ExecuteResult> =
+        call {
+            it.writeBatch(statements.map { (sql, p) -> Statement(sql, p.map(::toValue)) })
+        }
+
+    /** The first row of a query; throws [PSyncException.Database] if there is none. */
+    fun get(sql: String, vararg params: Any?): Row = call { it.get(sql, params(params)).toRow() }
+
+    /** Every row of a query. */
+    fun getAll(sql: String, vararg params: Any?): List<Row> =
+        call { it.getAll(sql, params(params)).map { it.toRow() } }
+
+    /** The first row of a query, or `null`. */
+    fun getOptional(sql: String, vararg params: Any?): Row? =
+        call { it.getOptional(sql, params(params))?.toRow() }
+
+    /** [getAll] on [Dispatchers.IO]. */
+    suspend fun getAllAsync(sql: String, vararg params: Any?): List<Row> =
+        withContext(Dispatchers.IO) { getAll(sql, *params) }
+
+    /** [execute] on [Dispatchers.IO]. */
+    suspend fun executeAsync(sql: String, vararg params: Any?): ExecuteResult =
+        withContext(Dispatchers.IO) { execute(sql, *params) }
+
+    /** Up to [limit] queued local writes, or `null` when nothing is queued. */
+    fun getCrudBatch(limit: Int = 100): CrudBatch? =
+        call { it.getCrudBatch(limit.toUInt())?.let { CrudBatch(it.entries(), it.hasMore(), it::complete, it) } }
+
+    /** The queued writes of the oldest local transaction, or `null`. */
+    fun getNextCrudTransaction(): CrudBatch? =
+        call { it.getNextCrudTransaction()?.let { CrudBatch(it.entries(), false, it::complete, it) } }
+
+    /**
+     * Changed table names after each committed write. Collecting registers a listener on
+     * a psync thread; cancelling the collector cancels and destroys it.
+     */
+    val tableChanges: Flow<Set<String>>
+        get() =
+            callbackFlow {
+                val listener =
+                    object : TableChangeListener {
+                        override fun onUpdate(tables: List<String>) {
+                            trySend(tables.toSet())
+                        }
+                    }
+                val handle = call { it.addTableListener(listener) }
+                awaitClose {
+                    handle.cancel()
+                    handle.close()
+                }
+            }.buffer(capacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+
+    /** Starts syncing; [connector] is called from psync threads. */
+    suspend fun connect(connector: BackendConnector, options: SyncOptions = SyncOptions()) =
+        call { it.connect(ConnectorAdapter(connector) { native -> Database(native) }, options) }
+
+    /** Stops syncing; local data stays. */
+    suspend fun disconnect() = call { it.disconnect() }
+
+    /** Stops syncing and deletes synced data and queued writes. */
+    suspend fun disconnectAndClear(soft: Boolean = false) = call { it.disconnectAndClear(soft) }
+
+    /** Asks the service for a checkpoint covering everything it received; see [waitForSync]. */
+    suspend fun requestCheckpoint(): CheckpointRequest = call { it.requestCheckpoint() }
+
+    /** The current sync status. */
+    val currentStatus: SyncStatus get() = call { it.currentStatus() }
+
+    /**
+     * The current status, then every change. Collecting registers a listener; cancelling
+     * the collector cancels and destroys it. Slow collectors see only the newest status.
+     */
+    val status: Flow<SyncStatus>
+        get() =
+            callbackFlow {
+                val listener =
+                    object : StatusListener {
+                        override fun onStatus(status: SyncStatus) {
+                            trySend(status)
+                        }
+                    }
+                val handle = call { it.addStatusListener(listener) }
+                awaitClose {
+                    handle.cancel()
+                    handle.close()
+                }
+            }.buffer(capacity = Channel.CONFLATED)
+
+    /** `true` once [close] was called. */
+    val isClosed: Boolean get() = closed.get()
+
+    /** Closes the database and frees the native object. Idempotent. */
+    override fun close() {
+        if (!closed.compareAndSet(false, true)) return
+        try {
+            translated { inner.closeDatabase() }
+        } finally {
+            inner.close()
+        }
+    }
+}
+
+/** Queued local writes, oldest first. Call [complete] once they are uploaded. */
+class CrudBatch internal constructor(
+    /** The writes. */
+    val entries: List<CrudEntry>,
+    /** More writes are queued after these. */
+    val hasMore: Boolean,
+    private val completeFn: (Long?) -> Unit,
+    private val native: AutoCloseable,
+) : AutoCloseable {
+    /** Removes these writes from the queue; [writeCheckpoint] comes from the backend. */
+    fun complete(writeCheckpoint: Long? = null) = translated { completeFn(writeCheckpoint) }
+
+    /** Frees the native batch. */
+    override fun close() = native.close()
+}

@@ -1,0 +1,307 @@
+# SPDX-License-Identifier: Apache-2.0
+"""`Database`: the entry point of psync."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any
+
+from psync import _ffi
+from psync._errors import translate, translated, use_running_loop
+from psync._values import Row, from_row, to_params
+from psync.schema import Schema
+from psync.sync import (
+    BackendConnector,
+    CheckpointRequest,
+    SyncStatus,
+    _ConnectorAdapter,
+    _StatusForwarder,
+)
+
+
+@dataclass(frozen=True)
+class ExecuteResult:
+    """What a write statement did."""
+
+    rows_affected: int
+    last_insert_rowid: int
+
+
+@dataclass(frozen=True)
+class CrudEntry:
+    """One queued local write."""
+
+    client_id: int
+    transaction_id: int | None
+    op: str
+    """``"PUT"``, ``"PATCH"`` or ``"DELETE"``."""
+    table: str
+    id: str
+    data: dict[str, Any] | None
+    previous_values: dict[str, Any] | None
+    metadata: str | None
+
+
+def _entry(entry: _ffi.CrudEntry) -> CrudEntry:
+    def parse(text: str | None) -> dict[str, Any] | None:
+        return None if text is None else dict(json.loads(text))
+
+    return CrudEntry(
+        client_id=entry.client_id,
+        transaction_id=entry.transaction_id,
+        op=entry.op.name,
+        table=entry.table,
+        id=entry.id,
+        data=parse(entry.data_json),
+        previous_values=parse(entry.previous_values_json),
+        metadata=entry.metadata,
+    )
+
+
+class CrudBatch:
+    """Queued local writes, oldest first. Call :meth:`complete` once they are uploaded."""
+
+    def __init__(self, inner: _ffi.CrudBatch | _ffi.CrudTransaction, has_more: bool) -> None:
+        self._inner = inner
+        self.entries: list[CrudEntry] = [_entry(e) for e in inner.entries()]
+        self.has_more = has_more
+
+    @translated
+    def complete(self, write_checkpoint: int | None = None) -> None:
+        """Removes these writes from the upload queue."""
+        self._inner.complete(write_checkpoint)
+
+
+class Subscription:
+    """A live listener; :meth:`cancel` (or leaving its ``with`` block) stops it."""
+
+    def __init__(self, handle: _ffi.TaskHandle) -> None:
+        self._handle = handle
+
+    def cancel(self) -> None:
+        """Stops the listener. Idempotent."""
+        self._handle.cancel()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.cancel()
+
+
+class _Listener(_ffi.TableChangeListener):
+    def __init__(self, callback: Callable[[set[str]], None]) -> None:
+        self._callback = callback
+
+    def on_update(self, tables: list[str]) -> None:
+        # Runs on a psync thread. A failing host callback must not break the SDK.
+        try:
+            self._callback(set(tables))
+        except Exception:
+            logging.getLogger("psync").exception("a table change callback failed")
+
+
+class Database:
+    """A PowerSync-format SQLite database with its app schema.
+
+    Thread-safe. Queries block the calling thread while SQLite works; from asyncio, use
+    ``await asyncio.to_thread(db.get_all, ...)`` for long ones. Use it as a context
+    manager, or call :meth:`close`; later calls raise :class:`psync.ClosedError`.
+    """
+
+    @translated
+    def __init__(self, path: str | os.PathLike[str] | None, schema: Schema) -> None:
+        """Opens (or creates) the database at ``path``; ``None`` opens an in-memory one."""
+        if path is None:
+            self._inner = _ffi.Database.open_in_memory(schema._to_ffi())
+        else:
+            self._inner = _ffi.Database.open(os.fspath(path), schema._to_ffi())
+
+    @classmethod
+    def _wrap(cls, inner: Any) -> Database:
+        # A second handle on the same native database (for BackendConnector.upload_data).
+        database = cls.__new__(cls)
+        database._inner = inner
+        return database
+
+    def __enter__(self) -> Database:
+        return self
+
+    async def __aenter__(self) -> Database:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    @translated
+    def update_schema(self, schema: Schema) -> None:
+        """Replaces the app schema."""
+        self._inner.update_schema(schema._to_ffi())
+
+    @translated
+    def execute(self, sql: str, params: Sequence[object] = ()) -> ExecuteResult:
+        """Runs one write statement in its own transaction."""
+        r = self._inner.execute(sql, to_params(params))
+        return ExecuteResult(r.rows_affected, r.last_insert_rowid)
+
+    @translated
+    def write_batch(
+        self, statements: Sequence[tuple[str, Sequence[object]]]
+    ) -> list[ExecuteResult]:
+        """Runs ``(sql, params)`` statements in one transaction: all apply or none does."""
+        results = self._inner.write_batch(
+            [_ffi.Statement(sql=sql, params=to_params(params)) for sql, params in statements]
+        )
+        return [ExecuteResult(r.rows_affected, r.last_insert_rowid) for r in results]
+
+    @translated
+    def get(self, sql: str, params: Sequence[object] = ()) -> Row:
+        """The first row; raises :class:`psync.DatabaseError` if there is none."""
+        return from_row(self._inner.get(sql, to_params(params)))
+
+    @translated
+    def get_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        """Every row of a query."""
+        return [from_row(r) for r in self._inner.get_all(sql, to_params(params))]
+
+    @translated
+    def get_optional(self, sql: str, params: Sequence[object] = ()) -> Row | None:
+        """The first row of a query, or ``None``."""
+        row = self._inner.get_optional(sql, to_params(params))
+        return None if row is None else from_row(row)
+
+    @translated
+    def get_crud_batch(self, limit: int = 100) -> CrudBatch | None:
+        """Up to ``limit`` queued local writes, or ``None`` when nothing is queued."""
+        batch = self._inner.get_crud_batch(limit)
+        return None if batch is None else CrudBatch(batch, batch.has_more())
+
+    @translated
+    def get_next_crud_transaction(self) -> CrudBatch | None:
+        """The queued writes of the oldest local transaction, or ``None``."""
+        transaction = self._inner.get_next_crud_transaction()
+        return None if transaction is None else CrudBatch(transaction, False)
+
+    @translated
+    def on_change(self, callback: Callable[[set[str]], None]) -> Subscription:
+        """Calls ``callback(tables)`` on a psync thread after each committed write."""
+        return Subscription(self._inner.add_table_listener(_Listener(callback)))
+
+    async def table_changes(self) -> AsyncIterator[set[str]]:
+        """Yields the changed tables after each committed write, on the running loop."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[set[str]] = asyncio.Queue()
+
+        # Callbacks arrive on psync threads: hop to the loop before touching the queue.
+        def forward(tables: set[str]) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, tables)
+
+        with self.on_change(forward):
+            while True:
+                yield await queue.get()
+
+    async def connect(
+        self,
+        connector: BackendConnector,
+        *,
+        retry_delay: float = 5.0,
+        crud_throttle: float = 1.0,
+        params: dict[str, Any] | None = None,
+    ) -> None:
+        """Starts syncing. ``connector`` runs on the current event loop."""
+        # Rust calls the async connector from its own threads, where no loop is running.
+        use_running_loop()
+        options = _ffi.SyncOptions(
+            retry_delay_ms=int(retry_delay * 1000),
+            crud_throttle_ms=int(crud_throttle * 1000),
+            params_json=None if params is None else json.dumps(params),
+        )
+        try:
+            await self._inner.connect(_ConnectorAdapter(connector, Database._wrap), options)
+        except _ffi.SyncError as error:
+            raise translate(error) from None
+
+    async def disconnect(self) -> None:
+        """Stops syncing; local data stays."""
+        use_running_loop()
+        try:
+            await self._inner.disconnect()
+        except _ffi.SyncError as error:
+            raise translate(error) from None
+
+    async def disconnect_and_clear(self, *, soft: bool = False) -> None:
+        """Stops syncing and deletes synced data and queued writes."""
+        use_running_loop()
+        try:
+            await self._inner.disconnect_and_clear(soft)
+        except _ffi.SyncError as error:
+            raise translate(error) from None
+
+    async def request_checkpoint(self) -> CheckpointRequest:
+        """Asks the service for a checkpoint covering everything it has received."""
+        use_running_loop()
+        try:
+            return CheckpointRequest(await self._inner.request_checkpoint())
+        except _ffi.SyncError as error:
+            raise translate(error) from None
+
+    @property
+    def status(self) -> SyncStatus:
+        """The current sync status."""
+        return self._inner.current_status()
+
+    async def status_stream(self) -> AsyncIterator[SyncStatus]:
+        """Yields the current status, then every change, on the running loop."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[SyncStatus] = asyncio.Queue()
+
+        def forward(status: SyncStatus) -> None:
+            loop.call_soon_threadsafe(queue.put_nowait, status)
+
+        handle = translated(self._inner.add_status_listener)(_StatusForwarder(forward))
+        with Subscription(handle):
+            while True:
+                yield await queue.get()
+
+    async def aclose(self) -> None:
+        """:meth:`close` off the event loop (closing waits for sync to stop)."""
+        await asyncio.to_thread(self.close)
+
+    async def watch(self, sql: str, params: Sequence[object] = ()) -> AsyncIterator[list[Row]]:
+        """Yields the query's rows now and after every commit changing a table it reads."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[list[Row]] = asyncio.Queue()
+
+        class _Rows(_ffi.QueryListener):
+            def on_update(self, rows: list[Any]) -> None:
+                converted = [from_row(r) for r in rows]
+                loop.call_soon_threadsafe(queue.put_nowait, converted)
+
+        handle = translated(self._inner.watch)(sql, to_params(params), _Rows())
+        with Subscription(handle):
+            while True:
+                yield await queue.get()
+
+    @translated
+    def close(self) -> None:
+        """Closes the database. Idempotent."""
+        self._inner.close()
+
+    @property
+    def closed(self) -> bool:
+        """``True`` once :meth:`close` was called."""
+        return bool(self._inner.is_closed())

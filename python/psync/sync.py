@@ -1,0 +1,96 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Syncing: the app's backend connector, credentials and checkpoint requests."""
+
+from __future__ import annotations
+
+import datetime
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from psync import _ffi
+from psync._errors import translate, use_running_loop
+
+if TYPE_CHECKING:
+    from psync.database import Database
+
+SyncStatus = Any
+"""The generated status record (``connected``, ``downloading``, ``upload_error``, ...)."""
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """Where and as whom to sync."""
+
+    endpoint: str
+    token: str
+
+    def __repr__(self) -> str:
+        return f"Credentials(endpoint={self.endpoint!r}, token=...)"
+
+
+class BackendConnector(ABC):
+    """Implemented by the app. Both methods run on the event loop that called ``connect``."""
+
+    @abstractmethod
+    async def fetch_credentials(self) -> Credentials | None:
+        """Credentials for the sync service, or ``None`` when signed out."""
+
+    @abstractmethod
+    async def upload_data(self, database: Database) -> None:
+        """Uploads queued writes (``database.get_crud_batch()``), then ``complete()`` them.
+
+        An exception fails this upload round: it shows as ``status.upload_error`` and the
+        round is retried later.
+        """
+
+
+class _ConnectorAdapter(_ffi.BackendConnector):
+    """The generated trait, implemented by calling the app's connector."""
+
+    def __init__(self, connector: BackendConnector, wrap: Any) -> None:
+        self._connector = connector
+        self._wrap = wrap
+
+    async def fetch_credentials(self) -> Any:
+        credentials = await self._connector.fetch_credentials()
+        if credentials is None:
+            return None
+        return _ffi.Credentials(endpoint=credentials.endpoint, token=credentials.token)
+
+    async def upload_data(self, database: Any) -> None:
+        await self._connector.upload_data(self._wrap(database))
+
+
+class _StatusForwarder(_ffi.StatusListener):
+    def __init__(self, callback: Any) -> None:
+        self._callback = callback
+
+    def on_status(self, status: Any) -> None:
+        self._callback(status)
+
+
+class CheckpointRequest:
+    """A checkpoint the service acknowledged; see :meth:`Database.request_checkpoint`."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @property
+    def id(self) -> int:
+        """The id the service accepted."""
+        return int(self._inner.id())
+
+    @property
+    def is_synced(self) -> bool:
+        """Whether local data already includes this checkpoint."""
+        return bool(self._inner.is_synced())
+
+    async def wait_for_sync(self, timeout: float | None = None) -> None:
+        """Waits until synced; raises :class:`psync.SyncTimeoutError` after ``timeout`` s."""
+        limit = None if timeout is None else datetime.timedelta(seconds=timeout)
+        use_running_loop()
+        try:
+            await self._inner.wait_for_sync(limit)
+        except _ffi.SyncError as error:
+            raise translate(error) from None

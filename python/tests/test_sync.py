@@ -1,0 +1,137 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Syncing against ``psync-test-service`` (path in ``PSYNC_TEST_SERVICE``): connector calls,
+checkpoint requests, status streams and connector failures."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import psync
+from psync import BackendConnector, Column, Credentials, Database, Schema, Table
+
+SERVICE = os.environ.get("PSYNC_TEST_SERVICE")
+pytestmark = pytest.mark.skipif(SERVICE is None, reason="PSYNC_TEST_SERVICE is not set")
+
+LISTS = Schema([Table("lists", [Column.text("name"), Column.text("owner_id")])])
+
+
+def _post(url: str, body: dict[str, Any], token: str | None = None) -> Any:
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    request.add_header("Content-Type", "application/json")
+    if token is not None:
+        request.add_header("Authorization", f"Token {token}")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture
+def service() -> Iterator[str]:
+    assert SERVICE is not None
+    process = subprocess.Popen(
+        [SERVICE, "--port", "0", "--keepalive-ms", "1000"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    url = process.stdout.readline().strip()
+    try:
+        yield url
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()  # the service stops when stdin closes
+        process.wait(timeout=10)
+
+
+class Connector(BackendConnector):
+    def __init__(self, url: str, fail_uploads: bool = False) -> None:
+        self.url = url
+        self.fail_uploads = fail_uploads
+        self.token = _post(f"{url}/api/auth/token", {"user_id": "u1"})["token"]
+        self.uploads = 0
+
+    async def fetch_credentials(self) -> Credentials | None:
+        return Credentials(self.url, self.token)
+
+    async def upload_data(self, database: Database) -> None:
+        self.uploads += 1
+        if self.fail_uploads:
+            raise RuntimeError("backend unavailable")
+        batch = database.get_crud_batch()
+        if batch is None:
+            return
+        entries = [{"op": e.op, "type": e.table, "id": e.id, "data": e.data} for e in batch.entries]
+        await asyncio.to_thread(_post, f"{self.url}/api/data", {"batch": entries}, self.token)
+        batch.complete()
+
+
+async def test_local_write_is_uploaded_and_checkpoint_syncs(service: str, tmp_path: Path) -> None:
+    async with Database(tmp_path / "sync.db", LISTS) as db:
+        connector = Connector(service)
+        await db.connect(connector, retry_delay=0.2, crud_throttle=0.05)
+        db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l1', 'groceries', 'u1')")
+
+        request = await db.request_checkpoint()
+        await request.wait_for_sync(timeout=20)
+
+        assert request.is_synced
+        assert connector.uploads >= 1
+        assert db.get_crud_batch() is None
+        assert db.get("SELECT name FROM lists WHERE id = 'l1'") == {"name": "groceries"}
+
+
+async def test_status_stream_reports_connected(service: str, tmp_path: Path) -> None:
+    async with Database(tmp_path / "status.db", LISTS) as db:
+        stream = db.status_stream()
+        first = await asyncio.wait_for(stream.__anext__(), timeout=5)
+        assert not first.connected
+
+        await db.connect(Connector(service), retry_delay=0.2)
+        async for status in stream:
+            if status.connected:
+                break
+        await stream.aclose()
+        await db.disconnect()
+
+
+async def test_connector_exception_becomes_upload_error_without_crash(
+    service: str, tmp_path: Path
+) -> None:
+    async with Database(tmp_path / "fail.db", LISTS) as db:
+        await db.connect(Connector(service, fail_uploads=True), retry_delay=0.2, crud_throttle=0.05)
+        db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l2', 'x', 'u1')")
+
+        async def upload_error() -> str:
+            async for status in db.status_stream():
+                if status.upload_error:
+                    return str(status.upload_error)
+            raise AssertionError("status stream ended")
+
+        error = await asyncio.wait_for(upload_error(), timeout=20)
+        assert "backend unavailable" in error
+        assert db.get_crud_batch() is not None  # the write stays queued
+
+
+async def test_wait_for_sync_times_out_while_uploads_fail(service: str, tmp_path: Path) -> None:
+    async with Database(tmp_path / "timeout.db", LISTS) as db:
+        await db.connect(Connector(service, fail_uploads=True), retry_delay=0.2)
+        db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l3', 'x', 'u1')")
+
+        with pytest.raises(psync.SyncError):
+            request = await db.request_checkpoint()
+            await request.wait_for_sync(timeout=0.5)
+
+
+async def test_request_checkpoint_without_connect_fails(tmp_path: Path) -> None:
+    async with Database(tmp_path / "idle.db", LISTS) as db:
+        with pytest.raises(psync.SyncFailedError):
+            await db.request_checkpoint()
