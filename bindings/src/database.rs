@@ -90,11 +90,9 @@ impl Database {
 
     /// Replaces the app schema: creates, alters or drops views, triggers and indexes.
     pub fn update_schema(&self, schema: Schema) -> Result<()> {
-        let schema = psync_core::schema::Schema::from(schema);
-        let state = Arc::clone(self.inner.state());
         Ok(self
             .inner
-            .write(|tx| state.schema.replace(tx.connection(), schema))?)
+            .update_schema(psync_core::schema::Schema::from(schema))?)
     }
 
     /// Runs one write statement in its own transaction.

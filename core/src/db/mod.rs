@@ -300,6 +300,13 @@ impl Database {
         f(reader.connection())
     }
 
+    /// Replaces the app schema (views, triggers, indexes; rows of dropped tables move to
+    /// `ps_untyped`) in one write transaction, and remembers it for the sync engine.
+    pub fn update_schema(&self, schema: crate::schema::Schema) -> Result<()> {
+        let state = Arc::clone(self.state());
+        self.write(|tx| state.schema.replace(tx.connection(), schema))
+    }
+
     /// Registers a listener for committed table changes. It receives raw storage table
     /// names (`ps_data__todos`, `ps_crud`, ...), is called on the committing thread without
     /// any lock held, and is unregistered when the handle is dropped.
