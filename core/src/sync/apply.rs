@@ -206,49 +206,102 @@ fn destination(conn: &Connection, row_type: &str) -> Result<Destination> {
     })
 }
 
+/// Fast path of a full apply when no bucket has published anything yet (initial sync, soft
+/// clear, resync): every stored op is newer than `last_applied_op = 0`, so the rows to publish
+/// are simply all rows of the oplog, read in index order with the newest op per row. This
+/// avoids materialising the union of changed rows in a temporary b-tree and the correlated
+/// lookup per row, and it writes `ps_data__*` in primary-key order.
+const INITIAL_ROWS_SQL: &str = "
+SELECT row_type, row_id, data, max(op_id) FROM ps_oplog INDEXED BY ps_oplog_row
+WHERE row_type IS NOT NULL AND row_id IS NOT NULL
+GROUP BY row_type, row_id HAVING max(op_id) > 0";
+
+/// Companion of [`INITIAL_ROWS_SQL`]: rows listed in `ps_updated_rows` that the first query
+/// did not cover (no op newer than 0), with the data of their newest op (NULL if none).
+const INITIAL_LEFTOVER_ROWS_SQL: &str = "
+SELECT u.row_type, u.row_id,
+  (SELECT r.data FROM ps_oplog r WHERE r.row_type = u.row_type AND r.row_id = u.row_id
+   ORDER BY r.op_id DESC LIMIT 1)
+FROM ps_updated_rows u
+WHERE NOT EXISTS (SELECT 1 FROM ps_oplog o
+                  WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.op_id > 0)";
+
+fn nothing_published_yet(conn: &Connection) -> Result<bool> {
+    let any_applied: bool = conn
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM ps_buckets WHERE last_applied_op > 0)")?
+        .query_row([], |r| r.get(0))?;
+    Ok(!any_applied)
+}
+
 fn publish_rows(conn: &Connection, partial_scope: Option<&str>) -> Result<()> {
-    let mut select = match partial_scope {
-        None => conn.prepare_cached(FULL_ROWS_SQL)?,
-        Some(_) => conn.prepare_cached(PARTIAL_ROWS_SQL)?,
-    };
-    let mut rows = match partial_scope {
-        None => select.query([])?,
-        Some(scope) => select.query([scope])?,
-    };
-    let mut destinations: HashMap<String, Destination> = HashMap::new();
-    let mut untyped_upsert =
-        conn.prepare_cached("REPLACE INTO ps_untyped(type, id, data) VALUES (?1, ?2, ?3)")?;
-    let mut untyped_delete =
-        conn.prepare_cached("DELETE FROM ps_untyped WHERE type = ?1 AND id = ?2")?;
-    while let Some(row) = rows.next()? {
-        let row_type = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-        let row_id = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-        let data = row
-            .get_ref(2)?
-            .as_str_or_null()
-            .map_err(rusqlite::Error::from)?;
-        if !destinations.contains_key(row_type) {
-            destinations.insert(row_type.to_string(), destination(conn, row_type)?);
+    let mut writer = RowWriter::new(conn)?;
+    match partial_scope {
+        Some(scope) => writer.publish(PARTIAL_ROWS_SQL, Some(scope)),
+        None if nothing_published_yet(conn)? => {
+            writer.publish(INITIAL_ROWS_SQL, None)?;
+            writer.publish(INITIAL_LEFTOVER_ROWS_SQL, None)
         }
-        match destinations.get(row_type) {
-            Some(Destination::Typed { upsert, delete }) => match data {
-                Some(data) => {
-                    conn.prepare_cached(upsert)?
-                        .execute(rusqlite::params![row_id, data])?;
-                }
-                None => {
-                    conn.prepare_cached(delete)?.execute([row_id])?;
-                }
-            },
-            _ => match data {
-                Some(data) => {
-                    untyped_upsert.execute(rusqlite::params![row_type, row_id, data])?;
-                }
-                None => {
-                    untyped_delete.execute([row_type, row_id])?;
-                }
-            },
-        }
+        None => writer.publish(FULL_ROWS_SQL, None),
     }
-    Ok(())
+}
+
+/// Writes `(row_type, row_id, data)` rows into their destination tables.
+struct RowWriter<'c> {
+    conn: &'c Connection,
+    destinations: HashMap<String, Destination>,
+}
+
+impl<'c> RowWriter<'c> {
+    fn new(conn: &'c Connection) -> Result<Self> {
+        Ok(Self {
+            conn,
+            destinations: HashMap::new(),
+        })
+    }
+
+    /// Runs `sql` (optionally bound to the partial scope) and writes every row it yields.
+    fn publish(&mut self, sql: &str, scope: Option<&str>) -> Result<()> {
+        let conn = self.conn;
+        let mut select = conn.prepare_cached(sql)?;
+        let mut rows = match scope {
+            None => select.query([])?,
+            Some(scope) => select.query([scope])?,
+        };
+        let mut untyped_upsert =
+            conn.prepare_cached("REPLACE INTO ps_untyped(type, id, data) VALUES (?1, ?2, ?3)")?;
+        let mut untyped_delete =
+            conn.prepare_cached("DELETE FROM ps_untyped WHERE type = ?1 AND id = ?2")?;
+        while let Some(row) = rows.next()? {
+            let row_type = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+            let row_id = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+            let data = row
+                .get_ref(2)?
+                .as_str_or_null()
+                .map_err(rusqlite::Error::from)?;
+            if !self.destinations.contains_key(row_type) {
+                self.destinations
+                    .insert(row_type.to_string(), destination(conn, row_type)?);
+            }
+            match self.destinations.get(row_type) {
+                Some(Destination::Typed { upsert, delete }) => match data {
+                    Some(data) => {
+                        conn.prepare_cached(upsert)?
+                            .execute(rusqlite::params![row_id, data])?;
+                    }
+                    None => {
+                        conn.prepare_cached(delete)?.execute([row_id])?;
+                    }
+                },
+                _ => match data {
+                    Some(data) => {
+                        untyped_upsert.execute(rusqlite::params![row_type, row_id, data])?;
+                    }
+                    None => {
+                        untyped_delete.execute([row_type, row_id])?;
+                    }
+                },
+            }
+        }
+        Ok(())
+    }
 }
