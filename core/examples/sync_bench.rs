@@ -3,6 +3,10 @@
 //! `cargo run --release -p psync-core --example sync_bench -- 100000 [ops_per_line] [bson]`.
 //! Prints rows/s for download (data lines, one transaction per line) and apply
 //! (`checkpoint_complete`) separately, and peak RSS from /proc when available.
+//!
+//! With `PSYNC_REFERENCE_CORE=/path/libpowersync.so` set, the same workload runs against the
+//! reference core loaded as an SQLite extension instead of ours (same SQL, same pragmas), so
+//! the two can be compared on the same (shared, noisy) machine.
 #![allow(clippy::unwrap_used, clippy::print_stdout, missing_docs)]
 
 use std::sync::Arc;
@@ -56,7 +60,16 @@ fn main() {
     conn.pragma_update(None, "journal_mode", "WAL").unwrap();
     conn.pragma_update(None, "synchronous", "NORMAL").unwrap();
     let state = Arc::new(DatabaseState::default());
-    psync_core::ext::register_functions(&conn, &state).unwrap();
+    let reference = std::env::var_os("PSYNC_REFERENCE_CORE");
+    match &reference {
+        // SAFETY: loading the reference core, a trusted SQLite extension, for benchmarking.
+        Some(path) => unsafe {
+            conn.load_extension_enable().unwrap();
+            conn.load_extension(path, Some("sqlite3_powersync_init"))
+                .unwrap();
+        },
+        None => psync_core::ext::register_functions(&conn, &state).unwrap(),
+    }
     conn.execute_batch("BEGIN; SELECT powersync_init(); COMMIT;")
         .unwrap();
     let schema = json!({"tables": [{"name": "todos", "columns": [
@@ -131,7 +144,12 @@ fn main() {
     assert_eq!(n as usize, rows);
     let secs = (download + apply).as_secs_f64();
     println!(
-        "rows={rows} per_line={per_line} bson={bson} download={:.2}s apply={:.2}s total={:.2}s rows/s={:.0} cpu: download={:.2}s apply={:.2}s rows/cpu-s={:.0} peak_rss={:?}KiB",
+        "core={} rows={rows} per_line={per_line} bson={bson} download={:.2}s apply={:.2}s total={:.2}s rows/s={:.0} cpu: download={:.2}s apply={:.2}s rows/cpu-s={:.0} peak_rss={:?}KiB",
+        if reference.is_some() {
+            "reference"
+        } else {
+            "psync"
+        },
         download.as_secs_f64(),
         apply.as_secs_f64(),
         secs,
