@@ -324,12 +324,19 @@ proptest! {
         let value = bson_to_value(&doc).expect("round trip");
         let from_bson = SyncLine::from_value(&value).map(|l| format!("{l:?}")).map_err(|e| e.to_string());
         let from_json = SyncLine::from_text(&valid_lines()[which]).map(|l| format!("{l:?}")).map_err(|e| e.to_string());
-        prop_assert_eq!(from_bson, from_json);
+        prop_assert_eq!(&from_bson, &from_json);
+        let direct = SyncLine::from_bson(&doc).map(|l| format!("{l:?}")).map_err(|e| e.to_string());
+        prop_assert_eq!(&direct, &from_json);
         let mut mutated = doc.clone();
         let at = pos % mutated.len();
         mutated[at] = byte;
-        if let Ok(v) = bson_to_value(&mutated) {
-            let _ = SyncLine::from_value(&v);
+        // The direct decoder and the value path agree on whether a mutated document is valid.
+        let via_value = bson_to_value(&mutated).and_then(|v| SyncLine::from_value(&v).map(|l| format!("{l:?}")));
+        let via_direct = SyncLine::from_bson(&mutated).map(|l| format!("{l:?}"));
+        prop_assert_eq!(via_value.is_ok(), via_direct.is_ok());
+        if let (Ok(a), Ok(b)) = (via_value, via_direct) {
+            prop_assert_eq!(a, b);
         }
+        let _ = SyncLine::from_bson(&noise);
     }
 }

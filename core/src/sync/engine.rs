@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use super::apply::{self, ApplyOutcome, FULL_SYNC_PRIORITY};
-use super::line::{self, SyncLine};
+use super::line::SyncLine;
 use super::state::{BucketInfo, Iteration, RealBucketProgress, Target, TargetCheckpoint};
 use super::storage;
 use super::streams;
@@ -321,8 +321,7 @@ fn handle(
             handle_line(conn, it, line, text.len(), now, out)
         }
         SyncCommand::LineBinary(bytes) => {
-            let value = line::bson_to_value(&bytes)?;
-            let line = SyncLine::from_value(&value)?;
+            let line = SyncLine::from_bson(&bytes)?;
             handle_line(conn, it, line, bytes.len(), now, out)
         }
         SyncCommand::ConnectionEstablished => {

@@ -10,6 +10,7 @@
 
 mod apply;
 pub mod bson;
+mod bson_de;
 mod engine;
 pub mod line;
 mod sql;
