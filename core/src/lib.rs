@@ -4,6 +4,7 @@
 //!
 //! This crate knows nothing about FFI; `bindings/` wraps it for Swift, Kotlin and Python.
 
+pub mod client;
 pub mod crud;
 pub mod db;
 pub mod error;

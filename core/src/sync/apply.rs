@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use rusqlite::Connection;
 
+use super::raw::{self, RawStatement, RawTable};
 use super::state::TargetCheckpoint;
 use super::storage;
 use crate::crud::SyncOperationGuard;
@@ -56,6 +57,7 @@ pub fn sync_local(
     conn: &Connection,
     target: &TargetCheckpoint,
     priority: Option<i32>,
+    raw_tables: &[RawTable],
     now_micros: i64,
 ) -> Result<ApplyOutcome> {
     let in_scope: Vec<&str> = target
@@ -104,7 +106,7 @@ pub fn sync_local(
     // 4.–5. Collect and write rows.
     {
         let _guard = SyncOperationGuard::enter(conn)?;
-        publish_rows(conn, priority.map(|_| scope_json.as_str()))?;
+        publish_rows(conn, priority.map(|_| scope_json.as_str()), raw_tables)?;
     }
 
     // 6. Mark applied.
@@ -170,6 +172,19 @@ SELECT u.row_type, u.row_id,
 FROM updated u WHERE u.row_type IS NOT NULL AND u.row_id IS NOT NULL
 ORDER BY u.row_type";
 
+/// Full apply while nothing is published yet (initial sync, resync, soft clear): every row
+/// with an op is in scope, so one ordered pass over the `(row_type, row_id)` index replaces
+/// the union/temp-b-tree and the correlated lookups. Bare `data` comes from the max op row.
+const BULK_ROWS_SQL: &str = "
+SELECT row_type, row_id, data, max(op_id) FROM ps_oplog
+WHERE row_type IS NOT NULL AND row_id IS NOT NULL
+GROUP BY row_type, row_id";
+
+/// Bulk mode: rows marked for re-evaluation that no op mentions any more (deleted).
+const BULK_ORPHANS_SQL: &str = "
+SELECT u.row_type, u.row_id, NULL FROM ps_updated_rows u
+WHERE NOT EXISTS (SELECT 1 FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id)";
+
 const PARTIAL_ROWS_SQL: &str = "
 WITH scope(id, last_applied_op) AS (
   SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))),
@@ -183,13 +198,30 @@ SELECT u.row_type, u.row_id,
 FROM updated u WHERE u.row_type IS NOT NULL AND u.row_id IS NOT NULL
 ORDER BY u.row_type";
 
+/// Destinations resolved so far in one apply.
+struct Destinations<'r> {
+    raw_tables: &'r [RawTable],
+    by_type: HashMap<String, Destination>,
+}
+
 /// Where rows of one type go.
 enum Destination {
-    Typed { upsert: String, delete: String },
+    Typed {
+        upsert: String,
+        delete: String,
+    },
+    Raw {
+        put: RawStatement,
+        delete: RawStatement,
+    },
     Untyped,
 }
 
-fn destination(conn: &Connection, row_type: &str) -> Result<Destination> {
+fn destination(conn: &Connection, row_type: &str, raw_tables: &[RawTable]) -> Result<Destination> {
+    if let Some(table) = raw_tables.iter().find(|t| t.name == row_type) {
+        let (put, delete) = raw::statements(conn, table)?;
+        return Ok(Destination::Raw { put, delete });
+    }
     let table = format!("ps_data__{row_type}");
     let exists: bool = conn
         .prepare_cached(
@@ -206,102 +238,79 @@ fn destination(conn: &Connection, row_type: &str) -> Result<Destination> {
     })
 }
 
-/// Fast path of a full apply when no bucket has published anything yet (initial sync, soft
-/// clear, resync): every stored op is newer than `last_applied_op = 0`, so the rows to publish
-/// are simply all rows of the oplog, read in index order with the newest op per row. This
-/// avoids materialising the union of changed rows in a temporary b-tree and the correlated
-/// lookup per row, and it writes `ps_data__*` in primary-key order.
-const INITIAL_ROWS_SQL: &str = "
-SELECT row_type, row_id, data, max(op_id) FROM ps_oplog INDEXED BY ps_oplog_row
-WHERE row_type IS NOT NULL AND row_id IS NOT NULL
-GROUP BY row_type, row_id HAVING max(op_id) > 0";
-
-/// Companion of [`INITIAL_ROWS_SQL`]: rows listed in `ps_updated_rows` that the first query
-/// did not cover (no op newer than 0), with the data of their newest op (NULL if none).
-const INITIAL_LEFTOVER_ROWS_SQL: &str = "
-SELECT u.row_type, u.row_id,
-  (SELECT r.data FROM ps_oplog r WHERE r.row_type = u.row_type AND r.row_id = u.row_id
-   ORDER BY r.op_id DESC LIMIT 1)
-FROM ps_updated_rows u
-WHERE NOT EXISTS (SELECT 1 FROM ps_oplog o
-                  WHERE o.row_type = u.row_type AND o.row_id = u.row_id AND o.op_id > 0)";
-
-fn nothing_published_yet(conn: &Connection) -> Result<bool> {
-    let any_applied: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM ps_buckets WHERE last_applied_op > 0)")?
+fn publish_rows(
+    conn: &Connection,
+    partial_scope: Option<&str>,
+    raw_tables: &[RawTable],
+) -> Result<()> {
+    let mut destinations = Destinations {
+        raw_tables,
+        by_type: HashMap::new(),
+    };
+    if let Some(scope) = partial_scope {
+        return publish_query(conn, PARTIAL_ROWS_SQL, Some(scope), &mut destinations);
+    }
+    let nothing_published: bool = conn
+        .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM ps_buckets WHERE last_applied_op > 0)")?
         .query_row([], |r| r.get(0))?;
-    Ok(!any_applied)
+    if nothing_published {
+        publish_query(conn, BULK_ROWS_SQL, None, &mut destinations)?;
+        publish_query(conn, BULK_ORPHANS_SQL, None, &mut destinations)
+    } else {
+        publish_query(conn, FULL_ROWS_SQL, None, &mut destinations)
+    }
 }
 
-fn publish_rows(conn: &Connection, partial_scope: Option<&str>) -> Result<()> {
-    let mut writer = RowWriter::new(conn)?;
-    match partial_scope {
-        Some(scope) => writer.publish(PARTIAL_ROWS_SQL, Some(scope)),
-        None if nothing_published_yet(conn)? => {
-            writer.publish(INITIAL_ROWS_SQL, None)?;
-            writer.publish(INITIAL_LEFTOVER_ROWS_SQL, None)
+/// Writes every `(row_type, row_id, data)` row `sql` yields to its destination table.
+fn publish_query(
+    conn: &Connection,
+    sql: &str,
+    param: Option<&str>,
+    destinations: &mut Destinations<'_>,
+) -> Result<()> {
+    let mut select = conn.prepare_cached(sql)?;
+    let mut rows = match param {
+        None => select.query([])?,
+        Some(p) => select.query([p])?,
+    };
+    let mut untyped_upsert =
+        conn.prepare_cached("REPLACE INTO ps_untyped(type, id, data) VALUES (?1, ?2, ?3)")?;
+    let mut untyped_delete =
+        conn.prepare_cached("DELETE FROM ps_untyped WHERE type = ?1 AND id = ?2")?;
+    while let Some(row) = rows.next()? {
+        let row_type = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
+        let row_id = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
+        let data = row
+            .get_ref(2)?
+            .as_str_or_null()
+            .map_err(rusqlite::Error::from)?;
+        if !destinations.by_type.contains_key(row_type) {
+            let d = destination(conn, row_type, destinations.raw_tables)?;
+            destinations.by_type.insert(row_type.to_string(), d);
         }
-        None => writer.publish(FULL_ROWS_SQL, None),
-    }
-}
-
-/// Writes `(row_type, row_id, data)` rows into their destination tables.
-struct RowWriter<'c> {
-    conn: &'c Connection,
-    destinations: HashMap<String, Destination>,
-}
-
-impl<'c> RowWriter<'c> {
-    fn new(conn: &'c Connection) -> Result<Self> {
-        Ok(Self {
-            conn,
-            destinations: HashMap::new(),
-        })
-    }
-
-    /// Runs `sql` (optionally bound to the partial scope) and writes every row it yields.
-    fn publish(&mut self, sql: &str, scope: Option<&str>) -> Result<()> {
-        let conn = self.conn;
-        let mut select = conn.prepare_cached(sql)?;
-        let mut rows = match scope {
-            None => select.query([])?,
-            Some(scope) => select.query([scope])?,
-        };
-        let mut untyped_upsert =
-            conn.prepare_cached("REPLACE INTO ps_untyped(type, id, data) VALUES (?1, ?2, ?3)")?;
-        let mut untyped_delete =
-            conn.prepare_cached("DELETE FROM ps_untyped WHERE type = ?1 AND id = ?2")?;
-        while let Some(row) = rows.next()? {
-            let row_type = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            let row_id = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;
-            let data = row
-                .get_ref(2)?
-                .as_str_or_null()
-                .map_err(rusqlite::Error::from)?;
-            if !self.destinations.contains_key(row_type) {
-                self.destinations
-                    .insert(row_type.to_string(), destination(conn, row_type)?);
-            }
-            match self.destinations.get(row_type) {
-                Some(Destination::Typed { upsert, delete }) => match data {
-                    Some(data) => {
-                        conn.prepare_cached(upsert)?
-                            .execute(rusqlite::params![row_id, data])?;
-                    }
-                    None => {
-                        conn.prepare_cached(delete)?.execute([row_id])?;
-                    }
-                },
-                _ => match data {
-                    Some(data) => {
-                        untyped_upsert.execute(rusqlite::params![row_type, row_id, data])?;
-                    }
-                    None => {
-                        untyped_delete.execute([row_type, row_id])?;
-                    }
-                },
-            }
+        match destinations.by_type.get(row_type) {
+            Some(Destination::Raw { put, delete }) => match data {
+                Some(_) => raw::execute(conn, put, row_id, data)?,
+                None => raw::execute(conn, delete, row_id, None)?,
+            },
+            Some(Destination::Typed { upsert, delete }) => match data {
+                Some(data) => {
+                    conn.prepare_cached(upsert)?
+                        .execute(rusqlite::params![row_id, data])?;
+                }
+                None => {
+                    conn.prepare_cached(delete)?.execute([row_id])?;
+                }
+            },
+            _ => match data {
+                Some(data) => {
+                    untyped_upsert.execute(rusqlite::params![row_type, row_id, data])?;
+                }
+                None => {
+                    untyped_delete.execute([row_type, row_id])?;
+                }
+            },
         }
-        Ok(())
     }
+    Ok(())
 }

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::apply::{self, ApplyOutcome, FULL_SYNC_PRIORITY};
 use super::line::SyncLine;
+use super::raw;
 use super::state::{BucketInfo, Iteration, RealBucketProgress, Target, TargetCheckpoint};
 use super::storage;
 use super::streams;
@@ -248,7 +249,9 @@ fn start(
         }),
     };
 
+    let raw_tables = raw::parse_raw_tables(options.schema.as_ref())?;
     let mut iteration = Iteration {
+        raw_tables,
         options,
         status,
         last_emitted_status: None,
@@ -425,7 +428,7 @@ fn handle_line(
                 ));
             };
             let target = target.clone();
-            match apply::sync_local(conn, &target, None, now)? {
+            match apply::sync_local(conn, &target, None, &it.raw_tables, now)? {
                 ApplyOutcome::ChecksumFailure(failures) => {
                     checksum_failure(out, "Could not apply checkpoint", &failures);
                     mark_connected(it);
@@ -454,7 +457,7 @@ fn handle_line(
                 ));
             };
             let target = target.clone();
-            match apply::sync_local(conn, &target, Some(priority), now)? {
+            match apply::sync_local(conn, &target, Some(priority), &it.raw_tables, now)? {
                 ApplyOutcome::ChecksumFailure(failures) => {
                     checksum_failure(out, "Could not apply partial checkpoint", &failures);
                     mark_connected(it);
@@ -632,14 +635,21 @@ fn completed_upload(
     now: i64,
     out: &mut Vec<Instruction>,
 ) -> Result<()> {
-    let Some(pending) = it.pending.take() else {
+    let Some(pending) = it.pending.clone() else {
         return Ok(());
     };
     // Option ordering: absent < any value.
-    if pending.write_checkpoint < kv::target(conn)? {
+    let target = kv::target(conn)?;
+    if pending.write_checkpoint < target {
+        it.pending = None;
         return Ok(());
     }
-    match apply::sync_local(conn, &pending, None, now) {
+    let result = apply::sync_local(conn, &pending, None, &it.raw_tables, now);
+    // The pending checkpoint is consumed by any outcome except a retryable error.
+    if !result.as_ref().is_err_and(is_recoverable) {
+        it.pending = None;
+    }
+    match result {
         Ok(ApplyOutcome::Applied) => {
             log(
                 out,
@@ -660,12 +670,6 @@ fn completed_upload(
             );
             Ok(())
         }
-        Err(e) => {
-            if is_recoverable(&e) {
-                // Retrying the command must retry the apply.
-                it.pending = Some(pending);
-            }
-            Err(e)
-        }
+        Err(e) => Err(e),
     }
 }

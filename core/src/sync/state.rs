@@ -97,6 +97,8 @@ pub struct Iteration {
     pub progress: BTreeMap<String, RealBucketProgress>,
     /// The explicit subscriptions the request was built with (`(name, params text)`).
     pub request_subscriptions: Vec<(String, String)>,
+    /// Raw tables of the `start` schema.
+    pub raw_tables: Vec<super::raw::RawTable>,
 }
 
 impl Iteration {

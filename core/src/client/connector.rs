@@ -1,0 +1,89 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The app-side contract: credentials and uploads ([`BackendConnector`]) plus [`SyncOptions`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+
+use crate::Result;
+
+use super::SyncDatabase;
+
+/// Where and as whom to sync.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// Base URL of the sync service, e.g. `https://x.example.com` (no trailing path needed).
+    pub endpoint: String,
+    /// The token sent as `Authorization: Token <token>`.
+    pub token: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print the token.
+        f.debug_struct("Credentials")
+            .field("endpoint", &self.endpoint)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Implemented by the app: fetches credentials and uploads queued local writes.
+#[async_trait]
+pub trait BackendConnector: Send + Sync {
+    /// Returns credentials, or `None` when the user is signed out (the iteration then fails
+    /// and is retried after the retry delay).
+    async fn fetch_credentials(&self) -> Result<Option<Credentials>>;
+
+    /// Uploads queued writes (use [`SyncDatabase::get_next_crud_transaction`] or
+    /// [`SyncDatabase::get_crud_batch`], then `complete`).
+    async fn upload_data(&self, database: &SyncDatabase) -> Result<()>;
+
+    /// Called before credentials are fetched again after the service rejected them.
+    async fn invalidate_credentials(&self) {}
+}
+
+/// How the client records that the service has seen its uploads
+/// (client-state-machine.md §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CheckpointMode {
+    /// `GET /write-checkpoint2.json` after each upload round.
+    Legacy,
+    /// `POST /sync/checkpoint-request` with client-allocated ids; falls back to
+    /// [`CheckpointMode::Legacy`] for the rest of a `connect()` when the service answers 404.
+    #[default]
+    Requests,
+}
+
+/// Options for [`SyncDatabase::connect`].
+#[derive(Debug, Clone)]
+pub struct SyncOptions {
+    /// Delay before retrying after a failed iteration or upload round (fixed, no backoff).
+    pub retry_delay: Duration,
+    /// Minimum time between two upload rounds triggered by local writes.
+    pub crud_throttle: Duration,
+    /// Checkpoint mode; see [`CheckpointMode`].
+    pub checkpoint_mode: CheckpointMode,
+    /// Ask for BSON sync lines instead of ndjson.
+    pub use_bson: bool,
+    /// Client parameters sent with the stream request.
+    pub params: Option<serde_json::Value>,
+    /// App metadata sent with the stream request.
+    pub app_metadata: Option<BTreeMap<String, String>>,
+    /// Subscribe to default streams.
+    pub include_defaults: bool,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            retry_delay: Duration::from_secs(5),
+            crud_throttle: Duration::from_secs(1),
+            checkpoint_mode: CheckpointMode::Requests,
+            use_bson: false,
+            params: None,
+            app_metadata: None,
+            include_defaults: true,
+        }
+    }
+}

@@ -1,0 +1,348 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The download side (client-state-machine.md §7): one engine iteration per connection
+//! attempt, fed with sync lines, upload completions and credential refreshes.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use futures_util::StreamExt;
+
+use super::engine::{self, CheckpointRequestTarget, CoreSyncStatus, Instruction, SyncCommand};
+use super::http::{self, Frame, HttpFailure, LineDecoder};
+use super::session::{SeedState, SessionShared};
+use super::status::{DownloadProgress, PriorityStatus, SyncStatus};
+use super::{ClientInner, LogLevel, blocking};
+use crate::{Error, Result};
+
+/// The driver task: iterations until the session is cancelled.
+pub(crate) async fn run(shared: Arc<SessionShared>) {
+    let mut hide_disconnect = false;
+    loop {
+        if shared.is_cancelled() {
+            break;
+        }
+        let Some(client) = shared.client.upgrade() else {
+            break;
+        };
+        if !hide_disconnect {
+            client.status.update(|s| s.connecting = true);
+        }
+        let outcome = tokio::select! {
+            outcome = iteration(&shared, &client) => outcome,
+            _ = shared.cancelled() => Ok(false),
+        };
+        // Stop must always run, even after cancellation: it ends the engine's iteration.
+        let stopped = blocking(&client.db, |db| engine::control(db, SyncCommand::Stop)).await;
+        if let Ok(instructions) = stopped {
+            for instruction in instructions {
+                apply_passive(&client, instruction);
+            }
+        }
+        shared.seed.send_if_modified(|s| {
+            let reset = *s == SeedState::Seeded;
+            if reset {
+                *s = SeedState::Waiting;
+            }
+            reset
+        });
+        match outcome {
+            Ok(hide) => hide_disconnect = hide,
+            Err(error) => {
+                hide_disconnect = false;
+                if !shared.is_cancelled() {
+                    let message = error.to_string();
+                    client.log(
+                        LogLevel::Warning,
+                        &format!("sync iteration failed, retrying: {message}"),
+                    );
+                    client.status.update(|s| s.download_error = Some(message));
+                }
+            }
+        }
+        if shared.is_cancelled() {
+            break;
+        }
+        if !hide_disconnect {
+            client.status.update(|s| {
+                s.connected = false;
+                s.connecting = true;
+                s.downloading = false;
+                s.download_progress = None;
+            });
+            drop(client);
+            if !shared.sleep(shared.options.retry_delay).await {
+                break;
+            }
+        }
+    }
+}
+
+/// Copies the engine's status into the public one.
+fn apply_core_status(status: &mut SyncStatus, core: CoreSyncStatus) {
+    status.connected = core.connected;
+    status.connecting = core.connecting;
+    status.downloading = core.downloading.is_some();
+    status.download_progress = core.downloading.map(|progress| {
+        let mut total = DownloadProgress::default();
+        for bucket in progress.buckets.values() {
+            total.downloaded += bucket.since_last;
+            total.total += (bucket.target_count - bucket.at_last).max(0);
+        }
+        total
+    });
+    status.apply_priorities(
+        core.priority_status
+            .into_iter()
+            .map(|e| PriorityStatus {
+                priority: e.priority,
+                last_synced_at: e.last_synced_at,
+                has_synced: e.has_synced,
+            })
+            .collect(),
+    );
+    status.last_applied_checkpoint_request_id = core.internal_last_applied_checkpoint_request_id;
+}
+
+/// Handles instructions that need no I/O; returns the others.
+fn apply_passive(client: &ClientInner, instruction: Instruction) -> Option<Instruction> {
+    match instruction {
+        Instruction::LogLine { severity, line } => {
+            let level = match severity {
+                engine::LogSeverity::Debug => LogLevel::Debug,
+                engine::LogSeverity::Info => LogLevel::Info,
+                engine::LogSeverity::Warning => LogLevel::Warning,
+            };
+            client.log(level, &line);
+            None
+        }
+        Instruction::UpdateSyncStatus { status } => {
+            if let Some(id) = status.internal_last_applied_checkpoint_request_id {
+                client.record_applied(id);
+            }
+            client.status.update(|s| apply_core_status(s, status));
+            None
+        }
+        Instruction::DidCompleteSync {
+            applied_checkpoint_request_id,
+        } => {
+            if let Some(id) = applied_checkpoint_request_id {
+                client.record_applied(id);
+            }
+            client.status.update(|s| {
+                s.download_error = None;
+                if applied_checkpoint_request_id.is_some() {
+                    s.last_applied_checkpoint_request_id = applied_checkpoint_request_id;
+                }
+            });
+            None
+        }
+        other => Some(other),
+    }
+}
+
+type ByteStream =
+    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
+
+struct OpenStream {
+    body: ByteStream,
+    decoder: LineDecoder,
+    saw_line: bool,
+}
+
+async fn send(client: &ClientInner, command: SyncCommand) -> Result<Vec<Instruction>> {
+    blocking(&client.db, move |db| engine::control(db, command)).await
+}
+
+fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
+    let schema = client
+        .db
+        .state()
+        .schema
+        .current()
+        .and_then(|s| s.to_json().ok())
+        .and_then(|json| serde_json::from_str(&json).ok());
+    let start = engine::StartSyncStream {
+        parameters: shared.options.params.clone(),
+        schema,
+        include_defaults: shared.options.include_defaults,
+        active_streams: Vec::new(),
+        app_metadata: shared.options.app_metadata.clone(),
+        checkpoint_mode: if shared.requests_mode() {
+            engine::CheckpointMode::Requests
+        } else {
+            engine::CheckpointMode::Legacy
+        },
+    };
+    SyncCommand::Start(start)
+}
+
+/// One iteration; `Ok(hide_disconnect)` when the engine closed the stream.
+async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<bool> {
+    let mut queue: VecDeque<Instruction> =
+        send(client, start_command(shared, client)).await?.into();
+    let mut stream: Option<OpenStream> = None;
+    loop {
+        while let Some(instruction) = queue.pop_front() {
+            let Some(instruction) = apply_passive(client, instruction) else {
+                continue;
+            };
+            match instruction {
+                Instruction::EstablishSyncStream {
+                    request,
+                    checkpoint_request,
+                } => {
+                    let opened = establish(shared, client, &request, checkpoint_request).await?;
+                    stream = Some(opened);
+                    queue.extend(send(client, SyncCommand::ConnectionEstablished).await?);
+                }
+                Instruction::CloseSyncStream { hide_disconnect } => return Ok(hide_disconnect),
+                Instruction::FetchCredentials { did_expire } => {
+                    if did_expire {
+                        shared.invalidate_credentials();
+                    } else {
+                        shared.refresh_credentials_in_background();
+                    }
+                }
+                _ => {}
+            }
+        }
+        let event = tokio::select! {
+            chunk = next_chunk(&mut stream) => Event::Chunk(chunk),
+            _ = shared.completed_upload.notified() => Event::CompletedUpload,
+            _ = shared.refreshed.notified() => Event::Refreshed,
+        };
+        match event {
+            Event::CompletedUpload => {
+                queue.extend(send(client, SyncCommand::CompletedUpload).await?)
+            }
+            Event::Refreshed => queue.extend(send(client, SyncCommand::RefreshedToken).await?),
+            Event::Chunk(None) => {
+                stream = None;
+                queue.extend(send(client, SyncCommand::ConnectionEnd).await?);
+                if !queue
+                    .iter()
+                    .any(|i| matches!(i, Instruction::CloseSyncStream { .. }))
+                {
+                    // Process what the engine said, then end the iteration normally.
+                    for instruction in queue.drain(..) {
+                        if let Some(Instruction::FetchCredentials { did_expire: true }) =
+                            apply_passive(client, instruction)
+                        {
+                            shared.invalidate_credentials();
+                        }
+                    }
+                    return Ok(false);
+                }
+            }
+            Event::Chunk(Some(Err(error))) => return Err(error),
+            Event::Chunk(Some(Ok(frames))) => {
+                if let Some(open) = stream.as_mut()
+                    && !open.saw_line
+                    && !frames.is_empty()
+                {
+                    open.saw_line = true;
+                    // Writes made while offline upload once the service is reachable.
+                    shared.upload_trigger.notify_one();
+                }
+                for frame in frames {
+                    let command = match frame {
+                        Frame::Text(line) => SyncCommand::LineText(line),
+                        Frame::Binary(bytes) => SyncCommand::LineBinary(bytes),
+                    };
+                    queue.extend(send(client, command).await?);
+                    if queue.iter().any(|i| {
+                        matches!(
+                            i,
+                            Instruction::CloseSyncStream { .. }
+                                | Instruction::EstablishSyncStream { .. }
+                        )
+                    }) {
+                        break;
+                    }
+                }
+            }
+        }
+    }
+}
+
+enum Event {
+    Chunk(Option<Result<Vec<Frame>>>),
+    CompletedUpload,
+    Refreshed,
+}
+
+/// The next decoded frames; `None` at the end of the body; pends forever without a stream.
+async fn next_chunk(stream: &mut Option<OpenStream>) -> Option<Result<Vec<Frame>>> {
+    let Some(open) = stream.as_mut() else {
+        return std::future::pending().await;
+    };
+    match open.body.next().await {
+        None => {
+            if open.decoder.has_partial() {
+                Some(Err(Error::protocol(
+                    "sync stream ended in the middle of a line",
+                )))
+            } else {
+                None
+            }
+        }
+        Some(Err(_)) => Some(Err(Error::protocol("sync stream broke"))),
+        Some(Ok(bytes)) => Some(open.decoder.push(&bytes)),
+    }
+}
+
+/// Reconciles the checkpoint request counter (requests mode) and opens the stream.
+async fn establish(
+    shared: &Arc<SessionShared>,
+    client: &Arc<ClientInner>,
+    request: &serde_json::Value,
+    checkpoint_request: Option<CheckpointRequestTarget>,
+) -> Result<OpenStream> {
+    let credentials = shared.credentials().await?;
+    if let Some(target) = checkpoint_request {
+        let posted = http::post_checkpoint_request(
+            &shared.http,
+            &credentials,
+            &target.client_id,
+            target.checkpoint_request_id,
+        )
+        .await;
+        match posted {
+            Ok(accepted) => {
+                blocking(&client.db, move |db| engine::seed(db, accepted)).await?;
+                shared.seed.send_replace(SeedState::Seeded);
+            }
+            Err(HttpFailure::NotFound(_)) => {
+                shared.seed.send_replace(SeedState::Unsupported);
+                client.log(
+                    LogLevel::Warning,
+                    "the service does not support checkpoint requests (404); using legacy write checkpoints for this connection",
+                );
+                client
+                    .status
+                    .update(|s| s.checkpoint_requests_unsupported = true);
+            }
+            Err(HttpFailure::Unauthorized(message)) => {
+                shared.invalidate_credentials();
+                return Err(Error::protocol(message));
+            }
+            Err(other) => return Err(other.into_error()),
+        }
+    }
+    let response =
+        match http::open_stream(&shared.http, &credentials, request, shared.options.use_bson).await
+        {
+            Ok(response) => response,
+            Err(HttpFailure::Unauthorized(message)) => {
+                shared.invalidate_credentials();
+                return Err(Error::protocol(message));
+            }
+            Err(other) => return Err(other.into_error()),
+        };
+    let bson = http::is_bson_response(&response);
+    Ok(OpenStream {
+        body: Box::pin(response.bytes_stream()),
+        decoder: LineDecoder::new(bson),
+        saw_line: false,
+    })
+}

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The async sync client: connects a [`Database`] to a PowerSync-compatible service over
+//! HTTP, uploads local writes through a [`BackendConnector`], reports [`SyncStatus`], and
+//! offers checkpoint requests and query watches (client-state-machine.md §5–§9).
+//!
+//! The client never creates a runtime: every async method runs on the caller's tokio runtime,
+//! and background tasks are spawned there. Database work runs on `spawn_blocking`; no lock is
+//! held across an `.await`.
+
+mod checkpoint;
+mod connector;
+mod driver;
+mod engine;
+mod http;
+mod session;
+mod status;
+mod upload;
+mod watch;
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use parking_lot::Mutex;
+use tokio::sync::watch as tokio_watch;
+
+pub use checkpoint::{CheckpointError, CheckpointRequest};
+pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
+pub use status::{DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus};
+pub use watch::{ChangeWatcher, QueryWatcher};
+
+use crate::crud::{CrudBatch, CrudTransaction};
+use crate::{Database, Error, Result, Row, Value};
+use session::{Session, SessionShared};
+use status::StatusHub;
+
+/// Lifecycle of the client, observed by checkpoint waiters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lifecycle {
+    /// No `connect()` active.
+    Idle,
+    /// A `connect()` is active.
+    Connected,
+    /// `close()` was called.
+    Closed,
+}
+
+pub(crate) struct ClientInner {
+    pub(crate) db: Database,
+    pub(crate) status: StatusHub,
+    /// The active session; the async mutex serialises connect/disconnect/close.
+    session: tokio::sync::Mutex<Option<Session>>,
+    /// The active session's shared state, for quick synchronous access.
+    pub(crate) current: Mutex<Option<Arc<SessionShared>>>,
+    /// Highest checkpoint request id ever reported as applied (`i64::MIN` = none).
+    pub(crate) max_applied: AtomicI64,
+    pub(crate) lifecycle: tokio_watch::Sender<Lifecycle>,
+    logger: Mutex<Option<Logger>>,
+}
+
+/// Receives log lines from the engine and the client (never tokens or row data).
+pub type Logger = Arc<dyn Fn(LogLevel, &str) + Send + Sync>;
+
+/// Severity of a log line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// Details of the sync protocol.
+    Debug,
+    /// Normal progress.
+    Info,
+    /// Something went wrong and is being retried or worked around.
+    Warning,
+}
+
+impl ClientInner {
+    /// Logs `line` if a logger is installed (called without any lock held).
+    pub(crate) fn log(&self, level: LogLevel, line: &str) {
+        let logger = self.logger.lock().clone();
+        if let Some(logger) = logger {
+            logger(level, line);
+        }
+    }
+
+    pub(crate) fn record_applied(&self, id: i64) {
+        self.max_applied.fetch_max(id, Ordering::AcqRel);
+    }
+}
+
+/// A [`Database`] plus the sync client. Cheap to clone; clones share the client.
+#[derive(Clone)]
+pub struct SyncDatabase {
+    pub(crate) inner: Arc<ClientInner>,
+}
+
+impl std::fmt::Debug for SyncDatabase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SyncDatabase")
+            .field("db", &self.inner.db)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Runs `f` on the blocking pool.
+pub(crate) async fn blocking<T: Send + 'static>(
+    db: &Database,
+    f: impl FnOnce(&Database) -> Result<T> + Send + 'static,
+) -> Result<T> {
+    let db = db.clone();
+    tokio::task::spawn_blocking(move || f(&db))
+        .await
+        .map_err(|_| Error::state("database task failed"))?
+}
+
+impl SyncDatabase {
+    /// Wraps an open database.
+    pub fn new(db: Database) -> Self {
+        Self {
+            inner: Arc::new(ClientInner {
+                db,
+                status: StatusHub::new(),
+                session: tokio::sync::Mutex::new(None),
+                current: Mutex::new(None),
+                max_applied: AtomicI64::new(i64::MIN),
+                lifecycle: tokio_watch::Sender::new(Lifecycle::Idle),
+                logger: Mutex::new(None),
+            }),
+        }
+    }
+
+    /// The wrapped database.
+    pub fn database(&self) -> &Database {
+        &self.inner.db
+    }
+
+    /// Installs (or removes) the logger for sync events.
+    pub fn set_logger(&self, logger: Option<Logger>) {
+        *self.inner.logger.lock() = logger;
+    }
+
+    /// The current status.
+    pub fn status(&self) -> SyncStatus {
+        self.inner.status.current()
+    }
+
+    /// A receiver that sees every status change (the current status is marked seen-not).
+    pub fn status_stream(&self) -> tokio_watch::Receiver<SyncStatus> {
+        let mut rx = self.inner.status.subscribe();
+        rx.mark_changed();
+        rx
+    }
+
+    /// Calls `listener` with the current status now and after every change, without any lock
+    /// held, until the handle is dropped or cancelled.
+    pub fn add_status_listener(
+        &self,
+        listener: Box<dyn Fn(&SyncStatus) + Send + Sync>,
+    ) -> StatusListenerHandle {
+        self.inner.status.add_listener(listener)
+    }
+
+    /// Starts syncing (cancelling any previous connection first).
+    pub async fn connect(
+        &self,
+        connector: Arc<dyn BackendConnector>,
+        options: SyncOptions,
+    ) -> Result<()> {
+        if self.inner.db.is_closed() || *self.inner.lifecycle.borrow() == Lifecycle::Closed {
+            return Err(Error::closed());
+        }
+        let mut guard = self.inner.session.lock().await;
+        if let Some(old) = guard.take() {
+            self.end_session(old).await;
+        }
+        let session = Session::start(&self.inner, connector, options).await?;
+        *self.inner.current.lock() = Some(Arc::clone(&session.shared));
+        *guard = Some(session);
+        self.inner.lifecycle.send_replace(Lifecycle::Connected);
+        Ok(())
+    }
+
+    async fn end_session(&self, session: Session) {
+        *self.inner.current.lock() = None;
+        session.stop().await;
+        self.inner.status.update(|s| {
+            s.connected = false;
+            s.connecting = false;
+            s.downloading = false;
+            s.download_progress = None;
+            s.uploading = false;
+        });
+    }
+
+    /// Stops syncing; returns once every background task has ended.
+    pub async fn disconnect(&self) -> Result<()> {
+        let mut guard = self.inner.session.lock().await;
+        if let Some(old) = guard.take() {
+            self.end_session(old).await;
+        }
+        self.inner.lifecycle.send_if_modified(|l| {
+            let changed = *l == Lifecycle::Connected;
+            if changed {
+                *l = Lifecycle::Idle;
+            }
+            changed
+        });
+        Ok(())
+    }
+
+    /// Disconnects and deletes all synced data (and the checkpoint request counter). A soft
+    /// clear keeps downloaded buckets so a reconnect can reuse them.
+    pub async fn disconnect_and_clear(&self, soft: bool) -> Result<()> {
+        self.disconnect().await?;
+        let flags = if soft { crate::crud::CLEAR_SOFT } else { 0 };
+        blocking(&self.inner.db, move |db| {
+            db.write(|tx| {
+                tx.get("SELECT powersync_clear(?)", &[Value::Integer(flags)])?;
+                Ok(())
+            })
+        })
+        .await?;
+        self.inner.max_applied.store(i64::MIN, Ordering::Release);
+        self.inner.status.update(|s| {
+            s.last_synced_at = None;
+            s.has_synced = Some(false);
+            s.priority_status.clear();
+            s.last_applied_checkpoint_request_id = None;
+            s.download_error = None;
+            s.upload_error = None;
+        });
+        Ok(())
+    }
+
+    /// Disconnects and closes the database. Checkpoint waiters fail with
+    /// [`CheckpointError::Closed`].
+    pub async fn close(&self) -> Result<()> {
+        // Closed first, so waiters report Closed rather than the disconnect on the way.
+        self.inner.lifecycle.send_replace(Lifecycle::Closed);
+        self.disconnect().await?;
+        blocking(&self.inner.db, |db| db.close()).await
+    }
+
+    /// Up to `limit` queued local writes (for [`BackendConnector::upload_data`]).
+    pub async fn get_crud_batch(&self, limit: usize) -> Result<Option<CrudBatch>> {
+        blocking(&self.inner.db, move |db| {
+            db.read(|tx| crate::crud::get_crud_batch(tx.connection(), limit))
+        })
+        .await
+    }
+
+    /// The oldest queued local transaction (for [`BackendConnector::upload_data`]).
+    pub async fn get_next_crud_transaction(&self) -> Result<Option<CrudTransaction>> {
+        blocking(&self.inner.db, |db| {
+            db.read(|tx| crate::crud::get_next_crud_transaction(tx.connection()))
+        })
+        .await
+    }
+
+    /// Removes an uploaded transaction from the queue (`write_checkpoint` = a custom write
+    /// checkpoint, usually `None`).
+    pub async fn complete_transaction(
+        &self,
+        transaction: CrudTransaction,
+        write_checkpoint: Option<i64>,
+    ) -> Result<()> {
+        blocking(&self.inner.db, move |db| {
+            db.write(|tx| transaction.complete(tx.connection(), write_checkpoint))
+        })
+        .await
+    }
+
+    /// Removes an uploaded batch from the queue.
+    pub async fn complete_batch(
+        &self,
+        batch: CrudBatch,
+        write_checkpoint: Option<i64>,
+    ) -> Result<()> {
+        blocking(&self.inner.db, move |db| {
+            db.write(|tx| batch.complete(tx.connection(), write_checkpoint))
+        })
+        .await
+    }
+
+    /// Runs a write statement on the blocking pool.
+    pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<()> {
+        let sql = sql.to_owned();
+        blocking(&self.inner.db, move |db| {
+            db.execute(&sql, &params).map(|_| ())
+        })
+        .await
+    }
+
+    /// Runs a query on the blocking pool.
+    pub async fn get_all(&self, sql: &str, params: Vec<Value>) -> Result<Vec<Row>> {
+        let sql = sql.to_owned();
+        blocking(&self.inner.db, move |db| db.get_all(&sql, &params)).await
+    }
+
+    /// Asks the service for a checkpoint that includes everything it has received so far
+    /// (client-state-machine.md §9). Needs an active [`SyncDatabase::connect`]; waits for the
+    /// current iteration to reconcile its checkpoint request counter first.
+    pub async fn request_checkpoint(
+        &self,
+    ) -> std::result::Result<CheckpointRequest, CheckpointError> {
+        checkpoint::request(&self.inner).await
+    }
+
+    /// Waits until a complete sync happened (`has_synced`), or `priority` completed.
+    pub async fn wait_for_first_sync(&self, priority: Option<i32>) -> Result<()> {
+        let mut rx = self.inner.status.subscribe();
+        rx.wait_for(|s| match priority {
+            Some(p) => s.status_for_priority(p).has_synced == Some(true),
+            None => s.has_synced == Some(true),
+        })
+        .await
+        .map(|_| ())
+        .map_err(|_| Error::closed())
+    }
+
+    /// Watches a query: yields its rows now and again after every commit that changes a
+    /// table it reads.
+    pub fn watch(&self, sql: &str, params: Vec<Value>) -> Result<QueryWatcher> {
+        watch::QueryWatcher::new(self.inner.db.clone(), sql, params)
+    }
+
+    /// Notifies after commits touching any of `tables` (view names; raw `ps_data__` names
+    /// are accepted too). An empty set means every table.
+    pub fn on_change(&self, tables: BTreeSet<String>) -> ChangeWatcher {
+        watch::ChangeWatcher::new(&self.inner.db, tables)
+    }
+}

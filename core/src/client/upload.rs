@@ -1,0 +1,175 @@
+// SPDX-License-Identifier: Apache-2.0
+//! The upload side (client-state-machine.md §6): rounds of `upload_data`, then a write
+//! checkpoint for the apply gate, then `CompletedUpload` to the engine.
+
+use std::sync::Arc;
+
+use super::checkpoint::{self, CheckpointError};
+use super::engine;
+use super::http;
+use super::session::{SeedState, SessionShared};
+use super::{ClientInner, SyncDatabase, blocking};
+use crate::kv::MAX_OP_ID;
+use crate::{Error, Result};
+
+/// The upload task: one round per trigger, throttled, retried after errors.
+pub(crate) async fn run(shared: Arc<SessionShared>) {
+    loop {
+        tokio::select! {
+            _ = shared.upload_trigger.notified() => {}
+            _ = shared.cancelled() => break,
+        }
+        let Some(client) = shared.client.upgrade() else {
+            break;
+        };
+        let outcome = tokio::select! {
+            outcome = round(&shared, &client) => Some(outcome),
+            _ = shared.cancelled() => None,
+        };
+        let Some(outcome) = outcome else {
+            client.status.update(|s| s.uploading = false);
+            break;
+        };
+        match outcome {
+            Ok(()) => {
+                client.status.update(|s| {
+                    s.uploading = false;
+                    s.upload_error = None;
+                });
+                shared.completed_upload.notify_one();
+                drop(client);
+                if !shared.sleep(shared.options.crud_throttle).await {
+                    break;
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                client.log(
+                    super::LogLevel::Warning,
+                    &format!("upload failed, retrying: {message}"),
+                );
+                client.status.update(|s| {
+                    s.uploading = false;
+                    s.upload_error = Some(message);
+                });
+                drop(client);
+                if !shared.sleep(shared.options.retry_delay).await {
+                    break;
+                }
+                shared.upload_trigger.notify_one();
+            }
+        }
+    }
+}
+
+async fn first_crud_id(client: &ClientInner) -> Result<Option<i64>> {
+    blocking(&client.db, |db| {
+        Ok(db
+            .get_optional("SELECT id FROM ps_crud ORDER BY id LIMIT 1", &[])?
+            .and_then(|row| row.get(0).and_then(|v| v.as_i64())))
+    })
+    .await
+}
+
+async fn round(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<()> {
+    let mut last = None;
+    while let Some(first) = first_crud_id(client).await? {
+        if Some(first) == last {
+            return Err(Error::state(
+                "Delaying due to previously encountered CRUD item: upload_data did not complete it",
+            ));
+        }
+        last = Some(first);
+        client.status.update(|s| s.uploading = true);
+        let database = SyncDatabase {
+            inner: Arc::clone(client),
+        };
+        shared.connector.upload_data(&database).await?;
+    }
+    update_target(shared, client).await
+}
+
+/// `(target, sqlite_sequence seq of ps_crud)`.
+async fn gate_snapshot(client: &ClientInner) -> Result<(Option<i64>, Option<i64>)> {
+    blocking(&client.db, |db| {
+        db.read(|tx| {
+            let target = crate::kv::target(tx.connection())?;
+            let seq = tx
+                .get_optional(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'ps_crud'",
+                    &[],
+                )?
+                .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
+            Ok((target, seq))
+        })
+    })
+    .await
+}
+
+/// Obtains a write checkpoint id for everything uploaded and stores it as the apply-gate
+/// target, unless a write happened meanwhile (then a later round does it).
+async fn update_target(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<()> {
+    let (target, seq_before) = gate_snapshot(client).await?;
+    if target != Some(MAX_OP_ID) {
+        return Ok(());
+    }
+    let Some(seq_before) = seq_before else {
+        return Ok(());
+    };
+    let id = obtain_write_checkpoint(shared, client).await?;
+    blocking(&client.db, move |db| {
+        db.write(|tx| {
+            let conn = tx.connection();
+            let empty = tx
+                .get("SELECT NOT EXISTS (SELECT 1 FROM ps_crud)", &[])?
+                .get(0)
+                .and_then(|v| v.as_i64())
+                == Some(1);
+            let seq = tx
+                .get_optional(
+                    "SELECT seq FROM sqlite_sequence WHERE name = 'ps_crud'",
+                    &[],
+                )?
+                .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
+            if empty && seq == Some(seq_before) && crate::kv::target(conn)? == Some(MAX_OP_ID) {
+                engine::set_target(db, conn, id)?;
+            }
+            Ok(())
+        })
+    })
+    .await
+}
+
+async fn obtain_write_checkpoint(
+    shared: &Arc<SessionShared>,
+    client: &Arc<ClientInner>,
+) -> Result<i64> {
+    if shared.requests_mode() {
+        let mut seed = shared.seed.subscribe();
+        let state = *seed
+            .wait_for(|s| *s != SeedState::Waiting)
+            .await
+            .map_err(|_| Error::closed())?;
+        match state {
+            SeedState::Seeded => {
+                return checkpoint::allocate(shared, client)
+                    .await
+                    .map_err(|e| match e {
+                        CheckpointError::NotConnected | CheckpointError::Closed => Error::closed(),
+                        other => Error::protocol(other.to_string()),
+                    });
+            }
+            SeedState::Ended => return Err(Error::closed()),
+            SeedState::Unsupported | SeedState::Waiting => {}
+        }
+    }
+    let credentials = shared.credentials().await?;
+    match http::get_write_checkpoint(&shared.http, &credentials, &shared.client_id).await {
+        Ok(id) => Ok(id),
+        Err(http::HttpFailure::Unauthorized(message)) => {
+            shared.invalidate_credentials();
+            Err(Error::protocol(message))
+        }
+        Err(other) => Err(other.into_error()),
+    }
+}
