@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use super::apply::{self, ApplyOutcome, FULL_SYNC_PRIORITY};
-use super::line::{self, SyncLine};
+use super::line::SyncLine;
 use super::raw;
 use super::state::{BucketInfo, Iteration, RealBucketProgress, Target, TargetCheckpoint};
 use super::storage;
@@ -152,9 +152,11 @@ impl SyncEngine {
     }
 
     /// `seed_checkpoint_request_id`: stores the id the service reconciled. Needs an active
-    /// iteration. Floor rule (docs/adr/0001): while no counter exists, the stored value is
-    /// `max(id, last_seen_checkpoint_request_id)`, so an id at or below a write checkpoint
-    /// that was already seen (e.g. migrated from a legacy `$local.last_op`) is never handed out.
+    /// iteration. Floor rule (docs/adr/0001): the stored value is `max(id, floor)` with
+    /// `floor = max(last_seen, last_applied)`, so no id at or below a write checkpoint the
+    /// stream already acknowledged (e.g. one migrated from a legacy `$local.last_op`) is ever
+    /// handed out again. For a service that kept its record the answer is already `>= floor`
+    /// and the seed is stored verbatim, as in the reference core.
     pub fn seed_checkpoint_request_id(&self, conn: &Connection, id: i64) -> Result<i64> {
         ext::require_transaction(conn, "powersync_control")?;
         if id <= 0 {
@@ -165,10 +167,7 @@ impl SyncEngine {
         if !self.is_active() {
             return Err(no_iteration());
         }
-        let stored = match kv::last_requested(conn)? {
-            Some(_) => id,
-            None => id.max(kv::last_seen(conn)?.unwrap_or(0)),
-        };
+        let stored = id.max(acknowledged_floor(conn)?);
         kv::set_last_requested(conn, Some(stored))?;
         Ok(stored)
     }
@@ -269,17 +268,24 @@ fn start(
     Ok(iteration)
 }
 
-/// Initial id proposed in requests mode: `max(last_requested, concrete target, 1)`; while no
-/// counter exists, the last seen write checkpoint also counts (floor rule, docs/adr/0001).
+/// Highest write checkpoint id the stream is known to have acknowledged to this database
+/// (`max(last_seen, last_applied)`, 0 when neither exists). Ids at or below it are never
+/// proposed, seeded or allocated (docs/adr/0001-checkpoint-request-floor.md).
+pub fn acknowledged_floor(conn: &Connection) -> Result<i64> {
+    let seen = kv::last_seen(conn)?.unwrap_or(0);
+    let applied = kv::last_applied(conn)?.unwrap_or(0);
+    // A floor of MAX_OP_ID would make `next` overflow; the service never acknowledges it.
+    Ok(seen.max(applied).clamp(0, kv::MAX_OP_ID - 1))
+}
+
+/// Initial id proposed in requests mode: `max(last_requested, concrete target, floor, 1)`
+/// (reference: without the floor). Nothing is written.
 pub fn initial_request_id(conn: &Connection) -> Result<i64> {
-    let counter = match kv::last_requested(conn)? {
-        Some(c) => c,
-        None => kv::last_seen(conn)?.unwrap_or(0),
-    };
+    let counter = kv::last_requested(conn)?.unwrap_or(0);
     let target = kv::target(conn)?
         .filter(|t| *t > 0 && *t != kv::MAX_OP_ID)
         .unwrap_or(0);
-    Ok(counter.max(target).max(1))
+    Ok(counter.max(target).max(acknowledged_floor(conn)?).max(1))
 }
 
 fn push_status(it: &mut Iteration, out: &mut Vec<Instruction>) -> Result<()> {
@@ -318,8 +324,7 @@ fn handle(
             handle_line(conn, it, line, text.len(), now, out)
         }
         SyncCommand::LineBinary(bytes) => {
-            let value = line::bson_to_value(&bytes)?;
-            let line = SyncLine::from_value(&value)?;
+            let line = SyncLine::from_bson(&bytes)?;
             handle_line(conn, it, line, bytes.len(), now, out)
         }
         SyncCommand::ConnectionEstablished => {

@@ -304,6 +304,13 @@ impl<'a> SyncLine<'a> {
         Ok(Self::from_envelope(envelope))
     }
 
+    /// Decodes one BSON line directly (strings borrowed from `bytes`).
+    pub fn from_bson(bytes: &'a [u8]) -> Result<Self> {
+        let envelope: Envelope<'a> = super::bson_de::from_slice(bytes)
+            .map_err(|e| Error::protocol(format!("invalid binary line. cause: {e}")))?;
+        Ok(Self::from_envelope(envelope))
+    }
+
     /// Decodes one JSON value (the BSON path).
     pub fn from_value(value: &'a serde_json::Value) -> Result<Self> {
         let envelope = Envelope::deserialize(value)

@@ -10,6 +10,7 @@
 
 mod apply;
 pub mod bson;
+mod bson_de;
 mod engine;
 pub mod line;
 mod raw;
@@ -20,7 +21,7 @@ mod streams;
 pub mod types;
 
 pub use apply::{ApplyOutcome, ChecksumMismatch, FULL_SYNC_PRIORITY, gate_open};
-pub use engine::{SyncEngine, initial_request_id, offline_status};
+pub use engine::{SyncEngine, acknowledged_floor, initial_request_id, offline_status};
 pub use sql::register_functions;
 pub use types::{
     BucketProgress, CheckpointMode, CheckpointRequestTarget, CoreSyncStatus, DownloadProgress,
