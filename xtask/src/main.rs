@@ -89,8 +89,23 @@ fn test() -> Result<(), String> {
     let reference = reference_core()?;
     // SAFETY of set_var: xtask is single-threaded; child processes inherit the variable.
     unsafe { std::env::set_var(REFERENCE_ENV, &reference) };
+    let fixtures = shared_fixtures()?;
+    // SAFETY of set_var: as above.
+    unsafe { std::env::set_var("PSYNC_FIXTURES", &fixtures) };
     run("cargo", &["test", "--workspace"])?;
     bindings::test()
+}
+
+/// The fixture databases written by real PowerSync cores: `shared/fixtures` beside the checkout
+/// (as CI lays it out), else the developer machines' `/work/shared/fixtures`.
+fn shared_fixtures() -> Result<PathBuf, String> {
+    let beside = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/fixtures");
+    for candidate in [beside, PathBuf::from("/work/shared/fixtures")] {
+        if candidate.join("README.md").is_file() {
+            return Ok(candidate);
+        }
+    }
+    Err("the shared fixtures folder (../shared/fixtures beside the checkout) is missing".into())
 }
 
 /// Runs the initial-sync benchmark (reference core vs ours vs plain SQLite) in release mode.
