@@ -81,24 +81,46 @@ fn migration_hazard(_context: &DiffContext<'_>) -> bool {
     false
 }
 
-/// D2 check: a seed step where the reference stored the argument verbatim and ours stored a
-/// larger value (its floor `max(id, last_seen)` while no counter exists).
+/// D2 check: the first step where ours applies its checkpoint-request floor (docs/adr/0001):
+/// a seed that stored more than the argument the reference stored verbatim, a `next` that
+/// handed out a larger id, or a `start` whose only difference is a larger
+/// `checkpoint_request.checkpoint_request_id` proposal.
 fn is_seed_floor_divergence(step: &crate::sequence::Step, reference: &Value, ours: &Value) -> bool {
     let crate::sequence::Action::Control { command, payload } = &step.action else {
         return false;
     };
-    if command != "seed_checkpoint_request_id" {
-        return false;
+    let reference_id = reference.get("ok").and_then(Value::as_i64);
+    let ours_id = ours.get("ok").and_then(Value::as_i64);
+    match command.as_str() {
+        "seed_checkpoint_request_id" => {
+            let argument = match payload {
+                Value::Number(n) => n.as_i64(),
+                Value::String(s) => s.parse().ok(),
+                _ => None,
+            };
+            matches!((argument, reference_id, ours_id),
+                (Some(a), Some(r), Some(o)) if a == r && o > r)
+        }
+        "next_checkpoint_request_id" => {
+            matches!((reference_id, ours_id), (Some(r), Some(o)) if o > r)
+        }
+        "start" => {
+            let mut mismatches = Vec::new();
+            diff_values("start", reference, ours, &mut mismatches);
+            let proposal = |v: &Option<Value>| {
+                v.as_ref()
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<i64>().ok())
+            };
+            !mismatches.is_empty()
+                && mismatches.iter().all(|m| {
+                    m.path.ends_with("checkpoint_request.checkpoint_request_id")
+                        && matches!((proposal(&m.reference), proposal(&m.ours)),
+                            (Some(r), Some(o)) if o > r)
+                })
+        }
+        _ => false,
     }
-    let argument = match payload {
-        Value::Number(n) => n.as_i64(),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
-    };
-    let reference_stored = reference.get("ok").and_then(Value::as_i64);
-    let ours_stored = ours.get("ok").and_then(Value::as_i64);
-    matches!((argument, reference_stored, ours_stored),
-        (Some(a), Some(r), Some(o)) if a == r && o > r)
 }
 
 /// D3: an `UpdateSyncStatus` equal (timestamps normalised) to the other side's previous status
