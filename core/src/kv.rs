@@ -185,11 +185,7 @@ pub fn uuid_v4() -> Result<String> {
 pub fn register_functions(conn: &Connection) -> Result<()> {
     use rusqlite::functions::FunctionFlags;
     let flags = FunctionFlags::SQLITE_UTF8;
-    conn.create_scalar_function("powersync_client_id", 0, flags, |ctx| {
-        // SAFETY: used only during this call, on the statement's thread.
-        let conn = unsafe { ctx.get_connection()? };
-        client_id(&conn).map_err(crate::crud::to_sql_error)
-    })?;
+    register_client_id(conn)?;
     conn.create_scalar_function("uuid", 0, flags, |_| {
         uuid_v4().map_err(crate::crud::to_sql_error)
     })?;
@@ -204,6 +200,34 @@ pub fn register_functions(conn: &Connection) -> Result<()> {
         },
     )?;
     register_probe(conn)
+}
+
+/// `powersync_client_id()` reports a missing id as `SQLITE_ABORT` like the reference core, so
+/// it goes through [`ext::create_function`] (rusqlite's wrapper would report SQLITE_ERROR).
+fn register_client_id(conn: &Connection) -> Result<()> {
+    ext::create_function(
+        conn,
+        "powersync_client_id",
+        0,
+        Determinism::Volatile,
+        |conn, _| {
+            let id = conn
+                .query_row(
+                    "SELECT value FROM ps_kv WHERE key = ?",
+                    [CLIENT_ID_KEY],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?;
+            match id {
+                Some(id) => Ok(Value::Text(id)),
+                None => Err(rusqlite::Error::SqliteFailure(
+                    ffi::Error::new(ffi::SQLITE_ABORT),
+                    Some("No client_id found in ps_kv".to_owned()),
+                )
+                .into()),
+            }
+        },
+    )
 }
 
 /// `powersync_probe_local_target_op` goes through [`ext::create_function`], which keeps the

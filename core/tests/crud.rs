@@ -792,6 +792,7 @@ fn soft_clear_is_refused_while_a_sync_iteration_is_active() {
             .contains("Cannot clear or trigger resync while a sync iteration is active."),
         "{err}"
     );
+    assert_eq!(err.sqlite_error().map(|e| e.extended_code), Some(3091));
     let result: String = db
         .conn
         .query_row("SELECT powersync_clear(0)", [], |r| r.get(0))

@@ -94,6 +94,11 @@ fn client_id_and_uuid_functions() {
         err.to_string().contains("No client_id found in ps_kv"),
         "{err}"
     );
+    assert_eq!(
+        err.sqlite_error().map(|e| e.extended_code),
+        Some(4),
+        "missing client id aborts like the reference core"
+    );
     let uuid: String = db
         .conn
         .query_row("SELECT uuid()", [], |r| r.get(0))

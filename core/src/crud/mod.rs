@@ -95,9 +95,15 @@ pub fn register_functions(
                 }
             };
             if flags & CLEAR_SOFT != 0 && database.sync_iteration_active.load(Ordering::SeqCst) {
-                return Err(Error::invalid_argument(
-                    "Cannot clear or trigger resync while a sync iteration is active.",
-                ));
+                // Same code as the reference core (and powersync_trigger_resync): 3091.
+                return Err(rusqlite::Error::SqliteFailure(
+                    rusqlite::ffi::Error::new(crate::kv::SQLITE_CONSTRAINT_DATATYPE),
+                    Some(
+                        "Cannot clear or trigger resync while a sync iteration is active."
+                            .to_owned(),
+                    ),
+                )
+                .into());
             }
             let raw_clears = database
                 .schema

@@ -473,8 +473,12 @@ fn handle_line(
         }
         SyncLine::PartialCheckpointComplete(priority) => {
             let Target::Tracking(target) = &it.target else {
-                return Err(Error::state(
-                    "partial_checkpoint_complete without previous checkpoint",
+                // The reference core reports this one as an invalid state (SQLITE_MISUSE),
+                // unlike the full checkpoint_complete case, which is a protocol error.
+                return Err(ext::misuse(
+                    "powersync_control: invalid state: partial_checkpoint_complete without \
+                     previous checkpoint"
+                        .to_owned(),
                 ));
             };
             let target = target.clone();

@@ -98,7 +98,7 @@ fn control(conn: &Connection, state: &DatabaseState, args: &[Value]) -> Result<V
         "connection" => match text_payload(payload, command)? {
             "established" => SyncCommand::ConnectionEstablished,
             "end" => SyncCommand::ConnectionEnd,
-            _ => return Err(Error::invalid_argument("unknown connection event")),
+            _ => return Err(constraint_datatype("unknown connection event")),
         },
         "completed_upload" => SyncCommand::CompletedUpload,
         "refreshed_token" => SyncCommand::RefreshedToken,
@@ -175,7 +175,8 @@ pub fn register_functions(conn: &Connection, state: &Arc<DatabaseState>) -> Resu
                     [],
                 )?;
             }
-            Ok(Value::Null)
+            // The reference core returns an empty text, not NULL.
+            Ok(Value::Text(String::new()))
         },
     )
 }
