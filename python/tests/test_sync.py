@@ -20,7 +20,9 @@ from psync import BackendConnector, Column, Credentials, Database, Schema, Table
 
 SERVICE = os.environ.get("PSYNC_TEST_SERVICE")
 if SERVICE is None:  # a missing service is a failure, never a skip
-    raise RuntimeError("PSYNC_TEST_SERVICE must name psync-test-service; `cargo xtask test` sets it")
+    raise RuntimeError(
+        "PSYNC_TEST_SERVICE must name psync-test-service; `cargo xtask test` sets it"
+    )
 
 LISTS = Schema([Table("lists", [Column.text("name"), Column.text("owner_id")])])
 
