@@ -160,7 +160,7 @@ pub(crate) struct PostedCoverage {
 impl PostedCoverage {
     /// The id a caller holding `id` should wait for if a finished POST already covers it.
     fn binding_for(&self, id: i64) -> Option<i64> {
-        if !self.posted_max.is_some_and(|posted| posted >= id) {
+        if self.posted_max.is_none_or(|posted| posted < id) {
             return None;
         }
         match self.stale {
