@@ -145,14 +145,104 @@ pub(crate) async fn request(
     })
 }
 
-/// Waits for a seeded iteration, allocates an id, posts it, and applies the stale-id rule
-/// (§5.2): an answer above our id re-seeds, allocates again and re-posts once.
+/// What the checkpoint request POSTs of one session have covered so far. Lives inside
+/// `SessionShared::allocation`, so it is only read or changed by the caller holding that lock.
+#[derive(Debug, Default)]
+pub(crate) struct PostedCoverage {
+    /// The highest counter value a fresh (non-stale) POST of this session carried: every id
+    /// allocated before that POST read the counter is at most this value.
+    posted_max: Option<i64>,
+    /// The latest round answered with a stale id: the highest counter value it carried, and
+    /// the re-posted id the callers it covered must wait for instead of their own.
+    stale: Option<(i64, i64)>,
+}
+
+impl PostedCoverage {
+    /// The id a caller holding `id` should wait for if a finished POST already covers it.
+    fn binding_for(&self, id: i64) -> Option<i64> {
+        if self.posted_max.is_none_or(|posted| posted < id) {
+            return None;
+        }
+        match self.stale {
+            // Conservative: any stale round reaching this id may be the one that covered it,
+            // and its re-posted id (posted after this id was allocated) is always safe.
+            Some((stale_upper, reposted)) if stale_upper >= id => Some(reposted.max(id)),
+            _ => Some(id),
+        }
+    }
+}
+
+/// Allocates a checkpoint request id and makes sure a POST covers it, coalescing the POSTs of
+/// concurrent callers (client-state-machine.md §9; stale answers §5.2).
+///
+/// Each caller first allocates its own id (distinct and increasing: the engine counter is
+/// bumped in a write transaction), then takes `shared.allocation`. Under the lock:
+/// - If an earlier holder already posted a counter value `posted_max >= id`, that POST read
+///   the counter *after* this id was allocated (the counter only grows and had not reached
+///   `id` before this caller's allocation), so the service took its head after this
+///   caller's call started and after every write it made before calling. The caller returns
+///   its own id without posting: a waiter resolves once the applied id is `>= id`, and the
+///   service answers the posted (higher) id with a checkpoint whose id is `>= id`.
+/// - Otherwise it posts the CURRENT counter value (`>= id`), which covers every id
+///   allocated so far, including those of callers still queued on the lock, and records it.
+///
+/// The stale-answer rule is kept: an answer above the posted value means the service had
+/// already seen a higher id, whose head may predate the covered callers' writes. Then the
+/// counter is re-seeded above the answer, a fresh id allocated and posted once, and every
+/// caller covered only by that stale round is bound to the re-posted id, not its own.
+///
+/// The counter is assumed not to go backwards within a session (a reconcile seeds at least
+/// the proposed counter); if it ever does, the recorded coverage is dropped.
 pub(crate) async fn allocate(
     shared: &Arc<SessionShared>,
     client: &Arc<ClientInner>,
 ) -> Result<i64, CheckpointError> {
-    let _in_order = shared.allocation.lock().await;
-    let mut id = None;
+    let id = allocate_own_id(shared, client).await?;
+    let mut coverage = shared.allocation.lock().await;
+    if let Some(bound) = coverage.binding_for(id) {
+        return Ok(bound);
+    }
+    let counter = blocking(&client.db, engine::current_id)
+        .await
+        .map_err(|e| CheckpointError::Failed(e.to_string()))?;
+    let upper = counter.unwrap_or(id).max(id);
+    if coverage.posted_max.is_some_and(|posted| posted > upper) {
+        *coverage = PostedCoverage::default();
+    }
+    let accepted = post(shared, upper).await?;
+    if accepted < upper {
+        return Err(CheckpointError::Failed(format!(
+            "service accepted {accepted}, older than requested id {upper}"
+        )));
+    }
+    if accepted == upper {
+        coverage.posted_max = Some(upper);
+        return Ok(id);
+    }
+    let retry = blocking(&client.db, move |db| {
+        engine::seed_above_and_next(db, accepted)
+    })
+    .await
+    .map_err(|e| CheckpointError::Failed(e.to_string()))?;
+    let reposted = post(shared, retry).await?;
+    if reposted < retry {
+        return Err(CheckpointError::Failed(format!(
+            "service accepted {reposted}, older than requested id {retry}"
+        )));
+    }
+    // A second stale answer is accepted as before (re-post once), but then the ids up to
+    // `retry` are only covered by a stale round too.
+    let stale_upper = if reposted > retry { retry } else { upper };
+    coverage.posted_max = Some(retry);
+    coverage.stale = Some((stale_upper, reposted));
+    Ok(reposted)
+}
+
+/// Waits for a seeded iteration and allocates this caller's own id (no POST).
+async fn allocate_own_id(
+    shared: &Arc<SessionShared>,
+    client: &Arc<ClientInner>,
+) -> Result<i64, CheckpointError> {
     // The iteration can end between the seed check and the allocation; then wait again.
     for _ in 0..5 {
         let mut seed = shared.seed.subscribe();
@@ -166,36 +256,12 @@ pub(crate) async fn allocate(
             SeedState::Ended | SeedState::Waiting => return Err(CheckpointError::NotConnected),
         }
         match blocking(&client.db, engine::next_id).await {
-            Ok(allocated) => {
-                id = Some(allocated);
-                break;
-            }
+            Ok(allocated) => return Ok(allocated),
             Err(_) if *shared.seed.borrow() != SeedState::Seeded => continue,
             Err(error) => return Err(CheckpointError::Failed(error.to_string())),
         }
     }
-    let id = id.ok_or(CheckpointError::NotConnected)?;
-    let accepted = post(shared, id).await?;
-    if accepted < id {
-        return Err(CheckpointError::Failed(format!(
-            "service accepted {accepted}, older than requested id {id}"
-        )));
-    }
-    if accepted == id {
-        return Ok(id);
-    }
-    let retry = blocking(&client.db, move |db| {
-        engine::seed_above_and_next(db, accepted)
-    })
-    .await
-    .map_err(|e| CheckpointError::Failed(e.to_string()))?;
-    let accepted = post(shared, retry).await?;
-    if accepted < retry {
-        return Err(CheckpointError::Failed(format!(
-            "service accepted {accepted}, older than requested id {retry}"
-        )));
-    }
-    Ok(accepted)
+    Err(CheckpointError::NotConnected)
 }
 
 async fn post(shared: &Arc<SessionShared>, id: i64) -> Result<i64, CheckpointError> {
@@ -322,6 +388,29 @@ mod tests {
                 Err(CheckpointError::Closed)
             );
         });
+    }
+
+    #[test]
+    fn coalesced_ids_covered_by_a_fresh_post_keep_their_own_id() {
+        let mut coverage = PostedCoverage::default();
+        assert_eq!(coverage.binding_for(1), None);
+        coverage.posted_max = Some(10);
+        assert_eq!(coverage.binding_for(7), Some(7));
+        assert_eq!(coverage.binding_for(10), Some(10));
+        assert_eq!(coverage.binding_for(11), None);
+    }
+
+    #[test]
+    fn ids_covered_by_a_stale_round_bind_to_the_reposted_id() {
+        let coverage = PostedCoverage {
+            posted_max: Some(21),
+            stale: Some((10, 21)),
+        };
+        assert_eq!(coverage.binding_for(4), Some(21));
+        assert_eq!(coverage.binding_for(10), Some(21));
+        // Allocated after the stale round read the counter: the re-post covered it freshly.
+        assert_eq!(coverage.binding_for(15), Some(15));
+        assert_eq!(coverage.binding_for(22), None);
     }
 
     #[test]

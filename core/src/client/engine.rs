@@ -40,6 +40,12 @@ pub(crate) fn next_id(db: &Database) -> Result<i64> {
     db.write(|tx| engine(db).next_checkpoint_request_id(tx.connection()))
 }
 
+/// Reads the checkpoint request counter (the highest id allocated so far) without allocating.
+/// Runs in a write transaction so it observes every committed allocation.
+pub(crate) fn current_id(db: &Database) -> Result<Option<i64>> {
+    db.write(|tx| engine(db).current_checkpoint_request_id(tx.connection()))
+}
+
 /// Sets the apply-gate target inside the caller's transaction.
 pub(crate) fn set_target(db: &Database, conn: &rusqlite::Connection, id: i64) -> Result<()> {
     engine(db).target_checkpoint_request_id(conn, Some(id))?;

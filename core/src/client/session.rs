@@ -45,11 +45,10 @@ pub(crate) struct SessionShared {
     pub(crate) completed_upload: Notify,
     /// Tells the driver a background credential refresh finished.
     pub(crate) refreshed: Notify,
-    /// Serialises "allocate an id, post it" so concurrent requests of this client reach the
-    /// service in id order (otherwise a lower id posted late is answered with a higher one
-    /// and two requests would share an id). An async mutex: it is meant to be held across
-    /// the POST's `.await`; nothing blocking happens under it.
-    pub(crate) allocation: tokio::sync::Mutex<()>,
+    /// Serialises the checkpoint request POSTs of this session (so the service sees them in
+    /// id order) and remembers what they covered, letting concurrent requests share one POST
+    /// (see `checkpoint::allocate`). An async mutex: it is held across the POST's `.await`.
+    pub(crate) allocation: tokio::sync::Mutex<super::checkpoint::PostedCoverage>,
     /// Background refreshes, aborted when the session ends.
     background: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -158,7 +157,7 @@ impl Session {
             upload_trigger: Notify::new(),
             completed_upload: Notify::new(),
             refreshed: Notify::new(),
-            allocation: tokio::sync::Mutex::new(()),
+            allocation: tokio::sync::Mutex::new(Default::default()),
             background: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&shared);
