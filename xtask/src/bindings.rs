@@ -18,6 +18,8 @@ const JUNIT_CONSOLE_JAR: &str = "/usr/share/java/junit-platform-console-standalo
 /// Paths shared by the steps.
 struct Layout {
     root: PathBuf,
+    /// The cargo target folder (`CARGO_TARGET_DIR`, else `target/` in the checkout).
+    target: PathBuf,
     /// `target/debug`: the cdylib, `uniffi-bindgen` and the test service live here.
     debug: PathBuf,
     /// `target/debug/bindings-gen/<language>`.
@@ -30,10 +32,22 @@ impl Layout {
             .parent()
             .ok_or("xtask has no parent folder")?
             .to_path_buf();
-        let debug = root.join("target").join("debug");
+        // Honour CARGO_TARGET_DIR (CI keeps it outside the clone) like cargo does.
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .map(|dir| {
+                if dir.is_absolute() {
+                    dir
+                } else {
+                    root.join(dir)
+                }
+            })
+            .unwrap_or_else(|| root.join("target"));
+        let debug = target.join("debug");
         let generated = debug.join("bindings-gen");
         Ok(Layout {
             root,
+            target,
             debug,
             generated,
         })
@@ -156,7 +170,7 @@ fn build_test_service(layout: &Layout) -> Result<Option<PathBuf>, String> {
 /// wrapper and runs pytest against the installed package.
 fn python(layout: &Layout, service: Option<&Path>) -> Result<(), String> {
     let python_dir = layout.root.join("python");
-    let wheels = layout.root.join("target").join("wheels");
+    let wheels = layout.target.join("wheels");
     let _ = std::fs::remove_dir_all(&wheels);
     run_in(
         &python_dir,
@@ -166,7 +180,7 @@ fn python(layout: &Layout, service: Option<&Path>) -> Result<(), String> {
             "--profile",
             "dev",
             "--target-dir",
-            path_str(&layout.root.join("target"))?,
+            path_str(&layout.target)?,
             "--out",
             path_str(&wheels)?,
         ],
