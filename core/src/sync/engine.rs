@@ -14,7 +14,7 @@ use rusqlite::Connection;
 use serde_json::{Value, json};
 
 use super::apply::{self, ApplyOutcome, FULL_SYNC_PRIORITY};
-use super::line::SyncLine;
+use super::line::{DataLine, SyncLine};
 use super::raw;
 use super::state::{BucketInfo, Iteration, RealBucketProgress, Target, TargetCheckpoint};
 use super::storage;
@@ -149,6 +149,38 @@ impl SyncEngine {
                 Err(e)
             }
         }
+    }
+
+    /// Runs several sync lines (`LineText` / `LineBinary`, in stream order) in the caller's
+    /// transaction. The result is the same as sending them one by one, except that the ops of
+    /// consecutive data lines are stored together (sorted, see `storage::store_data_lines`)
+    /// and the status is reported once per run of data lines instead of once per line.
+    ///
+    /// Processing stops after a line that closes or re-opens the stream; later lines of the
+    /// batch belong to the stream that is going away and are ignored. Any error ends the
+    /// iteration: the caller rolls the transaction back, so nothing of the batch is kept and
+    /// its lines are downloaded again on the next connection (a checkpoint is applied whole
+    /// or not at all).
+    pub fn control_lines(
+        &self,
+        conn: &Connection,
+        lines: &[SyncCommand],
+        now_micros: i64,
+    ) -> Result<Vec<Instruction>> {
+        ext::require_transaction(conn, "control_lines")?;
+        let mut slot = self.iteration.lock();
+        let Some(it) = slot.as_mut() else {
+            return Err(no_iteration());
+        };
+        let mut out = Vec::new();
+        let result = handle_lines(conn, it, lines, now_micros, &mut out);
+        let ended = out
+            .iter()
+            .any(|i| matches!(i, Instruction::CloseSyncStream { .. }));
+        if result.is_err() || ended {
+            self.set_iteration(&mut slot, None);
+        }
+        result.map(|()| out)
     }
 
     /// `seed_checkpoint_request_id`: stores the id the service reconciled. Needs an active
@@ -412,35 +444,8 @@ fn handle_line(
             new_target(conn, it, target)?;
         }
         SyncLine::Data(data) => {
-            let n = storage::store_data_line(conn, &data, size)?;
-            let mut progress = it.progress.get(data.bucket.as_ref()).copied();
-            if let Some(p) = progress.as_mut() {
-                p.since_last += n;
-            }
-            // Stream progress follows bucket progress (only when streams are shown).
-            let streams = match (&it.target, progress, it.status.streams.is_empty()) {
-                (Target::Tracking(target), Some(p), false) => {
-                    let mut updated = it.progress.clone();
-                    updated.insert(data.bucket.to_string(), p);
-                    Some(streams::statuses(
-                        conn,
-                        Some(target),
-                        &updated,
-                        &it.request_subscriptions,
-                    )?)
-                }
-                _ => None,
-            };
-            mark_connected(it);
-            if let Some(p) = progress {
-                it.progress.insert(data.bucket.to_string(), p);
-            }
-            if let Some(streams) = streams {
-                it.status.streams = streams;
-            }
-            if it.status.downloading.is_some() {
-                it.refresh_downloading();
-            }
+            storage::store_data_line(conn, &data, size)?;
+            data_stored(conn, it, &data)?;
         }
         SyncLine::CheckpointComplete => {
             let Target::Tracking(target) = &it.target else {
@@ -550,6 +555,96 @@ fn handle_line(
         return Ok(());
     }
     push_status(it, out)
+}
+
+/// See [`SyncEngine::control_lines`].
+fn handle_lines(
+    conn: &Connection,
+    it: &mut Iteration,
+    lines: &[SyncCommand],
+    now: i64,
+    out: &mut Vec<Instruction>,
+) -> Result<()> {
+    let mut staged: Vec<(DataLine<'_>, usize)> = Vec::new();
+    for command in lines {
+        let (line, size) = match command {
+            SyncCommand::LineText(text) => (SyncLine::from_text(text)?, text.len()),
+            SyncCommand::LineBinary(bytes) => (SyncLine::from_bson(bytes)?, bytes.len()),
+            _ => {
+                return Err(ext::misuse(
+                    "control_lines takes sync lines only".to_string(),
+                ));
+            }
+        };
+        match line {
+            SyncLine::Data(data) => staged.push((data, size)),
+            other => {
+                store_staged(conn, it, &mut staged, out)?;
+                handle_line(conn, it, other, size, now, out)?;
+                if out.iter().any(|i| {
+                    matches!(
+                        i,
+                        Instruction::CloseSyncStream { .. }
+                            | Instruction::EstablishSyncStream { .. }
+                    )
+                }) {
+                    return Ok(());
+                }
+            }
+        }
+    }
+    store_staged(conn, it, &mut staged, out)
+}
+
+/// Stores a run of data lines in one pass, then does each line's bookkeeping.
+fn store_staged(
+    conn: &Connection,
+    it: &mut Iteration,
+    staged: &mut Vec<(DataLine<'_>, usize)>,
+    out: &mut Vec<Instruction>,
+) -> Result<()> {
+    if staged.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<(&DataLine<'_>, usize)> = staged.iter().map(|(d, n)| (d, *n)).collect();
+    storage::store_data_lines(conn, &refs)?;
+    for (data, _) in staged.drain(..) {
+        data_stored(conn, it, &data)?;
+    }
+    push_status(it, out)
+}
+
+/// Progress and status bookkeeping after a data line's ops were stored.
+fn data_stored(conn: &Connection, it: &mut Iteration, data: &DataLine<'_>) -> Result<()> {
+    let mut progress = it.progress.get(data.bucket.as_ref()).copied();
+    if let Some(p) = progress.as_mut() {
+        p.since_last += storage::op_count(data);
+    }
+    // Stream progress follows bucket progress (only when streams are shown).
+    let streams = match (&it.target, progress, it.status.streams.is_empty()) {
+        (Target::Tracking(target), Some(p), false) => {
+            let mut updated = it.progress.clone();
+            updated.insert(data.bucket.to_string(), p);
+            Some(streams::statuses(
+                conn,
+                Some(target),
+                &updated,
+                &it.request_subscriptions,
+            )?)
+        }
+        _ => None,
+    };
+    mark_connected(it);
+    if let Some(p) = progress {
+        it.progress.insert(data.bucket.to_string(), p);
+    }
+    if let Some(streams) = streams {
+        it.status.streams = streams;
+    }
+    if it.status.downloading.is_some() {
+        it.refresh_downloading();
+    }
+    Ok(())
 }
 
 fn mark_connected(it: &mut Iteration) {

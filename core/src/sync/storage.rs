@@ -5,7 +5,7 @@
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::line::{DataLine, OpType};
+use super::line::{DataLine, OpType, OplogEntry};
 use crate::Result;
 
 const U32_MASK: i64 = 0xffff_ffff;
@@ -13,109 +13,79 @@ const U32_MASK: i64 = 0xffff_ffff;
 /// Stores the ops of one data line. `line_size` is the byte length of the raw line.
 /// Returns the number of ops stored.
 pub fn store_data_line(conn: &Connection, line: &DataLine<'_>, line_size: usize) -> Result<i64> {
-    let bucket = line.bucket.as_ref();
-    conn.prepare_cached("INSERT INTO ps_buckets(name) VALUES (?1) ON CONFLICT(name) DO NOTHING")?
-        .execute([bucket])?;
-    let (bucket_id, last_applied_op): (i64, i64) = conn
-        .prepare_cached("SELECT id, last_applied_op FROM ps_buckets WHERE name = ?1")?
-        .query_row([bucket], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    store_data_lines(conn, &[(line, line_size)])?;
+    Ok(op_count(line))
+}
 
-    // A plain lookup (then a rowid delete only when something matched) is much cheaper than
-    // DELETE … RETURNING, and during an initial sync nothing matches.
-    let mut superseded =
-        conn.prepare_cached("SELECT rowid, hash FROM ps_oplog WHERE bucket = ?1 AND key = ?2")?;
-    let mut delete_op = conn.prepare_cached("DELETE FROM ps_oplog WHERE rowid = ?1")?;
-    let mut superseded_rows: Vec<i64> = Vec::new();
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO ps_oplog(bucket, op_id, key, row_type, row_id, data, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    let mut mark_updated = conn.prepare_cached(
-        "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES (?1, ?2)",
-    )?;
+/// Number of ops in a data line (what progress counts).
+pub fn op_count(line: &DataLine<'_>) -> i64 {
+    i64::try_from(line.data.len()).unwrap_or(i64::MAX)
+}
 
-    // Checksum deltas (wrapping u32) and whether a CLEAR reset the stored values.
-    let mut add_delta: u32 = 0;
-    let mut op_delta: u32 = 0;
-    let mut cleared = false;
-    // Initial-sync optimisation: nothing of this bucket is published yet.
-    let mut bucket_empty = last_applied_op == 0;
-    let mut last_op: Option<i64> = None;
-    let mut key_buffer = String::new();
+/// Per-bucket bookkeeping while storing a run of data lines.
+struct BucketWrite<'a> {
+    name: &'a str,
+    id: i64,
+    /// Nothing of this bucket is published yet (initial-sync optimisation: a superseded
+    /// REMOVE needs no `ps_updated_rows` entry).
+    unpublished: bool,
+    /// Checksum deltas (wrapping u32) and whether a CLEAR reset the stored values.
+    add_delta: u32,
+    op_delta: u32,
+    cleared: bool,
+    /// Op id of the last op of the last line (lines are in ascending op id order).
+    last_op: Option<i64>,
+    count: i64,
+    size: i64,
+}
 
-    for op in &line.data {
-        last_op = Some(op.op_id);
-        match op.op {
-            OpType::Put | OpType::Remove => {
-                let key = match (&op.object_type, &op.object_id) {
-                    (Some(t), Some(id)) => {
-                        key_buffer.clear();
-                        key_buffer.push_str(t);
-                        key_buffer.push('/');
-                        key_buffer.push_str(id);
-                        key_buffer.push('/');
-                        key_buffer.push_str(op.subkey.as_deref().unwrap_or("null"));
-                        Some(key_buffer.as_str())
-                    }
-                    _ => None,
-                };
-                let mut superseded_any = false;
-                if let Some(key) = key {
-                    superseded_rows.clear();
-                    let mut rows = superseded.query(params![bucket_id, key])?;
-                    while let Some(row) = rows.next()? {
-                        superseded_rows.push(row.get(0)?);
-                        let hash = row.get::<_, i64>(1)? as u32;
-                        add_delta = add_delta.wrapping_add(hash);
-                        op_delta = op_delta.wrapping_sub(hash);
-                        superseded_any = true;
-                    }
-                    drop(rows);
-                    for rowid in &superseded_rows {
-                        delete_op.execute([rowid])?;
-                    }
+/// An op waiting to be written, with its oplog key (`type/id/subkey`).
+struct PendingOp<'l, 'a> {
+    bucket: usize,
+    key: Option<String>,
+    op: &'l OplogEntry<'a>,
+}
+
+/// Stores the ops of consecutive data lines (`(line, byte size)`, in stream order) with the
+/// same result as storing them one by one: ops of the same bucket and key keep their
+/// relative order, and a CLEAR is applied exactly where it occurs.
+///
+/// Between CLEARs the ops are written sorted by bucket and key. The three `ps_oplog`
+/// indexes are keyed by `(bucket, key)`, `(row_type, row_id)` and `(bucket, op_id)`, so
+/// sorted inserts walk the first two in order instead of touching a random leaf page per op
+/// (which is what makes large initial syncs slow once the indexes outgrow the page cache),
+/// and the bulk apply later reads the rows back in nearly sequential rowid order.
+pub fn store_data_lines(conn: &Connection, lines: &[(&DataLine<'_>, usize)]) -> Result<()> {
+    let mut buckets: Vec<BucketWrite<'_>> = Vec::new();
+    let mut pending: Vec<PendingOp<'_, '_>> = Vec::new();
+    for (line, size) in lines {
+        let slot = bucket_slot(conn, &mut buckets, line.bucket.as_ref())?;
+        let bucket = &mut buckets[slot];
+        bucket.count += op_count(line);
+        bucket.size += i64::try_from(*size).unwrap_or(i64::MAX);
+        if let Some(last) = line.data.last() {
+            bucket.last_op = Some(last.op_id);
+        }
+        for op in &line.data {
+            match op.op {
+                OpType::Clear => {
+                    write_sorted(conn, &mut buckets, &mut pending)?;
+                    clear_bucket(conn, &mut buckets[slot], op.checksum)?;
                 }
-                if op.op == OpType::Put {
-                    insert.execute(params![
-                        bucket_id,
-                        op.op_id,
-                        key,
-                        op.object_type.as_deref(),
-                        op.object_id.as_deref(),
-                        op.data.as_deref(),
-                        i64::from(op.checksum as i32),
-                    ])?;
-                    op_delta = op_delta.wrapping_add(op.checksum);
-                } else {
-                    add_delta = add_delta.wrapping_add(op.checksum);
-                    if let (true, false, Some(t), Some(id)) =
-                        (superseded_any, bucket_empty, &op.object_type, &op.object_id)
-                    {
-                        mark_updated.execute(params![t.as_ref(), id.as_ref()])?;
-                    }
+                OpType::Move => {
+                    let bucket = &mut buckets[slot];
+                    bucket.add_delta = bucket.add_delta.wrapping_add(op.checksum);
                 }
-            }
-            OpType::Move => add_delta = add_delta.wrapping_add(op.checksum),
-            OpType::Clear => {
-                conn.prepare_cached(
-                    "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id)
-                     SELECT row_type, row_id FROM ps_oplog
-                     WHERE bucket = ?1 AND row_type IS NOT NULL AND row_id IS NOT NULL",
-                )?
-                .execute([bucket_id])?;
-                conn.prepare_cached("DELETE FROM ps_oplog WHERE bucket = ?1")?
-                    .execute([bucket_id])?;
-                cleared = true;
-                bucket_empty = true;
-                add_delta = op.checksum;
-                op_delta = 0;
+                OpType::Put | OpType::Remove => pending.push(PendingOp {
+                    bucket: slot,
+                    key: oplog_key(op),
+                    op,
+                }),
             }
         }
     }
-
-    let count = i64::try_from(line.data.len()).unwrap_or(i64::MAX);
-    let size = i64::try_from(line_size).unwrap_or(i64::MAX);
-    conn.prepare_cached(
+    write_sorted(conn, &mut buckets, &mut pending)?;
+    let mut update = conn.prepare_cached(
         "UPDATE ps_buckets SET
            last_op = coalesce(?2, last_op),
            add_checksum = ((CASE WHEN ?3 THEN 0 ELSE add_checksum END) + ?4) & ?8,
@@ -124,18 +94,147 @@ pub fn store_data_line(conn: &Connection, line: &DataLine<'_>, line_size: usize)
            count_since_last = count_since_last + ?6,
            downloaded_size = downloaded_size + ?7
          WHERE id = ?1",
+    )?;
+    for b in &buckets {
+        update.execute(params![
+            b.id,
+            b.last_op,
+            b.cleared,
+            i64::from(b.add_delta),
+            i64::from(b.op_delta),
+            b.count,
+            b.size,
+            U32_MASK
+        ])?;
+    }
+    Ok(())
+}
+
+/// The index of `name` in `buckets`, creating the bucket row on first sight.
+fn bucket_slot<'a>(
+    conn: &Connection,
+    buckets: &mut Vec<BucketWrite<'a>>,
+    name: &'a str,
+) -> Result<usize> {
+    if let Some(slot) = buckets.iter().position(|b| b.name == name) {
+        return Ok(slot);
+    }
+    conn.prepare_cached("INSERT INTO ps_buckets(name) VALUES (?1) ON CONFLICT(name) DO NOTHING")?
+        .execute([name])?;
+    let (id, last_applied_op): (i64, i64) = conn
+        .prepare_cached("SELECT id, last_applied_op FROM ps_buckets WHERE name = ?1")?
+        .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    buckets.push(BucketWrite {
+        name,
+        id,
+        unpublished: last_applied_op == 0,
+        add_delta: 0,
+        op_delta: 0,
+        cleared: false,
+        last_op: None,
+        count: 0,
+        size: 0,
+    });
+    Ok(buckets.len() - 1)
+}
+
+/// `type/id/subkey` (subkey `null` when absent), or `None` for an op without a row.
+fn oplog_key(op: &OplogEntry<'_>) -> Option<String> {
+    let (t, id) = (op.object_type.as_deref()?, op.object_id.as_deref()?);
+    let subkey = op.subkey.as_deref().unwrap_or("null");
+    let mut key = String::with_capacity(t.len() + id.len() + subkey.len() + 2);
+    key.push_str(t);
+    key.push('/');
+    key.push_str(id);
+    key.push('/');
+    key.push_str(subkey);
+    Some(key)
+}
+
+/// CLEAR: every row of the bucket is re-evaluated at the next apply and its ops go away;
+/// the bucket's checksum restarts from the CLEAR op's.
+fn clear_bucket(conn: &Connection, bucket: &mut BucketWrite<'_>, checksum: u32) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id)
+         SELECT row_type, row_id FROM ps_oplog
+         WHERE bucket = ?1 AND row_type IS NOT NULL AND row_id IS NOT NULL",
     )?
-    .execute(params![
-        bucket_id,
-        last_op,
-        cleared,
-        i64::from(add_delta),
-        i64::from(op_delta),
-        count,
-        size,
-        U32_MASK
-    ])?;
-    Ok(count)
+    .execute([bucket.id])?;
+    conn.prepare_cached("DELETE FROM ps_oplog WHERE bucket = ?1")?
+        .execute([bucket.id])?;
+    bucket.cleared = true;
+    bucket.unpublished = true;
+    bucket.add_delta = checksum;
+    bucket.op_delta = 0;
+    Ok(())
+}
+
+/// Writes the pending PUT/REMOVE ops sorted by (bucket, key), stable so that ops of one key
+/// stay in stream order; each op first removes the ops it supersedes (same bucket and key).
+fn write_sorted(
+    conn: &Connection,
+    buckets: &mut [BucketWrite<'_>],
+    pending: &mut Vec<PendingOp<'_, '_>>,
+) -> Result<()> {
+    if pending.is_empty() {
+        return Ok(());
+    }
+    pending.sort_by(|a, b| (a.bucket, &a.key).cmp(&(b.bucket, &b.key)));
+    // A plain lookup (then a rowid delete only when something matched) is much cheaper than
+    // DELETE … RETURNING, and during an initial sync nothing matches.
+    let mut superseded =
+        conn.prepare_cached("SELECT rowid, hash FROM ps_oplog WHERE bucket = ?1 AND key = ?2")?;
+    let mut delete_op = conn.prepare_cached("DELETE FROM ps_oplog WHERE rowid = ?1")?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO ps_oplog(bucket, op_id, key, row_type, row_id, data, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?;
+    let mut mark_updated = conn.prepare_cached(
+        "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES (?1, ?2)",
+    )?;
+    let mut superseded_rows: Vec<i64> = Vec::new();
+    for PendingOp { bucket, key, op } in pending.drain(..) {
+        let b = &mut buckets[bucket];
+        let mut superseded_any = false;
+        if let Some(key) = &key {
+            superseded_rows.clear();
+            let mut rows = superseded.query(params![b.id, key])?;
+            while let Some(row) = rows.next()? {
+                superseded_rows.push(row.get(0)?);
+                let hash = row.get::<_, i64>(1)? as u32;
+                b.add_delta = b.add_delta.wrapping_add(hash);
+                b.op_delta = b.op_delta.wrapping_sub(hash);
+                superseded_any = true;
+            }
+            drop(rows);
+            for rowid in &superseded_rows {
+                delete_op.execute([rowid])?;
+            }
+        }
+        if op.op == OpType::Put {
+            insert.execute(params![
+                b.id,
+                op.op_id,
+                key,
+                op.object_type.as_deref(),
+                op.object_id.as_deref(),
+                op.data.as_deref(),
+                i64::from(op.checksum as i32),
+            ])?;
+            b.op_delta = b.op_delta.wrapping_add(op.checksum);
+        } else {
+            b.add_delta = b.add_delta.wrapping_add(op.checksum);
+            if let (true, false, Some(t), Some(id)) = (
+                superseded_any,
+                b.unpublished,
+                &op.object_type,
+                &op.object_id,
+            ) {
+                mark_updated.execute(params![t.as_ref(), id.as_ref()])?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Deletes a bucket: its rows go to `ps_updated_rows`, its ops and row are removed.
