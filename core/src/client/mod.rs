@@ -14,6 +14,7 @@ mod engine;
 mod http;
 mod session;
 mod status;
+mod tls;
 mod upload;
 mod watch;
 
@@ -27,6 +28,7 @@ use tokio::sync::watch as tokio_watch;
 pub use checkpoint::{CheckpointError, CheckpointRequest};
 pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
 pub use status::{DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus};
+pub use tls::tls_client_config;
 pub use watch::{ChangeWatcher, QueryWatcher};
 
 use crate::crud::{CrudBatch, CrudTransaction};

@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
-use super::{ClientInner, blocking, driver, engine, upload};
+use super::{ClientInner, blocking, driver, engine, tls, upload};
 use crate::db::TableListenerHandle;
 use crate::{Error, Result};
 
@@ -139,8 +139,14 @@ impl Session {
             db.read(|tx| crate::kv::client_id(tx.connection()))
         })
         .await?;
+        // Blocking: the first call per process reads the system's certificates.
+        let extra_roots = options.extra_root_certificates_pem.clone();
+        let tls = tokio::task::spawn_blocking(move || tls::client_config(&extra_roots))
+            .await
+            .map_err(|_| Error::state("TLS setup failed"))??;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
+            .tls_backend_preconfigured(tls)
             .build()
             .map_err(|_| Error::state("could not create the HTTP client"))?;
         let shared = Arc::new(SessionShared {
