@@ -72,6 +72,18 @@ impl SessionShared {
         }
     }
 
+    /// Tells every task of the session to stop (without waiting) and aborts the background
+    /// refreshes; returns their handles.
+    pub(crate) fn signal_stop(&self) -> Vec<JoinHandle<()>> {
+        self.cancel.send_replace(true);
+        self.seed.send_replace(SeedState::Ended);
+        let background: Vec<_> = std::mem::take(&mut *self.background.lock());
+        for handle in &background {
+            handle.abort();
+        }
+        background
+    }
+
     pub(crate) fn requests_mode(&self) -> bool {
         self.options.checkpoint_mode == CheckpointMode::Requests
             && *self.seed.borrow() != SeedState::Unsupported
@@ -193,11 +205,7 @@ impl Session {
     /// Cancels the tasks and waits for them; a task that does not stop within 5 s is aborted
     /// (the driver then cannot send `Stop`, so it is sent here).
     pub(crate) async fn stop(self) {
-        self.shared.cancel.send_replace(true);
-        self.shared.seed.send_replace(SeedState::Ended);
-        let background: Vec<_> = std::mem::take(&mut *self.shared.background.lock());
-        for handle in background {
-            handle.abort();
+        for handle in self.shared.signal_stop() {
             let _ = handle.await;
         }
         let mut aborted = false;
