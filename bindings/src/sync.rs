@@ -74,6 +74,11 @@ pub struct SyncOptions {
     /// Client parameters sent with the stream request, as a JSON object.
     #[uniffi(default = None)]
     pub params_json: Option<String>,
+    /// Extra trusted root certificates for `https` endpoints, in PEM (e.g. the CA of a
+    /// self-hosted service), trusted in addition to Mozilla's roots and the system's
+    /// certificates. Certificates are always verified.
+    #[uniffi(default = [])]
+    pub extra_root_certificates_pem: Vec<String>,
 }
 
 impl TryFrom<SyncOptions> for CoreSyncOptions {
@@ -97,6 +102,7 @@ impl TryFrom<SyncOptions> for CoreSyncOptions {
                 None => defaults.checkpoint_mode,
             },
             params,
+            extra_root_certificates_pem: options.extra_root_certificates_pem,
             ..defaults
         })
     }

@@ -32,6 +32,10 @@ pub enum ErrorKind {
     /// An argument is out of range or of the wrong type.
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    /// The service could not be reached: connection, TLS or transfer failure. The message
+    /// names the endpoint's host only.
+    #[error("network error: {0}")]
+    Network(String),
     /// The service sent something the sync protocol does not allow.
     #[error("sync protocol error: {0}")]
     Protocol(String),
@@ -75,6 +79,11 @@ impl Error {
     /// A sync protocol violation by the service.
     pub fn protocol(what: impl Into<String>) -> Self {
         ErrorKind::Protocol(what.into()).into()
+    }
+
+    /// A network failure talking to `host` (never the URL, which may carry parameters).
+    pub fn network(what: impl Into<String>) -> Self {
+        ErrorKind::Network(what.into()).into()
     }
 
     /// A call made in a state that does not allow it.

@@ -221,14 +221,21 @@ class Database:
         retry_delay: float = 5.0,
         crud_throttle: float = 1.0,
         params: dict[str, Any] | None = None,
+        extra_root_certificates_pem: Sequence[str] = (),
     ) -> None:
-        """Starts syncing. ``connector`` runs on the current event loop."""
+        """Starts syncing. ``connector`` runs on the current event loop.
+
+        ``extra_root_certificates_pem``: PEM CA certificates trusted for ``https`` endpoints in
+        addition to Mozilla's roots and the system's certificates (e.g. a self-hosted service's
+        CA). Certificates are always verified.
+        """
         # Rust calls the async connector from its own threads, where no loop is running.
         use_running_loop()
         options = _ffi.SyncOptions(
             retry_delay_ms=int(retry_delay * 1000),
             crud_throttle_ms=int(crud_throttle * 1000),
             params_json=None if params is None else json.dumps(params),
+            extra_root_certificates_pem=list(extra_root_certificates_pem),
         )
         try:
             await self._inner.connect(_ConnectorAdapter(connector, Database._wrap), options)

@@ -138,3 +138,10 @@ async def test_request_checkpoint_without_connect_fails(tmp_path: Path) -> None:
     async with Database(tmp_path / "idle.db", LISTS) as db:
         with pytest.raises(psync.SyncFailedError):
             await db.request_checkpoint()
+
+
+async def test_extra_root_certificates_must_be_pem(service: str, tmp_path: Path) -> None:
+    async with Database(tmp_path / "tls.db", LISTS) as db:
+        with pytest.raises(psync.InvalidArgumentError, match="extra_root_certificates_pem"):
+            await db.connect(Connector(service), extra_root_certificates_pem=["not a certificate"])
+        assert not db.status.connected

@@ -276,7 +276,9 @@ async fn post(shared: &Arc<SessionShared>, id: i64) -> Result<i64, CheckpointErr
             Err(CheckpointError::Unauthenticated(message))
         }
         Err(HttpFailure::NotFound(_)) => Err(CheckpointError::NotSupported),
-        Err(HttpFailure::Other(message)) => Err(CheckpointError::Failed(message)),
+        Err(HttpFailure::Other(message) | HttpFailure::Network(message)) => {
+            Err(CheckpointError::Failed(message))
+        }
     }
 }
 

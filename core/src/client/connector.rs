@@ -75,6 +75,16 @@ pub struct SyncOptions {
     /// A stream that delivers no bytes for this long is treated as broken and reopened (the
     /// service sends keepalives every 20 s by default).
     pub stream_idle_timeout: Duration,
+    /// Extra trusted root certificates for `https` endpoints, in PEM (each string may hold
+    /// several `-----BEGIN CERTIFICATE-----` blocks), e.g. the CA of a self-hosted service.
+    ///
+    /// They are trusted in addition to the built-in roots: Mozilla's root program
+    /// (compiled in) and the operating system's certificates where they can be read (Linux,
+    /// macOS, Windows, Android's system store; not iOS, where apps cannot read it). TLS
+    /// certificates and host names are always verified; there is no way to switch that off.
+    /// An entry that is not a PEM CA certificate makes `connect()` fail with an invalid
+    /// argument error.
+    pub extra_root_certificates_pem: Vec<String>,
 }
 
 impl Default for SyncOptions {
@@ -88,6 +98,7 @@ impl Default for SyncOptions {
             app_metadata: None,
             include_defaults: true,
             stream_idle_timeout: Duration::from_secs(60),
+            extra_root_certificates_pem: Vec::new(),
         }
     }
 }

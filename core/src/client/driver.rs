@@ -294,7 +294,7 @@ async fn next_chunk(
                 None
             }
         }
-        Some(Err(_)) => Some(Err(Error::protocol("sync stream broke"))),
+        Some(Err(_)) => Some(Err(Error::network("sync stream broke"))),
         Some(Ok(bytes)) => Some(open.decoder.push(&bytes)),
     }
 }

@@ -115,25 +115,37 @@ pub(crate) enum HttpFailure {
     Unauthorized(String),
     /// 404.
     NotFound(String),
-    /// Any other status, a network error or a malformed answer.
+    /// The request did not get an answer: connection, TLS or body transfer failed.
+    Network(String),
+    /// Any other status or a malformed answer.
     Other(String),
 }
 
 impl HttpFailure {
     pub(crate) fn message(&self) -> &str {
         match self {
-            HttpFailure::Unauthorized(m) | HttpFailure::NotFound(m) | HttpFailure::Other(m) => m,
+            HttpFailure::Unauthorized(m)
+            | HttpFailure::NotFound(m)
+            | HttpFailure::Network(m)
+            | HttpFailure::Other(m) => m,
         }
     }
 
     pub(crate) fn into_error(self) -> Error {
-        Error::protocol(self.message().to_owned())
+        match self {
+            HttpFailure::Network(message) => Error::network(message),
+            other => Error::protocol(other.message().to_owned()),
+        }
     }
 }
 
 /// A network error as text; reqwest's message contains the URL, which may carry query
-/// parameters, so only the kind and host are kept.
-fn network_message(host: &str, error: &reqwest::Error) -> String {
+/// parameters, so only the kind and host are kept. TLS failures say what was wrong with the
+/// certificate (never its contents).
+pub(crate) fn network_message(host: &str, error: &reqwest::Error) -> String {
+    if let Some(tls) = super::tls::tls_error(error) {
+        return format!("{} ({host})", super::tls::describe(tls));
+    }
     let kind = if error.is_timeout() {
         "timed out"
     } else if error.is_connect() {
@@ -204,7 +216,7 @@ pub(crate) async fn open_stream(
         .json(request)
         .send()
         .await
-        .map_err(|e| HttpFailure::Other(network_message(&host, &e)))?;
+        .map_err(|e| HttpFailure::Network(network_message(&host, &e)))?;
     check_status(&host, "sync stream", response).await
 }
 
@@ -225,7 +237,7 @@ async fn json_answer(
     let response = builder
         .send()
         .await
-        .map_err(|e| HttpFailure::Other(network_message(host, &e)))?;
+        .map_err(|e| HttpFailure::Network(network_message(host, &e)))?;
     let response = check_status(host, what, response).await?;
     response
         .json::<Json>()

@@ -14,6 +14,7 @@ mod engine;
 mod http;
 mod session;
 mod status;
+mod tls;
 mod upload;
 mod watch;
 
@@ -27,6 +28,7 @@ use tokio::sync::watch as tokio_watch;
 pub use checkpoint::{CheckpointError, CheckpointRequest};
 pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
 pub use status::{DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus};
+pub use tls::tls_client_config;
 pub use watch::{ChangeWatcher, QueryWatcher};
 
 use crate::crud::{CrudBatch, CrudTransaction};
@@ -84,15 +86,62 @@ impl ClientInner {
     pub(crate) fn record_applied(&self, id: i64) {
         self.max_applied.fetch_max(id, Ordering::AcqRel);
     }
+
+    /// The app dropped its last handle: signal the session's tasks to stop, synchronously
+    /// (this runs in `Drop`, maybe outside any runtime). The tasks hold the client only
+    /// through a `Weak` between steps, end their iteration (sending `Stop` to the engine) and
+    /// exit; the client is freed when the last of them lets go.
+    fn release(&self) {
+        self.lifecycle.send_replace(Lifecycle::Closed);
+        let shared = self.current.lock().take();
+        if let Some(shared) = shared {
+            shared.signal_stop();
+        }
+        // Drops the task handles (detaching the tasks, which are stopping) and the upload
+        // trigger listener. Only busy if a connect/disconnect runs on the connector's handle.
+        if let Ok(mut session) = self.session.try_lock() {
+            session.take();
+        }
+        self.status.update(|s| {
+            s.connected = false;
+            s.connecting = false;
+            s.downloading = false;
+            s.download_progress = None;
+            s.uploading = false;
+        });
+    }
 }
 
 /// A [`Database`] plus the sync client. Cheap to clone; clones share the client.
 ///
-/// Call [`SyncDatabase::disconnect`] or [`SyncDatabase::close`] before dropping the last
-/// clone: a running `connect()` keeps its background tasks (and this client) alive until then.
+/// Dropping the last clone without [`SyncDatabase::close`] stops syncing: the background
+/// tasks of a running `connect()` (sync stream, uploads, credential refresh) are told to stop
+/// at once, close their connections and end shortly after, without waiting for the caller;
+/// pending [`CheckpointRequest`] waits fail with [`CheckpointError::Closed`]. The database
+/// itself is not closed (other [`Database`] handles keep working); its connections close when
+/// the last handle is gone. Prefer `close()` (or `disconnect()`) when you can await it: it
+/// returns only once everything has stopped.
+///
+/// The handle lent to [`BackendConnector::upload_data`] does not count: a connector that keeps
+/// it does not keep syncing alive. A connector that owns a clone of the app's handle does
+/// (the client owns the connector), so such a client runs until `close()`/`disconnect()`.
 #[derive(Clone)]
 pub struct SyncDatabase {
     pub(crate) inner: Arc<ClientInner>,
+    /// Shared by the app's clones; dropping the last one stops the background tasks. `None`
+    /// in the handle lent to the connector.
+    _owner: Option<Arc<OwnerGuard>>,
+}
+
+/// Stops the client's background tasks when the app's last [`SyncDatabase`] is dropped.
+struct OwnerGuard {
+    inner: Arc<ClientInner>,
+}
+
+impl Drop for OwnerGuard {
+    fn drop(&mut self) {
+        self.inner.release();
+    }
 }
 
 impl std::fmt::Debug for SyncDatabase {
@@ -134,16 +183,28 @@ impl SyncDatabase {
     }
 
     fn without_offline_status(db: Database) -> Self {
+        let inner = Arc::new(ClientInner {
+            db,
+            status: StatusHub::new(),
+            session: tokio::sync::Mutex::new(None),
+            current: Mutex::new(None),
+            max_applied: AtomicI64::new(i64::MIN),
+            lifecycle: tokio_watch::Sender::new(Lifecycle::Idle),
+            logger: Mutex::new(None),
+        });
         Self {
-            inner: Arc::new(ClientInner {
-                db,
-                status: StatusHub::new(),
-                session: tokio::sync::Mutex::new(None),
-                current: Mutex::new(None),
-                max_applied: AtomicI64::new(i64::MIN),
-                lifecycle: tokio_watch::Sender::new(Lifecycle::Idle),
-                logger: Mutex::new(None),
-            }),
+            _owner: Some(Arc::new(OwnerGuard {
+                inner: Arc::clone(&inner),
+            })),
+            inner,
+        }
+    }
+
+    /// A handle that does not keep the background tasks alive (lent to the connector).
+    pub(crate) fn lent(inner: &Arc<ClientInner>) -> Self {
+        Self {
+            inner: Arc::clone(inner),
+            _owner: None,
         }
     }
 

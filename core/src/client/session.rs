@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
-use super::{ClientInner, blocking, driver, engine, upload};
+use super::{ClientInner, blocking, driver, engine, tls, upload};
 use crate::db::TableListenerHandle;
 use crate::{Error, Result};
 
@@ -70,6 +70,18 @@ impl SessionShared {
             _ = tokio::time::sleep(duration) => true,
             _ = self.cancelled() => false,
         }
+    }
+
+    /// Tells every task of the session to stop (without waiting) and aborts the background
+    /// refreshes; returns their handles.
+    pub(crate) fn signal_stop(&self) -> Vec<JoinHandle<()>> {
+        self.cancel.send_replace(true);
+        self.seed.send_replace(SeedState::Ended);
+        let background: Vec<_> = std::mem::take(&mut *self.background.lock());
+        for handle in &background {
+            handle.abort();
+        }
+        background
     }
 
     pub(crate) fn requests_mode(&self) -> bool {
@@ -139,8 +151,14 @@ impl Session {
             db.read(|tx| crate::kv::client_id(tx.connection()))
         })
         .await?;
+        // Blocking: the first call per process reads the system's certificates.
+        let extra_roots = options.extra_root_certificates_pem.clone();
+        let tls = tokio::task::spawn_blocking(move || tls::client_config(&extra_roots))
+            .await
+            .map_err(|_| Error::state("TLS setup failed"))??;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
+            .tls_backend_preconfigured(tls)
             .build()
             .map_err(|_| Error::state("could not create the HTTP client"))?;
         let shared = Arc::new(SessionShared {
@@ -187,11 +205,7 @@ impl Session {
     /// Cancels the tasks and waits for them; a task that does not stop within 5 s is aborted
     /// (the driver then cannot send `Stop`, so it is sent here).
     pub(crate) async fn stop(self) {
-        self.shared.cancel.send_replace(true);
-        self.shared.seed.send_replace(SeedState::Ended);
-        let background: Vec<_> = std::mem::take(&mut *self.shared.background.lock());
-        for handle in background {
-            handle.abort();
+        for handle in self.shared.signal_stop() {
             let _ = handle.await;
         }
         let mut aborted = false;

@@ -81,9 +81,7 @@ async fn round(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result
         }
         last = Some(first);
         client.status.update(|s| s.uploading = true);
-        let database = SyncDatabase {
-            inner: Arc::clone(client),
-        };
+        let database = SyncDatabase::lent(client);
         shared.connector.upload_data(&database).await?;
     }
     update_target(shared, client).await

@@ -56,6 +56,16 @@ pub fn open_demo_database(path: Option<&std::path::Path>) -> Result<SyncDatabase
     Ok(SyncDatabase::new(db))
 }
 
+/// A reqwest client with the sync client's trust store. (psync-core turns on reqwest's rustls
+/// backend without a default crypto provider, so `reqwest::Client::new()` would panic.)
+pub fn http_client() -> reqwest::Client {
+    let tls = psync_core::client::tls_client_config(&[]).expect("TLS configuration");
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("HTTP client")
+}
+
 /// Connector for the test service.
 pub struct ServiceConnector {
     url: String,
@@ -81,7 +91,7 @@ impl ServiceConnector {
         Self {
             url: url.into(),
             user_id: user_id.into(),
-            http: reqwest::Client::new(),
+            http: http_client(),
             token_lifetime: Mutex::new(None),
             fetches: AtomicUsize::new(0),
             invalidations: AtomicUsize::new(0),

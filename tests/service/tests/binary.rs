@@ -5,6 +5,8 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
 #[test]
 fn prints_url_and_exits_when_stdin_closes() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_psync-test-service"))
@@ -25,7 +27,7 @@ fn prints_url_and_exits_when_stdin_closes() {
         .build()
         .expect("runtime");
     let status = runtime.block_on(async {
-        reqwest::Client::new()
+        common::client()
             .post(format!("{url}/api/auth/token"))
             .json(&serde_json::json!({"user_id": "u1"}))
             .send()

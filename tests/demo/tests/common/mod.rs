@@ -92,3 +92,4 @@ pub async fn local_insert_list(db: &SyncDatabase, id: &str, owner: &str) {
     .await
     .expect("local insert");
 }
+pub mod proxy;

@@ -108,8 +108,19 @@ impl Lines {
     }
 }
 
+/// A plain-http client. reqwest's rustls backend is compiled in without a default crypto
+/// provider, so the (unused) TLS configuration is passed explicitly.
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().build().expect("client")
+    let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+    let tls = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(rustls::RootCertStore::empty())
+        .with_no_client_auth();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .build()
+        .expect("client")
 }
 
 pub fn stream_body(client_id: &str) -> Value {

@@ -222,4 +222,14 @@ class SyncTest {
             assertNotNull(db.getCrudBatch()?.use { it.entries })
         }
     }
+
+    @Test
+    fun `extra root certificates must be PEM`() = runBlocking {
+        open("tls.db").use { db ->
+            val options = SyncOptions(extraRootCertificatesPem = listOf("not a certificate"))
+            val error = runCatching { db.connect(TestConnector(service.url), options) }.exceptionOrNull()
+            assertTrue(error is PSyncException.InvalidArgument, "got $error")
+            assertTrue(error!!.message!!.contains("extra_root_certificates_pem"), error.message)
+        }
+    }
 }
