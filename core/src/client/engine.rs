@@ -30,6 +30,11 @@ pub(crate) fn control(db: &Database, command: SyncCommand) -> Result<Vec<Instruc
     db.write(|tx| engine(db).control(tx.connection(), command, now_micros()))
 }
 
+/// Sends a batch of sync lines in one write transaction (see `SyncEngine::control_lines`).
+pub(crate) fn control_lines(db: &Database, lines: &[SyncCommand]) -> Result<Vec<Instruction>> {
+    db.write(|tx| engine(db).control_lines(tx.connection(), lines, now_micros()))
+}
+
 /// Stores the id the service accepted during the reconcile POST.
 pub(crate) fn seed(db: &Database, id: i64) -> Result<i64> {
     db.write(|tx| engine(db).seed_checkpoint_request_id(tx.connection(), id))

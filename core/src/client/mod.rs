@@ -27,6 +27,7 @@ use tokio::sync::watch as tokio_watch;
 
 pub use checkpoint::{CheckpointError, CheckpointRequest};
 pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
+pub use driver::LINE_BATCH_MAX_BYTES;
 pub use status::{DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus};
 pub use tls::tls_client_config;
 pub use watch::{ChangeWatcher, QueryWatcher};
