@@ -1,26 +1,38 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Initial-sync benchmark: ingest + apply N synthetic rows (10 buckets, 1000 ops per data line,
-//! ~200-byte rows of 6 columns, valid checksums) through
+//! ~200-byte rows of 6 columns, ids in random order like UUIDs, valid checksums). The sync lines
+//! are generated once per N into an ndjson file before any timing; each side then reads that
+//! file line by line (the stand-in for the network) and is timed from the first line to the
+//! applied checkpoint:
 //!
 //! * **reference** — the real core 0.5.3 driven like its SDKs: file DB in WAL mode, one
 //!   transaction per `powersync_control` call;
-//! * **ours** — our core through the same SQL functions (skipped until it has
-//!   `powersync_control`);
-//! * **plain** — plain SQLite inserts of the same rows (1000 per transaction), the floor.
+//! * **ours** — our core driven like our sync client: the lines that have arrived, up to
+//!   `LINE_BATCH_MAX_BYTES`, go to `SyncEngine::control_lines` in one transaction (here every
+//!   line has "arrived", as during an initial sync over a fast network);
+//! * **plain** — plain SQLite inserts of the same rows (1000 per transaction, values bound
+//!   from the same row data, no sync bookkeeping), the floor.
 //!
 //! Each (side, N) runs in its own child process so the peak RSS (`VmHWM`) is per side.
-//! Run with `cargo xtask bench`; `PSYNC_BENCH_SIZES=10000,100000` overrides the sizes.
+//! Run with `cargo xtask bench`; `PSYNC_BENCH_SIZES=10000,100000` overrides the sizes,
+//! `PSYNC_BENCH_SIDES=ours,reference` the sides, and `PSYNC_BENCH_TRACE=1` prints the time
+//! each of our batches took.
 
-use std::io::Write as _;
+use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
+use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
 
 use rusqlite::Connection;
 
-use psync_reference::synthetic::{OPS_PER_LINE, Plan, SCHEMA, row_data};
+use psync_core::state::DatabaseState;
+use psync_core::sync::SyncCommand;
+use psync_reference::synthetic::{OPS_PER_LINE, Plan, SCHEMA, row_data, row_id};
 
 const BUCKETS: usize = 10;
 const CHILD_ENV: &str = "PSYNC_BENCH_CHILD";
+/// Set to print how long each of our batches took to handle and to commit.
+const TRACE_ENV: &str = "PSYNC_BENCH_TRACE";
 
 fn control(conn: &Connection, command: &str, payload: Option<&str>) -> rusqlite::Result<String> {
     conn.execute_batch("BEGIN IMMEDIATE")?;
@@ -50,38 +62,101 @@ fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.execute_batch("COMMIT")
 }
 
-fn run_sync(conn: &Connection, rows: usize) -> Result<(), String> {
-    let err = |e: rusqlite::Error| e.to_string();
-    prepare(conn).map_err(err)?;
-    control(conn, "start", None).map_err(err)?;
+/// Writes every sync line of the synthetic initial sync to `path` (untimed).
+fn write_lines(path: &Path, rows: usize) -> std::io::Result<()> {
     let plan = Plan::new(rows, BUCKETS, 3);
-    control(conn, "line_text", Some(&plan.checkpoint_line())).map_err(err)?;
+    let mut out = BufWriter::new(std::fs::File::create(path)?);
+    writeln!(out, "{}", plan.checkpoint_line())?;
     for line in plan.data_lines() {
-        control(conn, "line_text", Some(&line)).map_err(err)?;
+        writeln!(out, "{line}")?;
     }
-    let result = control(conn, "line_text", Some(&plan.complete_line())).map_err(err)?;
-    if !result.contains("Validated and applied checkpoint") {
-        return Err(format!("checkpoint not applied: {result}"));
+    writeln!(out, "{}", plan.complete_line())?;
+    out.flush()
+}
+
+fn read_lines(path: &Path) -> Result<impl Iterator<Item = std::io::Result<String>>, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    Ok(BufReader::with_capacity(1 << 20, file).lines())
+}
+
+/// The reference: one transaction per line, as its SDKs do.
+fn run_reference(conn: &Connection, lines: &Path) -> Result<(), String> {
+    let err = |e: rusqlite::Error| e.to_string();
+    control(conn, "start", None).map_err(err)?;
+    let mut last = String::new();
+    for line in read_lines(lines)? {
+        let line = line.map_err(|e| e.to_string())?;
+        last = control(conn, "line_text", Some(&line)).map_err(err)?;
+    }
+    if !last.contains("Validated and applied checkpoint") {
+        return Err(format!("checkpoint not applied: {last}"));
     }
     Ok(())
 }
 
-fn run_plain(conn: &Connection, rows: usize) -> rusqlite::Result<()> {
+/// Ours: batches of lines up to `LINE_BATCH_MAX_BYTES` per transaction, as our client does.
+fn run_ours(conn: &Connection, state: &DatabaseState, lines: &Path) -> Result<(), String> {
+    control(conn, "start", None).map_err(|e| e.to_string())?;
+    let mut batch: Vec<SyncCommand> = Vec::new();
+    let mut batch_bytes = 0;
+    let mut applied = false;
+    let trace = std::env::var_os(TRACE_ENV).is_some();
+    let mut lines = read_lines(lines)?.peekable();
+    while let Some(line) = lines.next() {
+        let line = line.map_err(|e| e.to_string())?;
+        batch_bytes += line.len();
+        batch.push(SyncCommand::LineText(line));
+        if batch_bytes >= psync_core::client::LINE_BATCH_MAX_BYTES || lines.peek().is_none() {
+            conn.execute_batch("BEGIN IMMEDIATE")
+                .map_err(|e| e.to_string())?;
+            let started = Instant::now();
+            let out = state
+                .sync
+                .control_lines(conn, &batch, 0)
+                .map_err(|e| e.to_string())?;
+            let handled = started.elapsed();
+            conn.execute_batch("COMMIT").map_err(|e| e.to_string())?;
+            if trace {
+                eprintln!(
+                    "batch of {} lines: handled in {handled:?}, committed in {:?}",
+                    batch.len(),
+                    started.elapsed() - handled
+                );
+            }
+            applied |= out
+                .iter()
+                .any(|i| matches!(i, psync_core::sync::Instruction::DidCompleteSync { .. }));
+            batch.clear();
+            batch_bytes = 0;
+        }
+    }
+    if !applied {
+        return Err("checkpoint not applied".to_string());
+    }
+    Ok(())
+}
+
+/// Plain inserts; returns the time spent in SQLite (generating the values is not timed).
+fn run_plain(conn: &Connection, rows: usize) -> rusqlite::Result<std::time::Duration> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.execute_batch(
         "CREATE TABLE rows (id TEXT PRIMARY KEY, a TEXT, b INTEGER, c TEXT, d REAL, e TEXT, f INTEGER)",
     )?;
+    let mut spent = std::time::Duration::ZERO;
     let mut index = 0;
     while index < rows {
+        let values: Vec<(String, serde_json::Value)> = (index..(index + OPS_PER_LINE).min(rows))
+            .map(|i| (row_id(i), row_data(i)))
+            .collect();
+        let started = Instant::now();
         conn.execute_batch("BEGIN")?;
         {
             let mut insert =
                 conn.prepare_cached("INSERT INTO rows VALUES (?, ?, ?, ?, ?, ?, ?)")?;
-            for i in index..(index + OPS_PER_LINE).min(rows) {
-                let data = row_data(i);
+            for (id, data) in &values {
                 insert.execute(rusqlite::params![
-                    format!("row-{i}"),
+                    id,
                     data["a"].as_str(),
                     data["b"].as_i64(),
                     data["c"].as_str(),
@@ -92,9 +167,10 @@ fn run_plain(conn: &Connection, rows: usize) -> rusqlite::Result<()> {
             }
         }
         conn.execute_batch("COMMIT")?;
+        spent += started.elapsed();
         index += OPS_PER_LINE;
     }
-    Ok(())
+    Ok(spent)
 }
 
 fn peak_rss_kib() -> u64 {
@@ -112,30 +188,44 @@ fn count_rows(conn: &Connection) -> i64 {
         .unwrap_or(-1)
 }
 
-/// Child mode: `side:rows:path` → prints `RESULT <seconds> <peak_kib> <row_count>`.
+/// Child mode: `side:rows:db_path:lines_path` → prints `RESULT <seconds> <peak_kib> <row_count>`.
 fn child(spec: &str) -> Result<(), String> {
-    let mut parts = spec.splitn(3, ':');
+    let mut parts = spec.splitn(4, ':');
     let side = parts.next().unwrap_or_default();
     let rows: usize = parts
         .next()
         .and_then(|n| n.parse().ok())
         .ok_or("bad row count")?;
     let path = parts.next().ok_or("missing path")?;
-    let conn = match side {
-        "reference" => psync_reference::open_reference(path).map_err(|e| e.to_string())?,
+    let lines = Path::new(parts.next().ok_or("missing lines path")?);
+    let (conn, state) = match side {
+        "reference" => (
+            psync_reference::open_reference(path).map_err(|e| e.to_string())?,
+            None,
+        ),
         "ours" => {
-            psync_reference::open_ours(path)
-                .map_err(|e| e.to_string())?
-                .0
+            let (conn, state) = psync_reference::open_ours(path).map_err(|e| e.to_string())?;
+            (conn, Some(state))
         }
-        _ => Connection::open(path).map_err(|e| e.to_string())?,
+        _ => (Connection::open(path).map_err(|e| e.to_string())?, None),
     };
-    let started_ingest = Instant::now();
-    match side {
-        "plain" => run_plain(&conn, rows).map_err(|e| e.to_string())?,
-        _ => run_sync(&conn, rows)?,
+    if side != "plain" {
+        prepare(&conn).map_err(|e| e.to_string())?;
     }
-    let seconds = started_ingest.elapsed().as_secs_f64();
+
+    let started_ingest = Instant::now();
+    let spent = match (side, &state) {
+        ("plain", _) => run_plain(&conn, rows).map_err(|e| e.to_string())?,
+        (_, Some(state)) => {
+            run_ours(&conn, state, lines)?;
+            started_ingest.elapsed()
+        }
+        _ => {
+            run_reference(&conn, lines)?;
+            started_ingest.elapsed()
+        }
+    };
+    let seconds = spent.as_secs_f64();
     let count = count_rows(&conn);
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "RESULT {seconds} {} {count}", peak_rss_kib());
@@ -162,7 +252,12 @@ fn main() {
         "| rows | side | seconds | rows/s | peak RSS (MiB) | rows in view |\n|---:|---|---:|---:|---:|---:|\n",
     );
     for &rows in &sizes {
-        for side in ["reference", "ours", "plain"] {
+        let lines_dir = tempfile::tempdir().expect("temp dir");
+        let lines = lines_dir.path().join("lines.ndjson");
+        write_lines(&lines, rows).expect("write sync lines");
+        let sides = std::env::var("PSYNC_BENCH_SIDES")
+            .unwrap_or_else(|_| "reference,ours,plain".to_string());
+        for side in sides.split(',') {
             if side == "ours" && !engine {
                 table.push_str(&format!(
                     "| {rows} | ours | n/a (no powersync_control yet) | | | |\n"
@@ -172,10 +267,16 @@ fn main() {
             let dir = tempfile::tempdir().expect("temp dir");
             let path = dir.path().join("bench.db");
             let output = Command::new(&exe)
-                .env(CHILD_ENV, format!("{side}:{rows}:{}", path.display()))
+                .env(
+                    CHILD_ENV,
+                    format!("{side}:{rows}:{}:{}", path.display(), lines.display()),
+                )
                 .output()
                 .expect("bench child starts");
             let stdout = String::from_utf8_lossy(&output.stdout);
+            if std::env::var_os(TRACE_ENV).is_some() {
+                eprint!("{}", String::from_utf8_lossy(&output.stderr));
+            }
             let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT "));
             match line {
                 Some(result) if output.status.success() => {

@@ -28,6 +28,14 @@ pub struct Plan {
     pub priority: u32,
 }
 
+/// The id of row `index`: `row-` and 24 hex digits whose order is unrelated to the index,
+/// like the UUIDs real apps use, so inserts land all over the id indexes as they do in a real
+/// initial sync (sequential ids would make every index insert an append).
+pub fn row_id(index: usize) -> String {
+    let scrambled = (index as u64 ^ 0x5bd1_e995).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    format!("row-{scrambled:016x}{index:08x}")
+}
+
 /// The row with index `i` as its JSON data.
 pub fn row_data(index: usize) -> Value {
     json!({
@@ -99,7 +107,7 @@ impl Plan {
                     .iter()
                     .map(|&i| {
                         json!({"op_id": (i + 1).to_string(), "op": "PUT", "object_type": "rows",
-                               "object_id": format!("row-{i}"), "checksum": op_checksum(i + 1),
+                               "object_id": row_id(i), "checksum": op_checksum(i + 1),
                                "data": row_data(i).to_string()})
                     })
                     .collect();
