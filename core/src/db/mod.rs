@@ -12,6 +12,7 @@
 //! SQLite does not report rows removed by an unconditional `DELETE FROM t` (truncate
 //! optimization); code that must notify deletes one row first (as `powersync_clear` does).
 
+mod checkpointer;
 mod notify;
 mod pool;
 mod transaction;
@@ -34,6 +35,7 @@ pub use value::{Row, Value};
 
 use crate::state::DatabaseState;
 use crate::{Error, Result};
+use checkpointer::Checkpointer;
 use notify::ChangeTracker;
 use pool::ReaderPool;
 
@@ -73,6 +75,8 @@ struct Inner {
     closed: AtomicBool,
     state: Arc<DatabaseState>,
     changes: ChangeTracker,
+    /// Background WAL checkpoints (file databases only).
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 #[derive(Debug, Clone)]
@@ -162,6 +166,13 @@ impl Database {
             }
             writer.execute_batch("PRAGMA synchronous = NORMAL")?;
         }
+        let checkpointer = match location {
+            Location::File(_) => Some(Checkpointer::start(
+                &mut writer,
+                location.open_connection(options.busy_timeout)?,
+            )?),
+            Location::Memory(_) => None,
+        };
         crate::ext::register_functions(&writer, &state)?;
         let changes = ChangeTracker::default();
         changes.install(&mut writer)?;
@@ -177,6 +188,7 @@ impl Database {
                 closed: AtomicBool::new(false),
                 state,
                 changes,
+                checkpointer: Mutex::new(checkpointer),
             }),
         };
         db.write(|tx| {
@@ -331,6 +343,9 @@ impl Database {
             return Ok(());
         }
         self.inner.readers.close();
+        if let Some(mut checkpointer) = self.inner.checkpointer.lock().take() {
+            checkpointer.stop();
+        }
         // Close the writer last: in WAL mode the last connection checkpoints the log.
         let writer = self.inner.writer.lock().take();
         if let Some(conn) = writer {

@@ -368,3 +368,57 @@ fn close_inside_a_write_is_refused() {
     assert!(!db.is_closed());
     db.close().expect("close afterwards");
 }
+
+/// Size of the main database file in pages of 4 KiB.
+fn file_pages(path: &Path) -> u64 {
+    std::fs::metadata(path).map(|m| m.len() / 4096).unwrap_or(0)
+}
+
+#[test]
+fn large_commits_are_checkpointed_in_the_background_and_close_removes_the_wal() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("ckpt.db");
+    let db = Database::open(&path).expect("open");
+    db.execute("CREATE TABLE t(x BLOB)", &[]).expect("create");
+    let before = file_pages(&path);
+    // ~2400 pages in one commit: past the 1000-page threshold, so the WAL hook wakes the
+    // checkpointer, which copies the pages into the main file without another write.
+    db.write(|tx| {
+        for _ in 0..600 {
+            tx.execute("INSERT INTO t VALUES (randomblob(16000))", &[])?;
+        }
+        Ok(())
+    })
+    .expect("large write");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while file_pages(&path) < before + 2000 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the background checkpoint did not copy the WAL into the database file"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(count(&db, "t"), 600);
+    db.close().expect("close");
+    assert!(
+        !dir.path().join("ckpt.db-wal").exists(),
+        "closing checkpoints and removes the WAL"
+    );
+    let reopened = Database::open(&path).expect("reopen");
+    assert_eq!(count(&reopened, "t"), 600);
+}
+
+#[test]
+fn opening_and_dropping_repeatedly_keeps_every_write() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("idle.db");
+    for _ in 0..20 {
+        // Each open starts a checkpoint thread and each drop stops it (joining it).
+        let db = Database::open(&path).expect("open");
+        db.execute("CREATE TABLE IF NOT EXISTS t(x)", &[])
+            .expect("create");
+        db.execute("INSERT INTO t VALUES (1)", &[]).expect("insert");
+    }
+    let db = Database::open(&path).expect("open");
+    assert_eq!(count(&db, "t"), 20);
+}

@@ -25,7 +25,8 @@ use std::time::Instant;
 
 use rusqlite::Connection;
 
-use psync_core::state::DatabaseState;
+use psync_core::Database;
+use psync_core::schema::Schema;
 use psync_core::sync::SyncCommand;
 use psync_reference::synthetic::{OPS_PER_LINE, Plan, SCHEMA, row_data, row_id};
 
@@ -94,9 +95,13 @@ fn run_reference(conn: &Connection, lines: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Ours: batches of lines up to `LINE_BATCH_MAX_BYTES` per transaction, as our client does.
-fn run_ours(conn: &Connection, state: &DatabaseState, lines: &Path) -> Result<(), String> {
-    control(conn, "start", None).map_err(|e| e.to_string())?;
+/// Ours, opened and driven like our sync client: a `Database` (writer, readers, background
+/// WAL checkpoints) and batches of lines up to `LINE_BATCH_MAX_BYTES` per write transaction.
+fn run_ours(db: &Database, lines: &Path) -> Result<(), String> {
+    let engine = &db.state().sync;
+    let err = |e: psync_core::Error| e.to_string();
+    db.write(|tx| engine.control(tx.connection(), SyncCommand::Start(Default::default()), 0))
+        .map_err(err)?;
     let mut batch: Vec<SyncCommand> = Vec::new();
     let mut batch_bytes = 0;
     let mut applied = false;
@@ -107,20 +112,15 @@ fn run_ours(conn: &Connection, state: &DatabaseState, lines: &Path) -> Result<()
         batch_bytes += line.len();
         batch.push(SyncCommand::LineText(line));
         if batch_bytes >= psync_core::client::LINE_BATCH_MAX_BYTES || lines.peek().is_none() {
-            conn.execute_batch("BEGIN IMMEDIATE")
-                .map_err(|e| e.to_string())?;
             let started = Instant::now();
-            let out = state
-                .sync
-                .control_lines(conn, &batch, 0)
-                .map_err(|e| e.to_string())?;
-            let handled = started.elapsed();
-            conn.execute_batch("COMMIT").map_err(|e| e.to_string())?;
+            let out = db
+                .write(|tx| engine.control_lines(tx.connection(), &batch, 0))
+                .map_err(err)?;
             if trace {
                 eprintln!(
-                    "batch of {} lines: handled in {handled:?}, committed in {:?}",
+                    "batch of {} lines handled and committed in {:?}",
                     batch.len(),
-                    started.elapsed() - handled
+                    started.elapsed()
                 );
             }
             applied |= out
@@ -198,35 +198,37 @@ fn child(spec: &str) -> Result<(), String> {
         .ok_or("bad row count")?;
     let path = parts.next().ok_or("missing path")?;
     let lines = Path::new(parts.next().ok_or("missing lines path")?);
-    let (conn, state) = match side {
-        "reference" => (
-            psync_reference::open_reference(path).map_err(|e| e.to_string())?,
-            None,
-        ),
-        "ours" => {
-            let (conn, state) = psync_reference::open_ours(path).map_err(|e| e.to_string())?;
-            (conn, Some(state))
+    let (spent, count) = match side {
+        "plain" => {
+            let conn = Connection::open(path).map_err(|e| e.to_string())?;
+            (
+                run_plain(&conn, rows).map_err(|e| e.to_string())?,
+                count_rows(&conn),
+            )
         }
-        _ => (Connection::open(path).map_err(|e| e.to_string())?, None),
-    };
-    if side != "plain" {
-        prepare(&conn).map_err(|e| e.to_string())?;
-    }
-
-    let started_ingest = Instant::now();
-    let spent = match (side, &state) {
-        ("plain", _) => run_plain(&conn, rows).map_err(|e| e.to_string())?,
-        (_, Some(state)) => {
-            run_ours(&conn, state, lines)?;
-            started_ingest.elapsed()
+        "ours" => {
+            let db = Database::open(path).map_err(|e| e.to_string())?;
+            db.update_schema(Schema::from_json(SCHEMA).map_err(|e| e.to_string())?)
+                .map_err(|e| e.to_string())?;
+            let started = Instant::now();
+            run_ours(&db, lines)?;
+            let spent = started.elapsed();
+            let count = db
+                .get("SELECT count(*) FROM rows", &[])
+                .ok()
+                .and_then(|row| row.get(0).and_then(psync_core::Value::as_i64))
+                .unwrap_or(-1);
+            (spent, count)
         }
         _ => {
+            let conn = psync_reference::open_reference(path).map_err(|e| e.to_string())?;
+            prepare(&conn).map_err(|e| e.to_string())?;
+            let started = Instant::now();
             run_reference(&conn, lines)?;
-            started_ingest.elapsed()
+            (started.elapsed(), count_rows(&conn))
         }
     };
     let seconds = spent.as_secs_f64();
-    let count = count_rows(&conn);
     let mut stdout = std::io::stdout();
     let _ = writeln!(stdout, "RESULT {seconds} {} {count}", peak_rss_kib());
     Ok(())
