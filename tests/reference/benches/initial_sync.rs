@@ -72,7 +72,9 @@ fn write_lines(path: &Path, rows: usize) -> std::io::Result<()> {
         writeln!(out, "{line}")?;
     }
     writeln!(out, "{}", plan.complete_line())?;
-    out.flush()
+    out.flush()?;
+    // Whoever runs first must not pay for writing back the file's dirty pages.
+    out.get_ref().sync_all()
 }
 
 fn read_lines(path: &Path) -> Result<impl Iterator<Item = std::io::Result<String>>, String> {
@@ -234,6 +236,49 @@ fn child(spec: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// One child run: `(seconds, peak KiB, rows in view)` or the child's error text.
+fn run_child(exe: &Path, side: &str, rows: usize, lines: &Path) -> Result<(f64, f64, f64), String> {
+    let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+    let path = dir.path().join("bench.db");
+    let output = Command::new(exe)
+        .env(
+            CHILD_ENV,
+            format!("{side}:{rows}:{}:{}", path.display(), lines.display()),
+        )
+        .output()
+        .map_err(|e| e.to_string())?;
+    if std::env::var_os(TRACE_ENV).is_some() {
+        eprint!("{}", String::from_utf8_lossy(&output.stderr));
+    }
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let result = stdout.lines().find_map(|l| l.strip_prefix("RESULT "));
+    match result {
+        Some(result) if output.status.success() => {
+            let fields: Vec<f64> = result
+                .split_whitespace()
+                .filter_map(|f| f.parse().ok())
+                .collect();
+            match fields[..] {
+                [seconds, kib, count] => Ok((seconds, kib, count)),
+                _ => Err(format!("bad child output: {result}")),
+            }
+        }
+        _ => Err(String::from_utf8_lossy(&output.stderr)
+            .trim()
+            .replace('\n', " ")),
+    }
+}
+
+/// Runs per size: `PSYNC_BENCH_RUNS` (default 3 up to 100k rows, 1 above); the table shows
+/// the median time and the highest peak RSS.
+fn runs_for(rows: usize) -> usize {
+    std::env::var("PSYNC_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if rows <= 100_000 { 3 } else { 1 })
+        .max(1)
+}
+
 fn main() {
     if let Ok(spec) = std::env::var(CHILD_ENV) {
         if let Err(e) = child(&spec) {
@@ -247,60 +292,46 @@ fn main() {
         .ok()
         .map(|s| s.split(',').filter_map(|n| n.trim().parse().ok()).collect())
         .unwrap_or_else(|| vec![10_000, 100_000, 1_000_000]);
+    let sides_env =
+        std::env::var("PSYNC_BENCH_SIDES").unwrap_or_else(|_| "reference,ours,plain".to_string());
+    let sides: Vec<&str> = sides_env.split(',').map(str::trim).collect();
     psync_reference::require_reference_core();
-    let engine = psync_reference::ours_has_sync_engine();
     let exe = std::env::current_exe().expect("bench executable path");
     let mut table = String::from(
-        "| rows | side | seconds | rows/s | peak RSS (MiB) | rows in view |\n|---:|---|---:|---:|---:|---:|\n",
+        "| rows | side | runs | median seconds | rows/s | peak RSS (MiB) | rows in view |\n|---:|---|---:|---:|---:|---:|---:|\n",
     );
     for &rows in &sizes {
         let lines_dir = tempfile::tempdir().expect("temp dir");
         let lines = lines_dir.path().join("lines.ndjson");
         write_lines(&lines, rows).expect("write sync lines");
-        let sides = std::env::var("PSYNC_BENCH_SIDES")
-            .unwrap_or_else(|_| "reference,ours,plain".to_string());
-        for side in sides.split(',') {
-            if side == "ours" && !engine {
-                table.push_str(&format!(
-                    "| {rows} | ours | n/a (no powersync_control yet) | | | |\n"
-                ));
-                continue;
-            }
-            let dir = tempfile::tempdir().expect("temp dir");
-            let path = dir.path().join("bench.db");
-            let output = Command::new(&exe)
-                .env(
-                    CHILD_ENV,
-                    format!("{side}:{rows}:{}:{}", path.display(), lines.display()),
-                )
-                .output()
-                .expect("bench child starts");
-            let stdout = String::from_utf8_lossy(&output.stdout);
-            if std::env::var_os(TRACE_ENV).is_some() {
-                eprint!("{}", String::from_utf8_lossy(&output.stderr));
-            }
-            let line = stdout.lines().find_map(|l| l.strip_prefix("RESULT "));
-            match line {
-                Some(result) if output.status.success() => {
-                    let fields: Vec<f64> = result
-                        .split_whitespace()
-                        .filter_map(|f| f.parse().ok())
-                        .collect();
-                    let (seconds, kib, count) = (fields[0], fields[1], fields[2]);
-                    table.push_str(&format!(
-                        "| {rows} | {side} | {seconds:.2} | {:.0} | {:.1} | {count} |\n",
-                        rows as f64 / seconds,
-                        kib / 1024.0
-                    ));
+        let runs = runs_for(rows);
+        // Sides alternate within each round so drift on a shared machine hits all of them.
+        let mut results: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(); sides.len()];
+        let mut failures: Vec<Option<String>> = vec![None; sides.len()];
+        for _ in 0..runs {
+            for (i, side) in sides.iter().enumerate() {
+                match run_child(&exe, side, rows, &lines) {
+                    Ok(result) => results[i].push(result),
+                    Err(e) => failures[i] = Some(e),
                 }
-                _ => table.push_str(&format!(
-                    "| {rows} | {side} | failed: {} | | | |\n",
-                    String::from_utf8_lossy(&output.stderr)
-                        .trim()
-                        .replace('\n', " ")
-                )),
             }
-            eprintln!("{}", table.lines().last().unwrap_or_default());
+        }
+        for (i, side) in sides.iter().enumerate() {
+            let row = match (&failures[i], &mut results[i]) {
+                (Some(e), _) => format!("| {rows} | {side} | {runs} | failed: {e} | | | |\n"),
+                (None, runs_done) => {
+                    runs_done.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    let (seconds, _, count) = runs_done[runs_done.len() / 2];
+                    let peak = runs_done.iter().map(|r| r.1).fold(0.0, f64::max);
+                    format!(
+                        "| {rows} | {side} | {runs} | {seconds:.2} | {:.0} | {:.1} | {count} |\n",
+                        rows as f64 / seconds,
+                        peak / 1024.0
+                    )
+                }
+            };
+            eprint!("{row}");
+            table.push_str(&row);
         }
     }
     let mut stdout = std::io::stdout();
