@@ -6,8 +6,8 @@
 //!
 //! The large checkpoint uses a priority-0 bucket applied with `partial_checkpoint_complete`,
 //! which publishes despite pending uploads — so "new state" is reachable with `ps_crud` rows
-//! present. Runs against the reference core always (it validates the harness) and against ours
-//! once our core registers `powersync_control`.
+//! present. Runs against the reference core (which validates the harness) and against ours,
+//! driven like our sync client: batches of lines per transaction, background WAL checkpoints.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -85,6 +85,9 @@ fn progress(phase: &str) {
 
 /// Child: applies the large checkpoint, then waits to be killed.
 fn child_apply(core: Core, path: &Path) {
+    if let Core::Ours = core {
+        return child_apply_batched(path);
+    }
     let conn = open(core, path);
     // The old bucket stays (its ops were delivered); the new rows arrive in a second bucket.
     let old = Plan::new(OLD_ROWS, 1, 0);
@@ -126,6 +129,59 @@ fn crash_child() {
         Core::Reference
     };
     child_apply(core, Path::new(path));
+}
+
+/// Our child drives the engine as our sync client does: a `Database` (with its background
+/// WAL checkpoints) and the lines in batches of up to `LINE_BATCH_MAX_BYTES` per write
+/// transaction (the batch size is reduced here so the 8k rows take several transactions).
+fn child_apply_batched(path: &Path) {
+    use psync_core::sync::{Instruction, SyncCommand};
+    let db = psync_core::Database::open(path).expect("open ours");
+    db.update_schema(psync_core::schema::Schema::from_json(SCHEMA).expect("schema"))
+        .expect("schema");
+    let engine = &db.state().sync;
+    let old = Plan::new(OLD_ROWS, 1, 0);
+    let plan = Plan {
+        first_row: OLD_ROWS,
+        bucket_prefix: "new",
+        ..Plan::new(NEW_ROWS, 1, 0)
+    };
+    let mut buckets = old.bucket_entries();
+    buckets.extend(plan.bucket_entries());
+    let checkpoint = serde_json::json!({"checkpoint": {
+        "last_op_id": plan.last_op().to_string(), "buckets": buckets}});
+    db.write(|tx| engine.control(tx.connection(), SyncCommand::Start(Default::default()), 0))
+        .expect("start");
+    progress("STARTED");
+    let mut lines = vec![checkpoint.to_string()];
+    lines.extend(plan.data_lines());
+    lines.push(plan.partial_complete_line());
+    let batch_bytes = psync_core::client::LINE_BATCH_MAX_BYTES / 16;
+    let mut batch: Vec<SyncCommand> = Vec::new();
+    let mut size = 0;
+    let mut out = Vec::new();
+    let count = lines.len();
+    for (i, line) in lines.into_iter().enumerate() {
+        size += line.len();
+        batch.push(SyncCommand::LineText(line));
+        if size >= batch_bytes || i + 1 == count {
+            if i + 1 == count {
+                progress("DATA");
+            }
+            out = db
+                .write(|tx| engine.control_lines(tx.connection(), &batch, 0))
+                .expect("control_lines");
+            batch.clear();
+            size = 0;
+        }
+    }
+    assert!(
+        out.iter()
+            .any(|i| matches!(i, Instruction::UpdateSyncStatus { .. })),
+        "not applied: {out:?}"
+    );
+    progress("DONE");
+    std::thread::sleep(Duration::from_secs(600));
 }
 
 fn check_after_kill(core: Core, path: &Path, label: &str) -> usize {
@@ -231,15 +287,7 @@ fn crash_at_several_points(core: Core) -> Vec<(u64, &'static str, usize)> {
 #[test]
 fn crash_safety_under_sigkill() {
     psync_reference::require_reference_core();
-    let mut cores = vec![Core::Reference];
-    if psync_reference::ours_has_sync_engine() {
-        cores.push(Core::Ours);
-    } else {
-        eprintln!(
-            "crash safety: our core has no powersync_control yet; checked the reference only"
-        );
-    }
-    for core in cores {
+    for core in [Core::Reference, Core::Ours] {
         let outcomes = crash_at_several_points(core);
         eprintln!("crash safety ({}): {outcomes:?}", core.label());
         assert!(
