@@ -107,9 +107,8 @@ fn control(conn: &Connection, state: &DatabaseState, args: &[Value]) -> Result<V
                 .map_err(|e| Error::invalid_argument(format!("invalid subscriptions: {e}")))?,
         ),
         "subscriptions" => {
-            let value = serde_json::from_str(text_payload(payload, command)?)
-                .map_err(|e| Error::invalid_argument(format!("invalid subscriptions: {e}")))?;
-            engine.control(conn, SyncCommand::Subscriptions(value), now_micros())?;
+            let text = text_payload(payload, command)?.to_owned();
+            engine.control(conn, SyncCommand::Subscriptions(text), now_micros())?;
             return Ok(Value::Null);
         }
         "seed_checkpoint_request_id" => {
