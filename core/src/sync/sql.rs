@@ -104,7 +104,7 @@ fn control(conn: &Connection, state: &DatabaseState, args: &[Value]) -> Result<V
         "refreshed_token" => SyncCommand::RefreshedToken,
         "update_subscriptions" => SyncCommand::UpdateSubscriptions(
             serde_json::from_str(text_payload(payload, command)?)
-                .map_err(|e| Error::invalid_argument(format!("invalid subscriptions: {e}")))?,
+                .map_err(|e| constraint_datatype(&format!("invalid subscriptions: {e}")))?,
         ),
         "subscriptions" => {
             let text = text_payload(payload, command)?.to_owned();

@@ -13,9 +13,10 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use super::engine::constraint_datatype;
 use super::state::{RealBucketProgress, TargetCheckpoint};
 use super::types::{JsonText, StreamKey, StreamProgress, StreamStatus};
-use crate::{Error, Result};
+use crate::Result;
 
 /// Default TTL of an explicit subscription, in seconds.
 pub const DEFAULT_TTL_SECONDS: i64 = 86_400;
@@ -66,9 +67,8 @@ pub fn prepare_request(
     let requested = explicit_subscriptions(conn)?;
     let mut list = Vec::with_capacity(requested.len());
     for sub in &requested {
-        let parameters: Value = serde_json::from_str(&sub.params).map_err(|e| {
-            Error::invalid_argument(format!("invalid stored stream parameters: {e}"))
-        })?;
+        let parameters: Value = serde_json::from_str(&sub.params)
+            .map_err(|e| constraint_datatype(&format!("invalid stored stream parameters: {e}")))?;
         list.push(json!({
             "stream": sub.name,
             "parameters": parameters,
@@ -231,10 +231,11 @@ pub fn snapshot(
             for i in targets {
                 if let Some(status) = out.get_mut(i) {
                     status.buckets.insert(bucket_name.clone());
+                    // The stream is as late as its lowest-priority bucket (highest number).
                     status.priority = Some(
                         status
                             .priority
-                            .map_or(bucket.priority, |p| p.min(bucket.priority)),
+                            .map_or(bucket.priority, |p| p.max(bucket.priority)),
                     );
                 }
             }
@@ -244,7 +245,7 @@ pub fn snapshot(
 }
 
 /// Sets `last_synced_at = now` (in the table and in `streams`) on the streams an apply of
-/// `priority` covers: all for a full apply, else those with buckets of priority `<= p`.
+/// `priority` covers: all for a full apply, else those whose buckets all have priority `<= p`.
 pub fn mark_synced(
     conn: &Connection,
     streams: &mut [StreamStatus],
@@ -311,13 +312,13 @@ struct Subscribe {
 /// subscribed, at the next `start` or checkpoint.
 pub fn subscriptions_command(conn: &Connection, payload: &str, now_micros: i64) -> Result<()> {
     let change: SubscriptionChange = serde_json::from_str(payload)
-        .map_err(|e| Error::invalid_argument(format!("invalid subscriptions: {e}")))?;
+        .map_err(|e| constraint_datatype(&format!("invalid subscriptions: {e}")))?;
     match change {
         SubscriptionChange::Subscribe(sub) => {
             if let Some(p) = sub.priority
                 && (p < 0 || p >= i64::from(i32::MAX))
             {
-                return Err(Error::invalid_argument("Invalid bucket priority value"));
+                return Err(constraint_datatype("invalid subscription priority"));
             }
             let ttl = sub.ttl.map_or(DEFAULT_TTL_SECONDS, |t| {
                 i64::try_from(t).unwrap_or(i64::MAX)

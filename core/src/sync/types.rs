@@ -84,11 +84,12 @@ pub enum CheckpointMode {
 pub struct JsonText(Box<RawValue>);
 
 impl JsonText {
-    /// Checks that `text` is one JSON value and keeps it as is.
+    /// Checks that `text` is one JSON value and keeps it as is (invalid JSON is an
+    /// invalid-argument error, SQLite code CONSTRAINT_DATATYPE like the reference core).
     pub fn from_text(text: String) -> crate::Result<Self> {
         RawValue::from_string(text)
             .map(Self)
-            .map_err(|e| crate::Error::invalid_argument(format!("invalid JSON: {e}")))
+            .map_err(|e| super::engine::constraint_datatype(&format!("invalid JSON: {e}")))
     }
 
     /// The JSON text.
@@ -223,7 +224,8 @@ pub struct StreamStatus {
     /// Buckets of the checkpoint that belong to this subscription (not serialised).
     #[serde(skip)]
     pub buckets: BTreeSet<String>,
-    /// Highest priority (lowest number) of those buckets.
+    /// Lowest priority (highest number) of those buckets: the stream is complete once a
+    /// (partial) checkpoint of that priority is applied.
     pub priority: Option<i32>,
     /// Whether the checkpoint includes the stream.
     pub active: bool,
