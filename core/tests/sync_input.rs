@@ -250,7 +250,7 @@ fn j95_j96_j97_explicit_subscriptions_and_errors() {
     db.line(json!({"checkpoint": {"last_op_id": "1", "buckets": [],
         "streams": [{"name": "a", "is_default": true, "errors": []}]}}));
     db.control(SyncCommand::Subscriptions(
-        json!({"subscribe": {"stream": {"name": "a"}}}),
+        json!({"subscribe": {"stream": {"name": "a"}}}).to_string(),
     ));
     assert_eq!(db.count("SELECT count(*) FROM ps_stream_subscriptions WHERE active AND is_default AND ttl IS NOT NULL"), 1);
     db.line(json!({"checkpoint": {"last_op_id": "1", "buckets": []}}));
@@ -273,7 +273,7 @@ fn j95_j96_j97_explicit_subscriptions_and_errors() {
     );
     db.control(SyncCommand::Stop);
     db.control(SyncCommand::Subscriptions(
-        json!({"unsubscribe": {"name": "a", "params": null}}),
+        json!({"unsubscribe": {"name": "a", "params": null}}).to_string(),
     ));
     let out = db.control(SyncCommand::Start(StartSyncStream::default()));
     let json: Value = serde_json::from_str(&instructions_to_json(&out).expect("json")).expect("v");
@@ -288,7 +288,7 @@ fn j98_new_subscription_closes_the_stream_on_update() {
     let db = open();
     db.control(SyncCommand::Start(StartSyncStream::default()));
     db.control(SyncCommand::Subscriptions(
-        json!({"subscribe": {"stream": {"name": "s", "params": {"a": 1}}}}),
+        json!({"subscribe": {"stream": {"name": "s", "params": {"a": 1}}}}).to_string(),
     ));
     let out = db.control(SyncCommand::UpdateSubscriptions(vec![]));
     assert_eq!(

@@ -594,7 +594,10 @@ fn j97_j98_explicit_subscriptions_in_the_request() {
                 |r| r.get(0),
             )
             .expect("row");
-    assert_eq!(params, r#"{"a":1}"#, "stored params text");
+    assert_eq!(
+        params, r#"{"a": 1}"#,
+        "params are stored as the caller's text"
+    );
     let out = db.control("start", None);
     let est = out
         .iter()

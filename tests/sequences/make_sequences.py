@@ -198,3 +198,38 @@ seq("j97-unsubscribe","97",[ctl("subscriptions",{"subscribe":{"stream":{"name":"
 # The payload is passed as text so the params keep their spacing; quote() keeps the result text.
 seq("j98-params-textual","98",[ctl("subscriptions",'{"subscribe":{"stream":{"name":"s","params":{"a": 1}}}}'),sql("SELECT quote(local_params) FROM ps_stream_subscriptions",expect="'{\"a\": 1}'"),
  start(),ctl("update_subscriptions",[]),ctl("update_subscriptions",[{"name":"s","params":{"a":1}}])])
+# Subscription commands: validation, priority merging, parameters kept as text.
+SUBS_TABLE="SELECT json_group_array(json_array(stream_name,local_params,local_priority,ttl,expires_at IS NOT NULL,active)) FROM ps_stream_subscriptions"
+def subscribe(name,params=None,**extra):
+    st={"name":name}
+    if params is not None: st["params"]=params
+    d={"stream":st}; d.update(extra)
+    return {"subscribe":d}
+seq("j99-subscription-commands","99",[ctl("subscriptions",subscribe("a",ttl=-1)),ctl("subscriptions",subscribe("b",ttl=1.5)),ctl("subscriptions",subscribe("c",ttl="10")),
+ ctl("subscriptions",subscribe("d",ttl=None)),ctl("subscriptions",subscribe("e",priority=-1)),ctl("subscriptions",subscribe("f",priority=5)),
+ ctl("subscriptions",subscribe("g",priority=None,extra=1)),ctl("subscriptions",{"subscribe":{"stream":{"name":"h"}},"unsubscribe":{"name":"h"}}),
+ ctl("subscriptions",'{"subscribe":{"stream":{"name":"i","params":{"x": [1, 2.50], "b": true}}}}'),ctl("subscriptions",'{"subscribe":{"stream":{"name":"j","params":{"x": }}}}'),
+ ctl("subscriptions",subscribe("k",5)),ctl("subscriptions",subscribe("l","str")),ctl("subscriptions",{"subscribe":{"stream":{"params":{}}}}),
+ ctl("subscriptions",subscribe("m",priority=2)),ctl("subscriptions",subscribe("m",priority=3)),ctl("subscriptions",subscribe("m",priority=1)),ctl("subscriptions",subscribe("m")),
+ ctl("subscriptions",subscribe("n")),ctl("subscriptions",subscribe("n",priority=1)),ctl("subscriptions",{"unsubscribe":{"name":"zz"}}),ctl("subscriptions",{"unsubscribe":{"name":"m"}}),
+ ctl("subscriptions",{}),ctl("subscriptions",{"other":1}),ctl("subscriptions","[1]"),
+ ctl("subscriptions",'{"unsubscribe":{"name":"i","params":{"x":[1,2.50],"b":true}}}'),sql(SUBS_TABLE),
+ ctl("start",None),ctl("stop"),ctl("subscriptions",'{"unsubscribe":{"name":"i","params":{"x": [1, 2.50], "b": true}}}'),sql(SUBS_TABLE),start(),
+ ctl("update_subscriptions","[{"),ctl("update_subscriptions",[{"params":{}}]),ctl("update_subscriptions",'[{"name":"d","params":null}]'),ctl("stop"),ctl("subscriptions",subscribe("o",ttl=0)),sql(SUBS_TABLE)])
+# Stream status over an iteration: a snapshot per checkpoint (also per checkpoint_diff), progress
+# only while downloading, last_synced_at for every listed stream on a full apply.
+seq("j100-stream-status-lifecycle","100",[ctl("subscriptions",'{"subscribe":{"stream":{"name":"x","params":{"b": 2, "a": 1}},"priority":1}}'),
+ ctl("subscriptions",subscribe("lonely")),start(),
+ cp(1,[B("a",prio=2,count=2,subs=[{"default":0}]),B("b",prio=1,count=2,subs=[{"sub":0}]),B("c",prio=3,count=1,subs=[{"default":0},{"sub":0}])],
+    streams=[stream("d",errors=[{"subscription":"default","message":"broken"}]),stream("x",default=False,errors=[{"subscription":0,"message":"bad params"}])]),
+ ctl("subscriptions",subscribe("y")),data("b",[op(1,"r1")]),data("a",[op(2,"r2")]),
+ diff(3,[B("a",prio=2,count=3,subs=[{"default":0}])]),data("b",[op(3,"r3")]),partial(3,1),data("a",[op(4,"r4"),op(5,"r5")]),data("c",[op(6,"r6")]),complete(6),
+ cp(7,[B("a",prio=2,count=4,subs=[{"default":0}])],streams=[stream("d")]),data("a",[op(7,"r7")]),ctl("stop"),
+ ctl("subscriptions",'{"unsubscribe":{"name":"x","params":{"b": 2, "a": 1}}}'),ctl("start",None),ctl("stop"),
+ sql("SELECT powersync_offline_sync_status()"),sql(SUBS_TABLE)])
+# A stream that is both default and explicitly subscribed: default buckets stay with the default row only.
+seq("j101-default-and-explicit-buckets","101",[start(),cp(1,[B("a",subs=[{"default":0}])],streams=[stream("s")]),complete(1),ctl("stop"),
+ ctl("subscriptions",subscribe("s")),ctl("subscriptions",subscribe("s",{"p":1})),start(),
+ cp(2,[B("a",subs=[{"default":0}]),B("b",prio=1,subs=[{"sub":1}])],streams=[stream("s")]),data("b",[op(2,"r2")]),partial(2,1),complete(2),ctl("stop"),
+ ctl("subscriptions",{"unsubscribe":{"name":"s"}}),start(),cp(3,[B("a",subs=[{"default":0}])],streams=[stream("s")]),data("a",[op(3,"r3")]),complete(3),
+ sql(SUBS_TABLE)])

@@ -72,7 +72,7 @@ pub fn offline_status(conn: &Connection) -> Result<CoreSyncStatus> {
             })
         })?
         .collect::<rusqlite::Result<Vec<_>>>()?;
-    let streams = streams::statuses(conn, None, &Default::default(), &[])?;
+    let streams = streams::snapshot(conn, None, &[])?;
     Ok(CoreSyncStatus {
         priority_status,
         streams,
@@ -124,8 +124,8 @@ impl SyncEngine {
                 self.set_iteration(&mut slot, None);
                 return Ok(out);
             }
-            SyncCommand::Subscriptions(value) => {
-                streams::subscriptions_command(conn, &value, now_micros)?;
+            SyncCommand::Subscriptions(payload) => {
+                streams::subscriptions_command(conn, &payload, now_micros)?;
                 return Ok(out);
             }
             _ => {}
@@ -255,11 +255,12 @@ fn start(
     out: &mut Vec<Instruction>,
 ) -> Result<Iteration> {
     let client_id = kv::client_id(conn)?;
-    let (request_subscriptions, subscription_json) =
-        streams::prepare_request(conn, &options.active_streams, now_micros)?;
-    let buckets = storage::requested_buckets(conn)?;
+    // The status shows the rows as they were before expired and unsubscribed ones are removed.
     let mut status = offline_status(conn)?;
     status.connecting = true;
+    let buckets = storage::requested_buckets(conn)?;
+    let (request_subscriptions, subscription_json) =
+        streams::prepare_request(conn, &options.active_streams, now_micros)?;
 
     let mut request = json!({
         "buckets": buckets.iter().map(|(name, after)| json!({"name": name, "after": after.to_string()})).collect::<Vec<_>>(),
@@ -321,6 +322,8 @@ pub fn initial_request_id(conn: &Connection) -> Result<i64> {
 }
 
 fn push_status(it: &mut Iteration, out: &mut Vec<Instruction>) -> Result<()> {
+    let downloading = it.status.downloading.is_some().then_some(&it.progress);
+    streams::fill_progress(&mut it.status.streams, downloading);
     let json = serde_json::to_string(&it.status)?;
     if it.last_emitted_status.as_deref() != Some(json.as_str()) {
         it.last_emitted_status = Some(json);
@@ -374,8 +377,8 @@ fn handle(
         SyncCommand::CompletedUpload => completed_upload(conn, it, now, out),
         SyncCommand::UpdateSubscriptions(keys) => {
             streams::extend_ttls(conn, &keys, now)?;
-            let (current, _) = streams::explicit_subscriptions(conn)?;
-            if current != it.request_subscriptions {
+            let current = streams::explicit_subscriptions(conn)?;
+            if !streams::same_request(&current, &it.request_subscriptions) {
                 out.push(Instruction::CloseSyncStream {
                     hide_disconnect: true,
                 });
@@ -441,11 +444,16 @@ fn handle_line(
             for name in &diff.removed_buckets {
                 storage::delete_bucket(conn, name)?;
             }
+            // Like the reference core, the streams of the checkpoint are reconciled again.
+            let logs = streams::reconcile(conn, &target, &it.request_subscriptions)?;
             new_target(conn, it, target)?;
+            for line in logs {
+                log(out, LogSeverity::Warning, line);
+            }
         }
         SyncLine::Data(data) => {
             storage::store_data_line(conn, &data, size)?;
-            data_stored(conn, it, &data)?;
+            data_stored(it, &data)?;
         }
         SyncLine::CheckpointComplete => {
             let Target::Tracking(target) = &it.target else {
@@ -495,19 +503,8 @@ fn handle_line(
                 }
                 ApplyOutcome::PendingLocalChanges => mark_connected(it),
                 ApplyOutcome::Applied => {
-                    streams::mark_synced(
-                        conn,
-                        &target,
-                        Some(priority),
-                        &it.request_subscriptions,
-                        now,
-                    )?;
-                    let streams = streams::statuses(
-                        conn,
-                        Some(&target),
-                        &it.progress,
-                        &it.request_subscriptions,
-                    )?;
+                    let mut streams = it.status.streams.clone();
+                    streams::mark_synced(conn, &mut streams, Some(priority), now)?;
                     mark_connected(it);
                     it.status.streams = streams;
                     it.status.priority_status.retain(|e| e.priority > priority);
@@ -533,8 +530,8 @@ fn handle_line(
             } else if seconds <= 30 {
                 out.push(Instruction::FetchCredentials { did_expire: false });
             } else {
-                let (current, _) = streams::explicit_subscriptions(conn)?;
-                if current != it.request_subscriptions {
+                let current = streams::explicit_subscriptions(conn)?;
+                if !streams::same_request(&current, &it.request_subscriptions) {
                     out.push(Instruction::CloseSyncStream {
                         hide_disconnect: true,
                     });
@@ -609,37 +606,20 @@ fn store_staged(
     let refs: Vec<(&DataLine<'_>, usize)> = staged.iter().map(|(d, n)| (d, *n)).collect();
     storage::store_data_lines(conn, &refs)?;
     for (data, _) in staged.drain(..) {
-        data_stored(conn, it, &data)?;
+        data_stored(it, &data)?;
     }
     push_status(it, out)
 }
 
 /// Progress and status bookkeeping after a data line's ops were stored.
-fn data_stored(conn: &Connection, it: &mut Iteration, data: &DataLine<'_>) -> Result<()> {
+fn data_stored(it: &mut Iteration, data: &DataLine<'_>) -> Result<()> {
     let mut progress = it.progress.get(data.bucket.as_ref()).copied();
     if let Some(p) = progress.as_mut() {
         p.since_last += storage::op_count(data);
     }
-    // Stream progress follows bucket progress (only when streams are shown).
-    let streams = match (&it.target, progress, it.status.streams.is_empty()) {
-        (Target::Tracking(target), Some(p), false) => {
-            let mut updated = it.progress.clone();
-            updated.insert(data.bucket.to_string(), p);
-            Some(streams::statuses(
-                conn,
-                Some(target),
-                &updated,
-                &it.request_subscriptions,
-            )?)
-        }
-        _ => None,
-    };
     mark_connected(it);
     if let Some(p) = progress {
         it.progress.insert(data.bucket.to_string(), p);
-    }
-    if let Some(streams) = streams {
-        it.status.streams = streams;
     }
     if it.status.downloading.is_some() {
         it.refresh_downloading();
@@ -699,7 +679,7 @@ fn new_target(conn: &Connection, it: &mut Iteration, target: TargetCheckpoint) -
             p.since_last = 0;
         }
     }
-    let streams = streams::statuses(conn, Some(&target), &progress, &it.request_subscriptions)?;
+    let streams = streams::snapshot(conn, Some(&target), &it.request_subscriptions)?;
     mark_connected(it);
     it.progress = progress;
     it.refresh_downloading();
@@ -720,13 +700,13 @@ fn after_full_apply(
     if let Some(w) = target.write_checkpoint {
         kv::set_last_applied(conn, Some(w))?;
     }
-    streams::mark_synced(conn, target, None, &it.request_subscriptions, now)?;
+    let mut streams = it.status.streams.clone();
+    streams::mark_synced(conn, &mut streams, None, now)?;
     let mut progress = it.progress.clone();
     for p in progress.values_mut() {
         p.at_last = p.target_count;
         p.since_last = 0;
     }
-    let streams = streams::statuses(conn, Some(target), &progress, &it.request_subscriptions)?;
     if let Some(w) = target.write_checkpoint {
         log(
             out,

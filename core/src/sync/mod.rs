@@ -25,6 +25,6 @@ pub use engine::{SyncEngine, acknowledged_floor, initial_request_id, offline_sta
 pub use sql::register_functions;
 pub use types::{
     BucketProgress, CheckpointMode, CheckpointRequestTarget, CoreSyncStatus, DownloadProgress,
-    Instruction, LogSeverity, PriorityStatusEntry, StartSyncStream, StreamKey, SyncCommand,
-    instructions_to_json,
+    Instruction, JsonText, LogSeverity, PriorityStatusEntry, StartSyncStream, StreamKey,
+    StreamProgress, StreamStatus, SyncCommand, instructions_to_json,
 };

@@ -104,12 +104,11 @@ fn control(conn: &Connection, state: &DatabaseState, args: &[Value]) -> Result<V
         "refreshed_token" => SyncCommand::RefreshedToken,
         "update_subscriptions" => SyncCommand::UpdateSubscriptions(
             serde_json::from_str(text_payload(payload, command)?)
-                .map_err(|e| Error::invalid_argument(format!("invalid subscriptions: {e}")))?,
+                .map_err(|e| constraint_datatype(&format!("invalid subscriptions: {e}")))?,
         ),
         "subscriptions" => {
-            let value = serde_json::from_str(text_payload(payload, command)?)
-                .map_err(|e| Error::invalid_argument(format!("invalid subscriptions: {e}")))?;
-            engine.control(conn, SyncCommand::Subscriptions(value), now_micros())?;
+            let text = text_payload(payload, command)?.to_owned();
+            engine.control(conn, SyncCommand::Subscriptions(text), now_micros())?;
             return Ok(Value::Null);
         }
         "seed_checkpoint_request_id" => {

@@ -95,8 +95,8 @@ pub struct Iteration {
     pub pending: Option<TargetCheckpoint>,
     /// Progress per bucket of the target.
     pub progress: BTreeMap<String, RealBucketProgress>,
-    /// The explicit subscriptions the request was built with (`(name, params text)`).
-    pub request_subscriptions: Vec<(String, String)>,
+    /// The explicit subscriptions the request was built with.
+    pub request_subscriptions: Vec<super::streams::RequestedSubscription>,
     /// Raw tables of the `start` schema.
     pub raw_tables: Vec<super::raw::RawTable>,
 }

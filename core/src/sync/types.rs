@@ -2,9 +2,10 @@
 //! The typed interface of the sync state machine: commands in, instructions out
 //! (client-state-machine.md §1–§2), serialised exactly like the reference core's JSON.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize, Serializer};
+use serde_json::value::RawValue;
 
 /// A command handed to [`SyncEngine::control`](super::SyncEngine::control).
 #[derive(Debug, Clone, PartialEq)]
@@ -27,8 +28,9 @@ pub enum SyncCommand {
     RefreshedToken,
     /// The app now references these streams.
     UpdateSubscriptions(Vec<StreamKey>),
-    /// Subscribe to / unsubscribe from a stream (`{"subscribe":…}` / `{"unsubscribe":…}`).
-    Subscriptions(serde_json::Value),
+    /// Subscribe to / unsubscribe from a stream: the JSON text `{"subscribe":…}` or
+    /// `{"unsubscribe":…}`, kept as text so stream parameters are stored exactly as sent.
+    Subscriptions(String),
 }
 
 /// Payload of the `start` command (client-state-machine.md §1.1).
@@ -73,14 +75,53 @@ pub enum CheckpointMode {
     Requests,
 }
 
-/// A stream referenced by name and parameters.
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+/// JSON text kept exactly as received (spacing, key order and number spelling included).
+///
+/// Stream parameters are stored and compared by this text, like the reference core does, so
+/// `{"a": 1}` and `{"a":1}` are different subscriptions. Equality compares the text.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JsonText(Box<RawValue>);
+
+impl JsonText {
+    /// Checks that `text` is one JSON value and keeps it as is (invalid JSON is an
+    /// invalid-argument error, SQLite code CONSTRAINT_DATATYPE like the reference core).
+    pub fn from_text(text: String) -> crate::Result<Self> {
+        RawValue::from_string(text)
+            .map(Self)
+            .map_err(|e| super::engine::constraint_datatype(&format!("invalid JSON: {e}")))
+    }
+
+    /// The JSON text.
+    pub fn get(&self) -> &str {
+        self.0.get()
+    }
+}
+
+impl PartialEq for JsonText {
+    fn eq(&self, other: &Self) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl Eq for JsonText {}
+
+/// A stream referenced by name and parameters. Only deserialise it from JSON text (not from a
+/// parsed `serde_json::Value`): the parameters keep their exact text.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
 pub struct StreamKey {
     /// Stream name.
     pub name: String,
-    /// Stream parameters (`null` when none).
+    /// Stream parameters as sent (`None` for absent or `null`).
     #[serde(default)]
-    pub params: Option<serde_json::Value>,
+    pub params: Option<JsonText>,
+}
+
+impl StreamKey {
+    /// The text stored in `ps_stream_subscriptions.local_params` (`null` without parameters).
+    pub fn params_text(&self) -> &str {
+        self.params.as_ref().map_or("null", JsonText::get)
+    }
 }
 
 /// Log severity of a [`Instruction::LogLine`].
@@ -160,14 +201,53 @@ pub struct CoreSyncStatus {
     pub priority_status: Vec<PriorityStatusEntry>,
     /// Download progress while a checkpoint is being downloaded.
     pub downloading: Option<DownloadProgress>,
-    /// Stream subscription status objects.
-    pub streams: Vec<serde_json::Value>,
+    /// Stream subscriptions as known at the last checkpoint (or at `start`).
+    pub streams: Vec<StreamStatus>,
     /// Write checkpoint applied with the last full checkpoint of this iteration.
     #[serde(
         skip_serializing_if = "Option::is_none",
         serialize_with = "opt_id_as_string"
     )]
     pub internal_last_applied_checkpoint_request_id: Option<i64>,
+}
+
+/// Status of one row of `ps_stream_subscriptions`, as reported in [`CoreSyncStatus::streams`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StreamStatus {
+    /// Row id (not serialised).
+    #[serde(skip)]
+    pub id: i64,
+    /// Stream name.
+    pub name: String,
+    /// Parameters as stored (`null` without parameters).
+    pub parameters: Option<JsonText>,
+    /// Buckets of the checkpoint that belong to this subscription (not serialised).
+    #[serde(skip)]
+    pub buckets: BTreeSet<String>,
+    /// Lowest priority (highest number) of those buckets: the stream is complete once a
+    /// (partial) checkpoint of that priority is applied.
+    pub priority: Option<i32>,
+    /// Whether the checkpoint includes the stream.
+    pub active: bool,
+    /// Whether the service lists it as a default stream.
+    pub is_default: bool,
+    /// Whether the app subscribed explicitly (`ttl` set).
+    pub has_explicit_subscription: bool,
+    /// When the explicit subscription expires (µs).
+    pub expires_at: Option<i64>,
+    /// When its data was last applied (µs).
+    pub last_synced_at: Option<i64>,
+    /// Download progress over its buckets (zero while nothing is being downloaded).
+    pub progress: StreamProgress,
+}
+
+/// Op counts of a stream's buckets towards the checkpoint being downloaded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct StreamProgress {
+    /// Ops to download.
+    pub total: i64,
+    /// Ops downloaded so far.
+    pub downloaded: i64,
 }
 
 /// Sync state of one priority.
