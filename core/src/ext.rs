@@ -18,6 +18,10 @@ use crate::{Error, ErrorKind, Result};
 
 /// Registers every SQL function of the core on `conn`.
 pub fn register_functions(conn: &Connection, state: &Arc<DatabaseState>) -> Result<()> {
+    // The sync engine, CRUD and status paths cycle through far more than rusqlite's default
+    // 16 cached statements per request; with the default, every checkpoint re-prepares them
+    // (measured: prepare was a fifth of the CPU time of `request_checkpoint` round trips).
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
     crate::migrations::register_functions(conn, state)?;
     crate::schema::register_functions(conn, state.schema.clone())?;
     crate::crud::register_functions(conn, state.clone())?;
@@ -25,6 +29,9 @@ pub fn register_functions(conn: &Connection, state: &Arc<DatabaseState>) -> Resu
     crate::sync::register_functions(conn, state)?;
     Ok(())
 }
+
+/// Prepared statements cached per connection.
+const STATEMENT_CACHE_CAPACITY: usize = 256;
 
 /// Fails with `SQLITE_MISUSE` unless `conn` is inside an explicit transaction, as every
 /// mutating management function requires.

@@ -40,11 +40,8 @@ fn constraint_datatype(message: &str) -> Error {
 /// Reads an integer key; `None` when absent or NULL.
 pub fn get_i64(conn: &Connection, key: &str) -> Result<Option<i64>> {
     Ok(conn
-        .query_row(
-            "SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?",
-            [key],
-            |r| r.get::<_, Option<i64>>(0),
-        )
+        .prepare_cached("SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?")?
+        .query_row([key], |r| r.get::<_, Option<i64>>(0))
         .optional()?
         .flatten())
 }
@@ -52,24 +49,22 @@ pub fn get_i64(conn: &Connection, key: &str) -> Result<Option<i64>> {
 /// Writes an integer key, or deletes it when `value` is `None`.
 pub fn set_i64(conn: &Connection, key: &str, value: Option<i64>) -> Result<()> {
     match value {
-        Some(v) => conn.execute(
-            "INSERT OR REPLACE INTO ps_kv(key, value) VALUES (?, ?)",
-            rusqlite::params![key, v],
-        )?,
-        None => conn.execute("DELETE FROM ps_kv WHERE key = ?", [key])?,
+        Some(v) => conn
+            .prepare_cached("INSERT OR REPLACE INTO ps_kv(key, value) VALUES (?, ?)")?
+            .execute(rusqlite::params![key, v])?,
+        None => conn
+            .prepare_cached("DELETE FROM ps_kv WHERE key = ?")?
+            .execute([key])?,
     };
     Ok(())
 }
 
 /// The database's client id; errors when migrations never created one.
 pub fn client_id(conn: &Connection) -> Result<String> {
-    conn.query_row(
-        "SELECT value FROM ps_kv WHERE key = ?",
-        [CLIENT_ID_KEY],
-        |r| r.get::<_, String>(0),
-    )
-    .optional()?
-    .ok_or_else(|| Error::storage("No client_id found in ps_kv"))
+    conn.prepare_cached("SELECT value FROM ps_kv WHERE key = ?")?
+        .query_row([CLIENT_ID_KEY], |r| r.get::<_, String>(0))
+        .optional()?
+        .ok_or_else(|| Error::storage("No client_id found in ps_kv"))
 }
 
 /// The apply-gate target (`None` = no gate).
@@ -118,13 +113,13 @@ pub fn set_last_applied(conn: &Connection, value: Option<i64>) -> Result<()> {
 /// This is the raw allocator: without a counter it starts at 1 (the engine's
 /// `next_checkpoint_request_id` command refuses to run unseeded before calling it).
 pub fn next_checkpoint_request_id(conn: &Connection) -> Result<i64> {
-    Ok(conn.query_row(
-        "INSERT INTO ps_kv(key, value) VALUES (?1, 1)
+    Ok(conn
+        .prepare_cached(
+            "INSERT INTO ps_kv(key, value) VALUES (?1, 1)
          ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
          RETURNING CAST(value AS INTEGER)",
-        [LAST_REQUESTED_KEY],
-        |r| r.get(0),
-    )?)
+        )?
+        .query_row([LAST_REQUESTED_KEY], |r| r.get(0))?)
 }
 
 /// Parses a target argument: `None` for NULL, else a non-negative integer (or decimal string).
@@ -212,11 +207,8 @@ fn register_client_id(conn: &Connection) -> Result<()> {
         Determinism::Volatile,
         |conn, _| {
             let id = conn
-                .query_row(
-                    "SELECT value FROM ps_kv WHERE key = ?",
-                    [CLIENT_ID_KEY],
-                    |r| r.get::<_, String>(0),
-                )
+                .prepare_cached("SELECT value FROM ps_kv WHERE key = ?")?
+                .query_row([CLIENT_ID_KEY], |r| r.get::<_, String>(0))
                 .optional()?;
             match id {
                 Some(id) => Ok(Value::Text(id)),

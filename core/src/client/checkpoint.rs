@@ -5,6 +5,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use tokio::sync::oneshot;
+
 use super::http::{self, HttpFailure};
 use super::session::{SeedState, SessionShared};
 use super::{ClientInner, Lifecycle, blocking, engine};
@@ -255,13 +257,94 @@ async fn allocate_own_id(
             SeedState::Unsupported => return Err(CheckpointError::NotSupported),
             SeedState::Ended | SeedState::Waiting => return Err(CheckpointError::NotConnected),
         }
-        match blocking(&client.db, engine::next_id).await {
+        match own_id(shared, client).await {
             Ok(allocated) => return Ok(allocated),
             Err(_) if *shared.seed.borrow() != SeedState::Seeded => continue,
-            Err(error) => return Err(CheckpointError::Failed(error.to_string())),
+            Err(error) => return Err(CheckpointError::Failed(error)),
         }
     }
     Err(CheckpointError::NotConnected)
+}
+
+/// Callers waiting for an id, and whether a task is allocating for them.
+#[derive(Default)]
+pub(crate) struct IdQueue {
+    waiting: Vec<oneshot::Sender<Result<i64, String>>>,
+    allocating: bool,
+}
+
+/// Allocates one id for this caller. Concurrent callers are served in groups: a caller that
+/// arrives while no allocation runs becomes the allocator and allocates, in one write
+/// transaction, an id for every caller queued at that moment, repeating until the queue is
+/// empty. The ids stay distinct and increasing in queue order; 100 concurrent requests then
+/// cost a few transactions instead of 100, and a lone caller pays nothing extra.
+///
+/// If the allocator's future is dropped mid-way, every caller it was serving or had queued
+/// sees its channel close and queues again (ids allocated for them are skipped: gaps are
+/// harmless, reuse would not be).
+async fn own_id(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<i64, String> {
+    loop {
+        let (sender, receiver) = oneshot::channel();
+        let lead = {
+            let mut queue = shared.id_queue.lock();
+            queue.waiting.push(sender);
+            !std::mem::replace(&mut queue.allocating, true)
+        };
+        if lead {
+            let mut guard = AllocatorGuard(Some(shared));
+            allocate_queued(shared, client).await;
+            guard.0 = None;
+        }
+        if let Ok(result) = receiver.await {
+            return result;
+        }
+    }
+}
+
+/// Serves the queue until it is empty, then hands the allocator role back.
+async fn allocate_queued(shared: &SessionShared, client: &Arc<ClientInner>) {
+    loop {
+        let group = {
+            let mut queue = shared.id_queue.lock();
+            if queue.waiting.is_empty() {
+                queue.allocating = false;
+                return;
+            }
+            std::mem::take(&mut queue.waiting)
+        };
+        let count = group.len();
+        match blocking(&client.db, move |db| engine::next_ids(db, count)).await {
+            Ok(ids) => {
+                for (waiter, id) in group.into_iter().zip(ids) {
+                    let _ = waiter.send(Ok(id));
+                }
+            }
+            Err(error) => {
+                let message = error.to_string();
+                for waiter in group {
+                    let _ = waiter.send(Err(message.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Releases the allocator role if the allocating caller's future is dropped.
+struct AllocatorGuard<'a>(Option<&'a SessionShared>);
+
+impl Drop for AllocatorGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(shared) = self.0 {
+            // Closing the queued callers' channels makes them queue again, and one of them
+            // takes over as allocator.
+            let stranded = {
+                let mut queue = shared.id_queue.lock();
+                queue.allocating = false;
+                std::mem::take(&mut queue.waiting)
+            };
+            drop(stranded);
+        }
+    }
 }
 
 async fn post(shared: &Arc<SessionShared>, id: i64) -> Result<i64, CheckpointError> {

@@ -40,9 +40,14 @@ pub(crate) fn seed(db: &Database, id: i64) -> Result<i64> {
     db.write(|tx| engine(db).seed_checkpoint_request_id(tx.connection(), id))
 }
 
-/// Allocates the next checkpoint request id (requires a seeded iteration).
-pub(crate) fn next_id(db: &Database) -> Result<i64> {
-    db.write(|tx| engine(db).next_checkpoint_request_id(tx.connection()))
+/// Allocates `count` consecutive checkpoint request ids in one transaction (requires a
+/// seeded iteration).
+pub(crate) fn next_ids(db: &Database, count: usize) -> Result<Vec<i64>> {
+    db.write(|tx| {
+        (0..count)
+            .map(|_| engine(db).next_checkpoint_request_id(tx.connection()))
+            .collect()
+    })
 }
 
 /// Reads the checkpoint request counter (the highest id allocated so far) without allocating.

@@ -49,6 +49,8 @@ pub(crate) struct SessionShared {
     /// id order) and remembers what they covered, letting concurrent requests share one POST
     /// (see `checkpoint::allocate`). An async mutex: it is held across the POST's `.await`.
     pub(crate) allocation: tokio::sync::Mutex<super::checkpoint::PostedCoverage>,
+    /// Callers waiting for their own checkpoint request id (allocated in groups).
+    pub(crate) id_queue: Mutex<super::checkpoint::IdQueue>,
     /// Background refreshes, aborted when the session ends.
     background: Mutex<Vec<JoinHandle<()>>>,
 }
@@ -176,6 +178,7 @@ impl Session {
             completed_upload: Notify::new(),
             refreshed: Notify::new(),
             allocation: tokio::sync::Mutex::new(Default::default()),
+            id_queue: Mutex::new(Default::default()),
             background: Mutex::new(Vec::new()),
         });
         let weak = Arc::downgrade(&shared);

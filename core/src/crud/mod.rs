@@ -127,9 +127,9 @@ pub struct SyncOperationGuard<'c> {
 impl<'c> SyncOperationGuard<'c> {
     /// Marks `conn` (which must have had [`register_functions`] called) as applying sync data.
     pub fn enter(conn: &'c Connection) -> Result<Self> {
-        let previous = conn.query_row(&format!("SELECT {SET_SYNC_OPERATION_FN}(1)"), [], |r| {
-            r.get(0)
-        })?;
+        let previous = conn
+            .prepare_cached(&format!("SELECT {SET_SYNC_OPERATION_FN}(1)"))?
+            .query_row([], |r| r.get(0))?;
         Ok(Self { conn, previous })
     }
 }
@@ -137,11 +137,10 @@ impl<'c> SyncOperationGuard<'c> {
 impl Drop for SyncOperationGuard<'_> {
     fn drop(&mut self) {
         // Restoring cannot fail unless the connection is gone, in which case the flag is moot.
-        let _ = self.conn.query_row(
-            &format!("SELECT {SET_SYNC_OPERATION_FN}(?)"),
-            [self.previous],
-            |r| r.get::<_, bool>(0),
-        );
+        let _ = self
+            .conn
+            .prepare_cached(&format!("SELECT {SET_SYNC_OPERATION_FN}(?)"))
+            .and_then(|mut stmt| stmt.query_row([self.previous], |r| r.get::<_, bool>(0)));
     }
 }
 

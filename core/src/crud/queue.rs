@@ -152,11 +152,8 @@ pub fn get_crud_batch(conn: &Connection, limit: usize) -> Result<Option<CrudBatc
 /// All writes of the oldest queued transaction.
 pub fn get_next_crud_transaction(conn: &Connection) -> Result<Option<CrudTransaction>> {
     let first: Option<(i64, Option<i64>)> = conn
-        .query_row(
-            "SELECT id, tx_id FROM ps_crud ORDER BY id ASC LIMIT 1",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
+        .prepare_cached("SELECT id, tx_id FROM ps_crud ORDER BY id ASC LIMIT 1")?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((first_id, tx_id)) = first else {
         return Ok(None);
@@ -188,10 +185,11 @@ pub fn complete_upload(
     write_checkpoint: Option<i64>,
 ) -> Result<()> {
     crate::ext::require_transaction(conn, "complete_upload")?;
-    conn.execute("DELETE FROM ps_crud WHERE id <= ?", [last_client_id])?;
-    let empty: bool = conn.query_row("SELECT NOT EXISTS (SELECT 1 FROM ps_crud)", [], |r| {
-        r.get(0)
-    })?;
+    conn.prepare_cached("DELETE FROM ps_crud WHERE id <= ?")?
+        .execute([last_client_id])?;
+    let empty: bool = conn
+        .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM ps_crud)")?
+        .query_row([], |r| r.get(0))?;
     let target = match write_checkpoint {
         Some(wc) if empty => wc,
         _ => kv::MAX_OP_ID,

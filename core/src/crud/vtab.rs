@@ -74,11 +74,12 @@ impl CrudTableCore {
             self.allocated_tx = false;
             return Ok(());
         }
-        let next: i64 = self.conn.query_row(
-            "UPDATE ps_tx SET next_tx = next_tx + 1 WHERE id = 1 RETURNING next_tx",
-            [],
-            |r| r.get(0),
-        )?;
+        let next: i64 = self
+            .conn
+            .prepare_cached(
+                "UPDATE ps_tx SET next_tx = next_tx + 1 WHERE id = 1 RETURNING next_tx",
+            )?
+            .query_row([], |r| r.get(0))?;
         let tx_id = next - 1;
         *current = Some(tx_id);
         self.tx_id = Some(tx_id);

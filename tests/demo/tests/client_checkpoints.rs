@@ -235,6 +235,40 @@ async fn concurrent_checkpoint_requests_get_distinct_ids_and_all_resolve() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_concurrent_requests_do_not_strand_the_others() {
+    let service = TestService::start().await.expect("service");
+    let (db, _) = connected(&service, "u1", fast_options()).await;
+    first_sync(&db).await;
+    // Ids are allocated in groups by whichever caller arrives first; abort every other caller
+    // (possibly the allocating one) right away: the rest must still get distinct ids.
+    let mut kept = Vec::new();
+    for i in 0..60 {
+        let db = db.clone();
+        let task = tokio::spawn(async move {
+            let request = db.request_checkpoint().await.expect("request");
+            request.wait_for_sync(Some(WAIT)).await.expect("synced");
+            request.id()
+        });
+        if i % 2 == 0 {
+            task.abort();
+        } else {
+            kept.push(task);
+        }
+    }
+    let mut ids = BTreeSet::new();
+    for task in kept {
+        ids.insert(
+            tokio::time::timeout(WAIT, task)
+                .await
+                .expect("resolved in time")
+                .expect("join"),
+        );
+    }
+    assert_eq!(ids.len(), 30, "{ids:?}");
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn failed_upload_sets_upload_error_then_retry_clears_it_and_releases_the_request() {
     let service = TestService::start().await.expect("service");
     let db = open_demo_database(None).expect("open");
