@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Validating and applying a checkpoint (`sync_local`, client-state-machine.md §4).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rusqlite::Connection;
 
@@ -199,8 +199,22 @@ fn oplog_types(conn: &Connection) -> Result<Vec<String>> {
     Ok(types)
 }
 
-/// Bulk mode for a typed table: the latest op of every row, in two set-based statements.
-fn bulk_publish_typed(conn: &Connection, row_type: &str) -> Result<()> {
+/// Row types with a PUT op that carries no data (normally none). One sequential scan of
+/// `ps_oplog`, much cheaper than the grouped pass per type that would look for such rows.
+fn types_with_null_data(conn: &Connection) -> Result<HashSet<String>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT DISTINCT row_type FROM ps_oplog NOT INDEXED
+         WHERE data IS NULL AND row_type IS NOT NULL",
+    )?;
+    let types = stmt
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<HashSet<String>>>()?;
+    Ok(types)
+}
+
+/// Bulk mode for a typed table: the latest op of every row, in one set-based statement, and
+/// a second one for rows whose latest op has no data (only when `ps_oplog` has such ops).
+fn bulk_publish_typed(conn: &Connection, row_type: &str, null_data: bool) -> Result<()> {
     let table = format!("\"ps_data__{}\"", row_type.replace('"', "\"\""));
     let latest = "SELECT row_id, data, max(op_id) FROM ps_oplog
                   WHERE row_type = ?1 AND row_id IS NOT NULL GROUP BY row_id";
@@ -209,10 +223,12 @@ fn bulk_publish_typed(conn: &Connection, row_type: &str) -> Result<()> {
          SELECT row_id, data FROM ({latest}) WHERE data IS NOT NULL"
     ))?
     .execute([row_type])?;
-    conn.prepare_cached(&format!(
-        "DELETE FROM {table} WHERE id IN (SELECT row_id FROM ({latest}) WHERE data IS NULL)"
-    ))?
-    .execute([row_type])?;
+    if null_data {
+        conn.prepare_cached(&format!(
+            "DELETE FROM {table} WHERE id IN (SELECT row_id FROM ({latest}) WHERE data IS NULL)"
+        ))?
+        .execute([row_type])?;
+    }
     Ok(())
 }
 
@@ -293,10 +309,11 @@ fn publish_rows(
         // Typed tables are filled with one INSERT … SELECT each; raw and untyped rows go
         // through the per-row path.
         let mut per_row_types = Vec::new();
+        let null_data = types_with_null_data(conn)?;
         for row_type in oplog_types(conn)? {
             let d = destination(conn, &row_type, raw_tables)?;
             if let Destination::Typed { .. } = d {
-                bulk_publish_typed(conn, &row_type)?;
+                bulk_publish_typed(conn, &row_type, null_data.contains(&row_type))?;
             } else {
                 per_row_types.push(row_type.clone());
             }

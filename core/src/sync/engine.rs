@@ -292,6 +292,7 @@ fn start(
         pending: None,
         progress: Default::default(),
         request_subscriptions,
+        new_keys: Default::default(),
     };
     push_status(&mut iteration, out)?;
     out.push(Instruction::EstablishSyncStream {
@@ -452,7 +453,10 @@ fn handle_line(
             }
         }
         SyncLine::Data(data) => {
-            storage::store_data_line(conn, &data, size)?;
+            let target = &it.target;
+            storage::store_data_line(conn, &data, size, &mut it.new_keys, &|bucket| {
+                target.expected_ops(bucket)
+            })?;
             data_stored(it, &data)?;
         }
         SyncLine::CheckpointComplete => {
@@ -604,7 +608,10 @@ fn store_staged(
         return Ok(());
     }
     let refs: Vec<(&DataLine<'_>, usize)> = staged.iter().map(|(d, n)| (d, *n)).collect();
-    storage::store_data_lines(conn, &refs)?;
+    let target = &it.target;
+    storage::store_data_lines(conn, &refs, &mut it.new_keys, &|bucket| {
+        target.expected_ops(bucket)
+    })?;
     for (data, _) in staged.drain(..) {
         data_stored(it, &data)?;
     }

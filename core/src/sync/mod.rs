@@ -13,6 +13,7 @@ pub mod bson;
 mod bson_de;
 mod engine;
 pub mod line;
+mod new_keys;
 mod raw;
 mod sql;
 mod state;

@@ -99,6 +99,18 @@ pub struct Iteration {
     pub request_subscriptions: Vec<super::streams::RequestedSubscription>,
     /// Raw tables of the `start` schema.
     pub raw_tables: Vec<super::raw::RawTable>,
+    /// Keys each bucket may hold in `ps_oplog` (skips superseded-op lookups).
+    pub new_keys: super::new_keys::NewKeyFilters,
+}
+
+impl Target {
+    /// The op count the target checkpoint announces for `bucket`.
+    pub fn expected_ops(&self, bucket: &str) -> Option<i64> {
+        match self {
+            Target::Tracking(target) => target.buckets.get(bucket).and_then(|b| b.count),
+            Target::BeforeCheckpoint(_) => None,
+        }
+    }
 }
 
 impl Iteration {

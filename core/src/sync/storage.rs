@@ -6,14 +6,21 @@
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::line::{DataLine, OpType, OplogEntry};
+use super::new_keys::NewKeyFilters;
 use crate::Result;
 
 const U32_MASK: i64 = 0xffff_ffff;
 
 /// Stores the ops of one data line. `line_size` is the byte length of the raw line.
 /// Returns the number of ops stored.
-pub fn store_data_line(conn: &Connection, line: &DataLine<'_>, line_size: usize) -> Result<i64> {
-    store_data_lines(conn, &[(line, line_size)])?;
+pub fn store_data_line(
+    conn: &Connection,
+    line: &DataLine<'_>,
+    line_size: usize,
+    filters: &mut NewKeyFilters,
+    expected_keys: &dyn Fn(&str) -> Option<i64>,
+) -> Result<i64> {
+    store_data_lines(conn, &[(line, line_size)], filters, expected_keys)?;
     Ok(op_count(line))
 }
 
@@ -55,7 +62,15 @@ struct PendingOp<'l, 'a> {
 /// sorted inserts walk the first two in order instead of touching a random leaf page per op
 /// (which is what makes large initial syncs slow once the indexes outgrow the page cache),
 /// and the bulk apply later reads the rows back in nearly sequential rowid order.
-pub fn store_data_lines(conn: &Connection, lines: &[(&DataLine<'_>, usize)]) -> Result<()> {
+///
+/// `filters` remembers which keys each bucket may hold (see `new_keys`); `expected_keys`
+/// gives a bucket's op count from the checkpoint, to size a new filter.
+pub fn store_data_lines(
+    conn: &Connection,
+    lines: &[(&DataLine<'_>, usize)],
+    filters: &mut NewKeyFilters,
+    expected_keys: &dyn Fn(&str) -> Option<i64>,
+) -> Result<()> {
     let mut buckets: Vec<BucketWrite<'_>> = Vec::new();
     let mut pending: Vec<PendingOp<'_, '_>> = Vec::new();
     for (line, size) in lines {
@@ -69,7 +84,7 @@ pub fn store_data_lines(conn: &Connection, lines: &[(&DataLine<'_>, usize)]) -> 
         for op in &line.data {
             match op.op {
                 OpType::Clear => {
-                    write_sorted(conn, &mut buckets, &mut pending)?;
+                    write_sorted(conn, &mut buckets, &mut pending, filters, expected_keys)?;
                     clear_bucket(conn, &mut buckets[slot], op.checksum)?;
                 }
                 OpType::Move => {
@@ -84,7 +99,7 @@ pub fn store_data_lines(conn: &Connection, lines: &[(&DataLine<'_>, usize)]) -> 
             }
         }
     }
-    write_sorted(conn, &mut buckets, &mut pending)?;
+    write_sorted(conn, &mut buckets, &mut pending, filters, expected_keys)?;
     let mut update = conn.prepare_cached(
         "UPDATE ps_buckets SET
            last_op = coalesce(?2, last_op),
@@ -175,6 +190,8 @@ fn write_sorted(
     conn: &Connection,
     buckets: &mut [BucketWrite<'_>],
     pending: &mut Vec<PendingOp<'_, '_>>,
+    filters: &mut NewKeyFilters,
+    expected_keys: &dyn Fn(&str) -> Option<i64>,
 ) -> Result<()> {
     if pending.is_empty() {
         return Ok(());
@@ -195,8 +212,13 @@ fn write_sorted(
     let mut superseded_rows: Vec<i64> = Vec::new();
     for PendingOp { bucket, key, op } in pending.drain(..) {
         let b = &mut buckets[bucket];
+        let mut filter = filters.for_bucket(conn, b.id, expected_keys(b.name))?;
         let mut superseded_any = false;
-        if let Some(key) = &key {
+        let maybe_stored = match (&key, &filter) {
+            (Some(key), Some(filter)) => filter.may_contain(key),
+            _ => true,
+        };
+        if let (Some(key), true) = (&key, maybe_stored) {
             superseded_rows.clear();
             let mut rows = superseded.query(params![b.id, key])?;
             while let Some(row) = rows.next()? {
@@ -212,6 +234,9 @@ fn write_sorted(
             }
         }
         if op.op == OpType::Put {
+            if let (Some(key), Some(filter)) = (&key, filter.as_mut()) {
+                filter.insert(key);
+            }
             insert.execute(params![
                 b.id,
                 op.op_id,
