@@ -9,7 +9,6 @@ mod common;
 
 use psync_core::schema::{Column, Schema, Table};
 use psync_core::sync::{Instruction, SyncCommand};
-use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
 struct XorShift(u64);
@@ -56,34 +55,7 @@ fn batch(db: &common::TestDb, lines: &[String]) -> Vec<Instruction> {
 }
 
 fn tables(db: &common::TestDb) -> Value {
-    let query = |sql: &str| -> Value {
-        let mut stmt = db.conn.prepare(sql).expect("prepare");
-        let n = stmt.column_count();
-        let rows: Vec<Value> = stmt
-            .query_map([], |r| {
-                Ok(Value::Array(
-                    (0..n)
-                        .map(|i| match r.get::<_, SqlValue>(i) {
-                            Ok(SqlValue::Integer(v)) => json!(v),
-                            Ok(SqlValue::Text(t)) => json!(t),
-                            _ => Value::Null,
-                        })
-                        .collect(),
-                ))
-            })
-            .expect("query")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows");
-        Value::Array(rows)
-    };
-    json!({
-        "buckets": query("SELECT name, last_applied_op, last_op, add_checksum, op_checksum, count_at_last, count_since_last, downloaded_size FROM ps_buckets ORDER BY name"),
-        "oplog": query("SELECT b.name, o.op_id, o.row_type, o.row_id, o.key, o.data, o.hash FROM ps_oplog o JOIN ps_buckets b ON b.id = o.bucket ORDER BY b.name, o.op_id"),
-        "updated": query("SELECT row_type, row_id FROM ps_updated_rows ORDER BY 1, 2"),
-        "items": query("SELECT id, data FROM ps_data__items ORDER BY id"),
-        "untyped": query("SELECT type, id, data FROM ps_untyped ORDER BY 1, 2"),
-        "sync_state": query("SELECT priority FROM ps_sync_state ORDER BY priority"),
-    })
+    common::sync_tables(&db.conn)
 }
 
 /// Random ops for one data line: PUTs, REMOVEs, MOVEs and CLEARs over a few keys, so lines
@@ -185,13 +157,23 @@ fn batched_lines_leave_the_same_tables_as_single_lines() {
     }
 }
 
+fn one_put_line() -> String {
+    json!({"data": {"bucket": "a", "data": [
+        {"op_id": "1", "op": "PUT", "object_type": "items", "object_id": "x", "data": "{}", "checksum": 1}]}})
+    .to_string()
+}
+
+fn oplog_count(db: &common::TestDb) -> i64 {
+    db.conn
+        .query_row("SELECT count(*) FROM ps_oplog", [], |r| r.get(0))
+        .expect("count")
+}
+
 #[test]
 fn a_bad_line_rolls_back_the_whole_batch_and_ends_the_iteration() {
     let db = open();
     control(&db, "start", None);
-    let good = json!({"data": {"bucket": "a", "data": [
-        {"op_id": "1", "op": "PUT", "object_type": "items", "object_id": "x", "data": "{}", "checksum": 1}]}})
-    .to_string();
+    let good = one_put_line();
     let commands = vec![
         SyncCommand::LineText(good),
         SyncCommand::LineText("{not json".to_string()),
@@ -200,10 +182,7 @@ fn a_bad_line_rolls_back_the_whole_batch_and_ends_the_iteration() {
     let result = db.state.sync.control_lines(&db.conn, &commands, 0);
     db.conn.execute_batch("ROLLBACK").expect("rollback");
     assert!(result.is_err(), "malformed line must fail the batch");
-    let ops: i64 = db
-        .conn
-        .query_row("SELECT count(*) FROM ps_oplog", [], |r| r.get(0))
-        .expect("count");
+    let ops = oplog_count(&db);
     assert_eq!(ops, 0, "nothing of a failed batch is kept");
     assert!(
         !db.state.sync.is_active(),
@@ -215,9 +194,7 @@ fn a_bad_line_rolls_back_the_whole_batch_and_ends_the_iteration() {
 fn processing_stops_at_a_line_that_closes_the_stream() {
     let db = open();
     control(&db, "start", None);
-    let data = json!({"data": {"bucket": "a", "data": [
-        {"op_id": "1", "op": "PUT", "object_type": "items", "object_id": "x", "data": "{}", "checksum": 1}]}})
-    .to_string();
+    let data = one_put_line();
     let commands = vec![
         SyncCommand::LineText(json!({"token_expires_in": 0}).to_string()),
         SyncCommand::LineText(data),
@@ -233,10 +210,7 @@ fn processing_stops_at_a_line_that_closes_the_stream() {
         out.iter()
             .any(|i| matches!(i, Instruction::CloseSyncStream { .. }))
     );
-    let ops: i64 = db
-        .conn
-        .query_row("SELECT count(*) FROM ps_oplog", [], |r| r.get(0))
-        .expect("count");
+    let ops = oplog_count(&db);
     assert_eq!(ops, 0, "lines after the close are not used");
     assert!(!db.state.sync.is_active());
 }

@@ -89,3 +89,39 @@ impl TestDb {
         self.count("PRAGMA schema_version")
     }
 }
+
+/// The sync tables as JSON, for comparing two databases (the client id is left out).
+pub fn sync_tables(conn: &Connection) -> serde_json::Value {
+    use rusqlite::types::Value as SqlValue;
+    use serde_json::{Value, json};
+    let query = |sql: &str| -> Value {
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let n = stmt.column_count();
+        let rows: Vec<Value> = stmt
+            .query_map([], |r| {
+                Ok(Value::Array(
+                    (0..n)
+                        .map(|i| match r.get::<_, SqlValue>(i) {
+                            Ok(SqlValue::Integer(v)) => json!(v),
+                            Ok(SqlValue::Text(t)) => json!(t),
+                            Ok(SqlValue::Real(f)) => json!(f),
+                            _ => Value::Null,
+                        })
+                        .collect(),
+                ))
+            })
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        Value::Array(rows)
+    };
+    json!({
+        "buckets": query("SELECT name, last_applied_op, last_op, add_checksum, op_checksum, count_at_last, count_since_last, downloaded_size FROM ps_buckets ORDER BY name"),
+        "oplog": query("SELECT b.name, o.op_id, o.row_type, o.row_id, o.key, o.data, o.hash FROM ps_oplog o JOIN ps_buckets b ON b.id = o.bucket ORDER BY b.name, o.op_id"),
+        "updated": query("SELECT row_type, row_id FROM ps_updated_rows ORDER BY 1, 2"),
+        "items": query("SELECT id, data FROM ps_data__items ORDER BY id"),
+        "untyped": query("SELECT type, id, data FROM ps_untyped ORDER BY 1, 2"),
+        "kv": query("SELECT key, value FROM ps_kv WHERE key != 'client_id' ORDER BY key"),
+        "sync_state": query("SELECT priority FROM ps_sync_state ORDER BY priority"),
+    })
+}

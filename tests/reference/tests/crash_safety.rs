@@ -83,13 +83,9 @@ fn progress(phase: &str) {
     let _ = stdout.flush();
 }
 
-/// Child: applies the large checkpoint, then waits to be killed.
-fn child_apply(core: Core, path: &Path) {
-    if let Core::Ours = core {
-        return child_apply_batched(path);
-    }
-    let conn = open(core, path);
-    // The old bucket stays (its ops were delivered); the new rows arrive in a second bucket.
+/// The large checkpoint: the old bucket stays (its ops were delivered) and the new rows
+/// arrive in a second bucket. Returns the new rows' plan and the checkpoint line.
+fn large_checkpoint() -> (Plan, serde_json::Value) {
     let old = Plan::new(OLD_ROWS, 1, 0);
     let plan = Plan {
         first_row: OLD_ROWS,
@@ -100,6 +96,16 @@ fn child_apply(core: Core, path: &Path) {
     buckets.extend(plan.bucket_entries());
     let checkpoint = serde_json::json!({"checkpoint": {
         "last_op_id": plan.last_op().to_string(), "buckets": buckets}});
+    (plan, checkpoint)
+}
+
+/// Child: applies the large checkpoint, then waits to be killed.
+fn child_apply(core: Core, path: &Path) {
+    if let Core::Ours = core {
+        return child_apply_batched(path);
+    }
+    let conn = open(core, path);
+    let (plan, checkpoint) = large_checkpoint();
     control(&conn, "start", None);
     control(&conn, "line_text", Some(&checkpoint.to_string()));
     progress("STARTED");
@@ -140,16 +146,7 @@ fn child_apply_batched(path: &Path) {
     db.update_schema(psync_core::schema::Schema::from_json(SCHEMA).expect("schema"))
         .expect("schema");
     let engine = &db.state().sync;
-    let old = Plan::new(OLD_ROWS, 1, 0);
-    let plan = Plan {
-        first_row: OLD_ROWS,
-        bucket_prefix: "new",
-        ..Plan::new(NEW_ROWS, 1, 0)
-    };
-    let mut buckets = old.bucket_entries();
-    buckets.extend(plan.bucket_entries());
-    let checkpoint = serde_json::json!({"checkpoint": {
-        "last_op_id": plan.last_op().to_string(), "buckets": buckets}});
+    let (plan, checkpoint) = large_checkpoint();
     db.write(|tx| engine.control(tx.connection(), SyncCommand::Start(Default::default()), 0))
         .expect("start");
     progress("STARTED");
