@@ -567,8 +567,16 @@ fn handle_lines(
     out: &mut Vec<Instruction>,
 ) -> Result<()> {
     let mut staged: Vec<(DataLine<'_>, usize)> = Vec::new();
-    for parsed in decode_lines(lines) {
-        let (line, size) = parsed?;
+    for command in lines {
+        let (line, size) = match command {
+            SyncCommand::LineText(text) => (SyncLine::from_text(text)?, text.len()),
+            SyncCommand::LineBinary(bytes) => (SyncLine::from_bson(bytes)?, bytes.len()),
+            _ => {
+                return Err(ext::misuse(
+                    "control_lines takes sync lines only".to_string(),
+                ));
+            }
+        };
         match line {
             SyncLine::Data(data) => staged.push((data, size)),
             other => {
@@ -587,58 +595,6 @@ fn handle_lines(
         }
     }
     store_staged(conn, it, &mut staged, out)
-}
-
-/// Batches at least this large are decoded on two threads.
-const PARALLEL_DECODE_BYTES: usize = 1024 * 1024;
-
-/// Decodes every line of a batch (with its byte size), in order. A line that does not decode
-/// yields its error in its place, so it only fails the batch if processing gets that far.
-/// Large batches are decoded on two threads (the second half on a scoped helper thread):
-/// decoding is about a tenth of the work of an initial sync and needs no database.
-fn decode_lines(lines: &[SyncCommand]) -> Vec<Result<(SyncLine<'_>, usize)>> {
-    fn decode(command: &SyncCommand) -> Result<(SyncLine<'_>, usize)> {
-        match command {
-            SyncCommand::LineText(text) => Ok((SyncLine::from_text(text)?, text.len())),
-            SyncCommand::LineBinary(bytes) => Ok((SyncLine::from_bson(bytes)?, bytes.len())),
-            _ => Err(ext::misuse(
-                "control_lines takes sync lines only".to_string(),
-            )),
-        }
-    }
-    let size = |command: &SyncCommand| match command {
-        SyncCommand::LineText(text) => text.len(),
-        SyncCommand::LineBinary(bytes) => bytes.len(),
-        _ => 0,
-    };
-    let total: usize = lines.iter().map(size).sum();
-    if lines.len() < 2 || total < PARALLEL_DECODE_BYTES {
-        return lines.iter().map(decode).collect();
-    }
-    // Split where half of the bytes are behind.
-    let mut behind = 0;
-    let middle = lines
-        .iter()
-        .position(|line| {
-            behind += size(line);
-            behind * 2 >= total
-        })
-        .map_or(lines.len(), |i| i + 1);
-    let (first, second) = lines.split_at(middle);
-    std::thread::scope(|scope| {
-        let helper = scope.spawn(|| second.iter().map(decode).collect::<Vec<_>>());
-        let mut decoded: Vec<_> = first.iter().map(decode).collect();
-        match helper.join() {
-            Ok(rest) => decoded.extend(rest),
-            // Decoding does not panic; if it ever did, fail the lines it was decoding.
-            Err(_) => decoded.extend(
-                second
-                    .iter()
-                    .map(|_| Err(Error::state("sync line decoder failed"))),
-            ),
-        }
-        decoded
-    })
 }
 
 /// Stores a run of data lines in one pass, then does each line's bookkeeping.
