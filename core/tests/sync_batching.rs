@@ -214,3 +214,48 @@ fn processing_stops_at_a_line_that_closes_the_stream() {
     assert_eq!(ops, 0, "lines after the close are not used");
     assert!(!db.state.sync.is_active());
 }
+
+/// A batch of over 1 MiB whose keys are superseded across lines: same tables as line by line,
+/// and a malformed last line fails the whole batch.
+#[test]
+fn a_large_batch_decoded_in_parallel_matches_single_lines() {
+    let single = open();
+    let batched = open();
+    control(&single, "start", None);
+    control(&batched, "start", None);
+    let mut lines = Vec::new();
+    let mut op_id = 0u64;
+    for line in 0..40 {
+        let bucket = if line % 2 == 0 { "a" } else { "b" };
+        let ops: Vec<Value> = (0..300)
+            .map(|i| {
+                op_id += 1;
+                // Every key appears twice across the batch, so superseding crosses lines.
+                json!({"op_id": op_id.to_string(), "op": "PUT", "object_type": "items",
+                       "object_id": format!("r{}", (line / 2 * 300 + i) % 6000),
+                       "data": format!("{{\"col\":\"{}\"}}", "x".repeat(60)),
+                       "checksum": op_id})
+            })
+            .collect();
+        lines.push(json!({"data": {"bucket": bucket, "data": ops}}).to_string());
+    }
+    assert!(lines.iter().map(String::len).sum::<usize>() > 1024 * 1024);
+    for line in &lines {
+        control(&single, "line_text", Some(line));
+    }
+    batch(&batched, &lines);
+    assert_eq!(tables(&single), tables(&batched));
+
+    // A malformed line in the second half fails the batch as a whole.
+    let mut broken = lines.clone();
+    let last = broken.len() - 1;
+    broken[last] = "{\"data\": ".to_string();
+    let commands: Vec<SyncCommand> = broken.into_iter().map(SyncCommand::LineText).collect();
+    batched.conn.execute_batch("BEGIN").expect("begin");
+    let result = batched
+        .state
+        .sync
+        .control_lines(&batched.conn, &commands, 0);
+    batched.conn.execute_batch("ROLLBACK").expect("rollback");
+    assert!(result.is_err());
+}
