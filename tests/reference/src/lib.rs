@@ -104,20 +104,6 @@ pub fn open_ours(path: impl AsRef<Path>) -> psync_core::Result<(Connection, Arc<
     Ok((conn, state))
 }
 
-/// True when our core registers `powersync_control` (the sync engine has landed).
-pub fn ours_has_sync_engine() -> bool {
-    let Ok((conn, _state)) = open_ours(":memory:") else {
-        return false;
-    };
-    conn.query_row(
-        "SELECT count(*) FROM pragma_function_list WHERE name = 'powersync_control'",
-        [],
-        |row| row.get::<_, i64>(0),
-    )
-    .map(|count| count > 0)
-    .unwrap_or(false)
-}
-
 /// One `sqlite_master` row: `(type, name, tbl_name, sql)`.
 pub type MasterRow = (String, String, String, Option<String>);
 

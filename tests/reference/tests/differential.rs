@@ -3,10 +3,6 @@
 //! random sequences are replayed into the reference core 0.5.3 and into ours; step results and
 //! final states must be equal up to the deliberate differences of `docs/differences.md`.
 //!
-//! Until our core registers `powersync_control`, each sequence is compared only up to its first
-//! step that needs the sync engine (setup, local writes, schema and ps_kv functions), and the
-//! remaining steps are reported as pending — never silently counted as passing.
-//!
 //! `tests/sequences/known-mismatches.txt` lists sequences known to differ (bugs being fixed):
 //! they are reported but do not fail the test; a listed sequence that now matches fails it, so
 //! the list is kept current. A full report is written to
@@ -18,38 +14,13 @@ use std::fmt::Write as _;
 use psync_reference::allowed::compare_recordings;
 use psync_reference::generator::generate;
 use psync_reference::runner::{Core, replay};
-use psync_reference::sequence::{Action, Sequence, load_dir, sequences_dir};
+use psync_reference::sequence::{load_dir, sequences_dir};
 
 /// Seeds of the random sequences compared (same range as the validity test);
 /// `PSYNC_DIFF_SEEDS=<n>` compares seeds `0..n` instead (deeper fuzzing, e.g. 1000).
 const SEEDS: std::ops::Range<u64> = 0..40;
 /// Steps per random sequence.
 const RANDOM_LENGTH: usize = 80;
-
-fn needs_engine(action: &Action) -> bool {
-    let engine_sql = |sql: &str| {
-        sql.contains("powersync_control") || sql.contains("powersync_offline_sync_status")
-    };
-    match action {
-        Action::Control { .. } => true,
-        Action::Sql { sql, .. } => engine_sql(sql),
-        Action::SqlTx(statements) => statements.iter().any(|(sql, _)| engine_sql(sql)),
-        _ => false,
-    }
-}
-
-/// The prefix of `sequence` that our core can run without the sync engine.
-fn without_engine(sequence: &Sequence) -> Sequence {
-    let mut prefix = sequence.clone();
-    let cut = sequence
-        .steps
-        .iter()
-        .position(|step| needs_engine(&step.action))
-        .unwrap_or(sequence.steps.len());
-    prefix.steps.truncate(cut);
-    prefix.expect_final = None;
-    prefix
-}
 
 fn known_mismatches() -> BTreeSet<String> {
     let path = sequences_dir().join("known-mismatches.txt");
@@ -64,7 +35,6 @@ fn known_mismatches() -> BTreeSet<String> {
 #[test]
 fn ours_matches_the_reference_on_every_sequence() {
     psync_reference::require_reference_core();
-    let engine = psync_reference::ours_has_sync_engine();
     let mut sequences = load_dir(&sequences_dir()).expect("sequences load");
     let seeds = std::env::var("PSYNC_DIFF_SEEDS")
         .ok()
@@ -76,18 +46,11 @@ fn ours_matches_the_reference_on_every_sequence() {
     let mut report = String::new();
     let mut passed = Vec::new();
     let mut failed = Vec::new();
-    let mut pending_steps = 0;
     let mut not_compared_steps = 0;
     let mut rules_used = BTreeSet::new();
-    for full in &sequences {
-        let sequence = if engine {
-            full.clone()
-        } else {
-            without_engine(full)
-        };
-        pending_steps += full.steps.len() - sequence.steps.len();
-        let reference = replay(Core::Reference, &sequence).expect("reference replay runs");
-        let ours = match replay(Core::Ours, &sequence) {
+    for sequence in &sequences {
+        let reference = replay(Core::Reference, sequence).expect("reference replay runs");
+        let ours = match replay(Core::Ours, sequence) {
             Ok(ours) => ours,
             Err(e) => {
                 let _ = writeln!(report, "## {} — ours could not run: {e}\n", sequence.name);
@@ -95,7 +58,7 @@ fn ours_matches_the_reference_on_every_sequence() {
                 continue;
             }
         };
-        let comparison = compare_recordings(&sequence, &reference, &ours);
+        let comparison = compare_recordings(sequence, &reference, &ours);
         rules_used.extend(comparison.used);
         if let Some(step) = comparison.diverged_at {
             let skipped = sequence.steps.len() - step;
@@ -139,21 +102,13 @@ fn ours_matches_the_reference_on_every_sequence() {
     let summary = format!(
         "differential: {} sequences, {} match, {} differ ({} not in known-mismatches.txt), \
          {} known mismatches now pass; allowed differences used: {:?}; \
-         {not_compared_steps} steps after a D2 divergence not compared; {}\n",
+         {not_compared_steps} steps after a D2 divergence not compared\n",
         sequences.len(),
         passed.len(),
         failed.len(),
         unexpected.len(),
         fixed.len(),
         rules_used,
-        if engine {
-            "full comparison".to_owned()
-        } else {
-            format!(
-                "OUR CORE HAS NO powersync_control YET: compared prefixes only, \
-                 {pending_steps} steps pending"
-            )
-        }
     );
     let report = format!("{summary}\n{report}");
     let report_path =
