@@ -45,12 +45,6 @@ impl Checkpointer {
     /// hook on `writer`, which replaces the writer's auto-checkpoint.
     pub(super) fn start(writer: &mut Connection, conn: Connection) -> Result<Self> {
         let signal = Arc::new(Signal::default());
-        let thread = std::thread::Builder::new()
-            .name("psync-checkpoint".to_string())
-            .spawn({
-                let signal = Arc::clone(&signal);
-                move || run(&signal, &conn)
-            })?;
         let hook_signal = Arc::clone(&signal);
         writer.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: i32| {
             if pages >= CHECKPOINT_PAGES {
@@ -59,10 +53,24 @@ impl Checkpointer {
             }
             Ok(())
         }))?;
-        Ok(Self {
-            signal,
-            thread: Some(thread),
-        })
+        let spawned = std::thread::Builder::new()
+            .name("psync-checkpoint".to_string())
+            .spawn({
+                let signal = Arc::clone(&signal);
+                move || run(&signal, &conn)
+            });
+        match spawned {
+            Ok(thread) => Ok(Self {
+                signal,
+                thread: Some(thread),
+            }),
+            Err(e) => {
+                // Hand checkpoints back to SQLite (this replaces our hook); the open fails
+                // anyway, but the connection stays consistent.
+                let _ = writer.execute_batch("PRAGMA wal_autocheckpoint = 1000");
+                Err(e.into())
+            }
+        }
     }
 
     /// Stops the thread and waits for it (idempotent).
