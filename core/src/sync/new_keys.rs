@@ -40,13 +40,13 @@ pub struct NewKeyFilters {
 }
 
 impl NewKeyFilters {
-    /// The filter of `bucket`, creating it (sized for `expected_keys`) if the bucket holds
-    /// no ops yet; `None` when its keys must always be looked up.
+    /// The filter of `bucket`, creating it (sized for `expected_keys()`, asked only then) if
+    /// the bucket holds no ops yet; `None` when its keys must always be looked up.
     pub fn for_bucket(
         &mut self,
         conn: &Connection,
         bucket: i64,
-        expected_keys: Option<i64>,
+        expected_keys: impl FnOnce() -> Option<i64>,
     ) -> Result<Option<&mut BloomFilter>> {
         let filter = match self.buckets.entry(bucket) {
             Entry::Occupied(entry) => entry.into_mut(),
@@ -54,7 +54,7 @@ impl NewKeyFilters {
                 let has_ops: bool = conn
                     .prepare_cached("SELECT EXISTS (SELECT 1 FROM ps_oplog WHERE bucket = ?1)")?
                     .query_row([bucket], |r| r.get(0))?;
-                let keys = expected_keys
+                let keys = expected_keys()
                     .and_then(|n| usize::try_from(n).ok())
                     .unwrap_or(DEFAULT_KEYS);
                 entry.insert((!has_ops).then(|| BloomFilter::for_keys(keys)))

@@ -212,7 +212,8 @@ fn write_sorted(
     let mut superseded_rows: Vec<i64> = Vec::new();
     for PendingOp { bucket, key, op } in pending.drain(..) {
         let b = &mut buckets[bucket];
-        let mut filter = filters.for_bucket(conn, b.id, expected_keys(b.name))?;
+        let name = b.name;
+        let mut filter = filters.for_bucket(conn, b.id, || expected_keys(name))?;
         let mut superseded_any = false;
         let maybe_stored = match (&key, &filter) {
             (Some(key), Some(filter)) => filter.may_contain(key),
