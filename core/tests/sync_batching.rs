@@ -11,17 +11,6 @@ use psync_core::schema::{Column, Schema, Table};
 use psync_core::sync::{Instruction, SyncCommand};
 use serde_json::{Value, json};
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 fn open() -> common::TestDb {
     let db = common::open();
     db.apply(&Schema::new([Table::new("items", [Column::text("col")])]));
@@ -42,16 +31,25 @@ fn control(db: &common::TestDb, command: &str, payload: Option<&str>) -> String 
     out.unwrap_or_default()
 }
 
-fn batch(db: &common::TestDb, lines: &[String]) -> Vec<Instruction> {
-    let commands: Vec<SyncCommand> = lines.iter().cloned().map(SyncCommand::LineText).collect();
+/// `control_lines` in its own transaction: committed on success, rolled back on error (as
+/// the client's `Database::write` does).
+fn run_lines(
+    db: &common::TestDb,
+    commands: &[SyncCommand],
+) -> psync_core::Result<Vec<Instruction>> {
     db.conn.execute_batch("BEGIN").expect("begin");
-    let out = db
-        .state
-        .sync
-        .control_lines(&db.conn, &commands, 0)
-        .expect("control_lines");
-    db.conn.execute_batch("COMMIT").expect("commit");
-    out
+    let result = db.state.sync.control_lines(&db.conn, commands, 0);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    db.conn.execute_batch(end).expect("end transaction");
+    result
+}
+
+fn texts(lines: &[String]) -> Vec<SyncCommand> {
+    lines.iter().cloned().map(SyncCommand::LineText).collect()
+}
+
+fn batch(db: &common::TestDb, lines: &[String]) -> Vec<Instruction> {
+    run_lines(db, &texts(lines)).expect("control_lines")
 }
 
 fn tables(db: &common::TestDb) -> Value {
@@ -60,7 +58,7 @@ fn tables(db: &common::TestDb) -> Value {
 
 /// Random ops for one data line: PUTs, REMOVEs, MOVEs and CLEARs over a few keys, so lines
 /// supersede each other within a line, across lines and across buckets.
-fn data_line(rng: &mut XorShift, bucket: &str, op_id: &mut u64) -> String {
+fn data_line(rng: &mut common::XorShift, bucket: &str, op_id: &mut u64) -> String {
     let mut ops = Vec::new();
     for _ in 0..1 + rng.below(8) {
         *op_id += 1;
@@ -96,7 +94,7 @@ fn batched_lines_leave_the_same_tables_as_single_lines() {
         let batched = open();
         control(&single, "start", None);
         control(&batched, "start", None);
-        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15 ^ (seed * 0x2545_f491));
+        let mut rng = common::XorShift(0x9e37_79b9_7f4a_7c15 ^ (seed * 0x2545_f491));
         let mut op_id = 0;
         for round in 0..8 {
             let mut lines = Vec::new();
@@ -178,9 +176,7 @@ fn a_bad_line_rolls_back_the_whole_batch_and_ends_the_iteration() {
         SyncCommand::LineText(good),
         SyncCommand::LineText("{not json".to_string()),
     ];
-    db.conn.execute_batch("BEGIN").expect("begin");
-    let result = db.state.sync.control_lines(&db.conn, &commands, 0);
-    db.conn.execute_batch("ROLLBACK").expect("rollback");
+    let result = run_lines(&db, &commands);
     assert!(result.is_err(), "malformed line must fail the batch");
     let ops = oplog_count(&db);
     assert_eq!(ops, 0, "nothing of a failed batch is kept");
@@ -199,13 +195,7 @@ fn processing_stops_at_a_line_that_closes_the_stream() {
         SyncCommand::LineText(json!({"token_expires_in": 0}).to_string()),
         SyncCommand::LineText(data),
     ];
-    db.conn.execute_batch("BEGIN").expect("begin");
-    let out = db
-        .state
-        .sync
-        .control_lines(&db.conn, &commands, 0)
-        .expect("control_lines");
-    db.conn.execute_batch("COMMIT").expect("commit");
+    let out = run_lines(&db, &commands).expect("control_lines");
     assert!(
         out.iter()
             .any(|i| matches!(i, Instruction::CloseSyncStream { .. }))
@@ -218,7 +208,7 @@ fn processing_stops_at_a_line_that_closes_the_stream() {
 /// A batch of over 1 MiB whose keys are superseded across lines: same tables as line by line,
 /// and a malformed last line fails the whole batch.
 #[test]
-fn a_large_batch_decoded_in_parallel_matches_single_lines() {
+fn a_large_batch_with_keys_superseded_across_lines_matches_single_lines() {
     let single = open();
     let batched = open();
     control(&single, "start", None);
@@ -246,16 +236,31 @@ fn a_large_batch_decoded_in_parallel_matches_single_lines() {
     batch(&batched, &lines);
     assert_eq!(tables(&single), tables(&batched));
 
-    // A malformed line in the second half fails the batch as a whole.
+    // A malformed last line fails the batch as a whole and leaves the tables as they were.
+    let before = tables(&batched);
     let mut broken = lines.clone();
     let last = broken.len() - 1;
     broken[last] = "{\"data\": ".to_string();
-    let commands: Vec<SyncCommand> = broken.into_iter().map(SyncCommand::LineText).collect();
-    batched.conn.execute_batch("BEGIN").expect("begin");
-    let result = batched
-        .state
-        .sync
-        .control_lines(&batched.conn, &commands, 0);
-    batched.conn.execute_batch("ROLLBACK").expect("rollback");
-    assert!(result.is_err());
+    assert!(run_lines(&batched, &texts(&broken)).is_err());
+    assert_eq!(tables(&batched), before);
+}
+
+#[test]
+fn commands_other_than_lines_are_refused_without_changes() {
+    let db = open();
+    control(&db, "start", None);
+    let commands = vec![
+        SyncCommand::LineText(one_put_line()),
+        SyncCommand::CompletedUpload,
+    ];
+    let error = run_lines(&db, &commands).expect_err("not a sync line");
+    assert!(
+        error.to_string().contains("sync lines only"),
+        "unclear error: {error}"
+    );
+    assert_eq!(oplog_count(&db), 0);
+    // Without an iteration there is nothing to feed.
+    let idle = open();
+    assert!(run_lines(&idle, &texts(&[one_put_line()])).is_err());
+    assert_eq!(oplog_count(&idle), 0);
 }

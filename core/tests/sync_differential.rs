@@ -246,17 +246,6 @@ fn same_instructions_and_tables_as_the_reference_core() {
     compare(&script);
 }
 
-struct XorShift(u64);
-
-impl XorShift {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// Random PUT/REMOVE/MOVE/CLEAR ops (few ids, subkeys, two buckets), local writes and
 /// checkpoints whose checksums come from our own tables: the reference validates them
 /// independently, so any checksum or apply divergence shows up as a difference.
@@ -267,7 +256,7 @@ fn random_oplog_histories_match_the_reference_core() {
         let ours = common::open();
         ours.apply(&schema());
         let reference = reference_db(&so);
-        let mut rng = XorShift(0x2545_f491_4f6c_dd1d ^ (seed * 0x9e37_79b9));
+        let mut rng = common::XorShift(0x2545_f491_4f6c_dd1d ^ (seed * 0x9e37_79b9));
         let mut op_id = 0u64;
         let step = |s: &Step, what: &str| {
             let a = run(&ours.conn, s);

@@ -125,3 +125,16 @@ pub fn sync_tables(conn: &Connection) -> serde_json::Value {
         "sync_state": query("SELECT priority FROM ps_sync_state ORDER BY priority"),
     })
 }
+
+/// A small seeded generator for reproducible random test histories.
+pub struct XorShift(pub u64);
+
+impl XorShift {
+    /// The next value in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n
+    }
+}
