@@ -8,6 +8,7 @@ import asyncio
 import json
 import os
 import subprocess
+import sys
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -145,3 +146,28 @@ async def test_extra_root_certificates_must_be_pem(service: str, tmp_path: Path)
         with pytest.raises(psync.InvalidArgumentError, match="extra_root_certificates_pem"):
             await db.connect(Connector(service), extra_root_certificates_pem=["not a certificate"])
         assert not db.status.connected
+
+
+def test_example_demo_runs_against_a_service_given_on_the_command_line(service: str) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
+    token = _post(f"{service}/api/auth/token", {"user_id": "example-user"})["token"]
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(example),
+            "--endpoint",
+            service,
+            "--token-command",
+            f"printf %s {token}",
+            "--upload-url",
+            f"{service}/api/data",
+            "--user",
+            "example-user",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "todos downloaded from the service: 2/2" in result.stdout
+    assert "demo finished OK" in result.stdout

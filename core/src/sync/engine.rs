@@ -268,7 +268,7 @@ fn start(
         "raw_data": true,
         "binary_data": true,
         "client_id": client_id,
-        "parameters": options.parameters.clone().unwrap_or(Value::Null),
+        "parameters": options.parameters.clone().unwrap_or_else(|| json!({})),
         "streams": {"include_defaults": options.include_defaults, "subscriptions": subscription_json},
     });
     if let (Some(meta), Some(map)) = (&options.app_metadata, request.as_object_mut()) {

@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Shared pieces of the demo and the end-to-end tests: the schema matching the test service's
 //! default config, and a [`BackendConnector`] that gets tokens from the service and uploads
-//! through its `POST /api/data` endpoint.
+//! through its `POST /api/data` endpoint, and [`ExternalConnector`] for a user's own deployment.
+
+mod external;
+
+pub use external::{ExternalConnector, TokenSource};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -64,6 +68,43 @@ pub fn http_client() -> reqwest::Client {
         .tls_backend_preconfigured(tls)
         .build()
         .expect("HTTP client")
+}
+
+/// Uploads the oldest queued transaction to an app backend's upload endpoint and completes it.
+///
+/// The body is `{"batch": [{"op", "type", "id", "data"}, ...]}`, the shape the test service's
+/// `POST /api/data` and PowerSync's demo backends accept; `token` goes in `Authorization:
+/// Token …` when given. Returns whether a transaction was uploaded.
+pub async fn upload_next_transaction(
+    http: &reqwest::Client,
+    url: &str,
+    token: Option<&str>,
+    database: &SyncDatabase,
+) -> Result<bool> {
+    let Some(transaction) = database.get_next_crud_transaction().await? else {
+        return Ok(false);
+    };
+    let batch: Vec<serde_json::Value> = transaction
+        .entries
+        .iter()
+        .map(|e| json!({"op": e.op.as_str(), "type": e.table, "id": e.id, "data": e.data}))
+        .collect();
+    let mut request = http.post(url).json(&json!({"batch": batch}));
+    if let Some(token) = token {
+        request = request.header("Authorization", format!("Token {token}"));
+    }
+    let response = request
+        .send()
+        .await
+        .map_err(|_| Error::protocol("upload failed: network"))?;
+    if !response.status().is_success() {
+        return Err(Error::protocol(format!(
+            "upload failed: HTTP {}",
+            response.status().as_u16()
+        )));
+    }
+    database.complete_transaction(transaction, None).await?;
+    Ok(true)
 }
 
 /// Connector for the test service.
@@ -148,31 +189,11 @@ impl BackendConnector for ServiceConnector {
         {
             return Err(Error::protocol("simulated backend outage"));
         }
-        let Some(transaction) = database.get_next_crud_transaction().await? else {
-            return Ok(());
-        };
-        let batch: Vec<serde_json::Value> = transaction
-            .entries
-            .iter()
-            .map(|e| json!({"op": e.op.as_str(), "type": e.table, "id": e.id, "data": e.data}))
-            .collect();
         let token = self.token().await?;
-        let response = self
-            .http
-            .post(format!("{}/api/data", self.url))
-            .header("Authorization", format!("Token {token}"))
-            .json(&json!({"batch": batch}))
-            .send()
-            .await
-            .map_err(|_| Error::protocol("upload failed: network"))?;
-        if !response.status().is_success() {
-            return Err(Error::protocol(format!(
-                "upload failed: HTTP {}",
-                response.status().as_u16()
-            )));
+        let url = format!("{}/api/data", self.url);
+        if upload_next_transaction(&self.http, &url, Some(&token), database).await? {
+            self.uploaded.fetch_add(1, Ordering::SeqCst);
         }
-        database.complete_transaction(transaction, None).await?;
-        self.uploaded.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 

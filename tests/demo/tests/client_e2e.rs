@@ -449,3 +449,62 @@ async fn stalled_stream_is_reopened_after_the_idle_timeout() {
     .await;
     db.close().await.expect("close");
 }
+
+/// Runs the demo binary with `args` to completion, returning its output.
+async fn run_demo(args: &[&str]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_psync-demo"))
+        .args(args)
+        .output()
+        .await
+        .expect("run psync-demo")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_runs_embedded_and_against_a_service_given_on_the_command_line() {
+    let embedded = run_demo(&[]).await;
+    let stdout = String::from_utf8_lossy(&embedded.stdout);
+    assert!(embedded.status.success(), "{stdout}");
+    assert!(stdout.contains("todos downloaded from the service: 2/2"), "{stdout}");
+    assert!(stdout.contains("demo finished OK"), "{stdout}");
+
+    // The same steps against a service the demo did not start, with a token command (run
+    // again on every credentials fetch) and the upload URL of the service's backend.
+    let service = TestService::start().await.expect("service");
+    let token = service.mint_token("external-user");
+    let token_command = format!("printf %s {token}");
+    let upload_url = format!("{}/api/data", service.url());
+    for extra in [&[][..], &["--bson", "--legacy-checkpoints"][..]] {
+        let mut args = vec![
+            "--endpoint",
+            &service.url(),
+            "--token-command",
+            &token_command,
+            "--upload-url",
+            &upload_url,
+            "--user",
+            "external-user",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .collect::<Vec<_>>();
+        args.extend(extra.iter().map(|s| (*s).to_owned()));
+        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+        let external = run_demo(&refs).await;
+        let stdout = String::from_utf8_lossy(&external.stdout);
+        assert!(external.status.success(), "{extra:?}: {stdout}");
+        assert!(stdout.contains("todos downloaded from the service: 2/2"), "{stdout}");
+    }
+    let backend_lists: i64 = service
+        .source()
+        .query_row(
+            "SELECT count(*) FROM lists WHERE owner_id = 'external-user'",
+            [],
+            |r| r.get(0),
+        )
+        .expect("count");
+    assert_eq!(backend_lists, 2, "each external run uploaded its list");
+
+    let missing_upload = run_demo(&["--endpoint", &service.url(), "--token", &token]).await;
+    assert_eq!(missing_upload.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing_upload.stdout).contains("--upload-url"));
+}
