@@ -100,6 +100,25 @@ impl Database {
         Ok(self.inner.execute(&sql, &to_core_params(params))?.into())
     }
 
+    /// Runs one statement once for each parameter set, in one write transaction (all sets
+    /// apply or none does), preparing it once.
+    pub fn execute_batch(&self, sql: String, param_sets: Vec<Vec<Value>>) -> Result<ExecuteResult> {
+        let param_sets: Vec<_> = param_sets.into_iter().map(to_core_params).collect();
+        Ok(self.inner.execute_batch(&sql, &param_sets)?.into())
+    }
+
+    /// [`Database::execute_batch`] with the parameter sets as one JSON array of arrays (null,
+    /// booleans, numbers, strings): one string crosses the FFI instead of one value record
+    /// per parameter, for hosts whose generated marshalling is slow per value (Python).
+    pub fn execute_batch_json(
+        &self,
+        sql: String,
+        param_sets_json: String,
+    ) -> Result<ExecuteResult> {
+        let param_sets = psync_core::db::param_sets_from_json(&param_sets_json)?;
+        Ok(self.inner.execute_batch(&sql, &param_sets)?.into())
+    }
+
     /// Runs `statements` in order in one write transaction: all of them apply, or none
     /// does (the first failure rolls back and is returned). See docs/adr/0002.
     pub fn write_batch(&self, statements: Vec<Statement>) -> Result<Vec<ExecuteResult>> {

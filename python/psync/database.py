@@ -159,6 +159,26 @@ class Database:
         return ExecuteResult(r.rows_affected, r.last_insert_rowid)
 
     @translated
+    def execute_batch(
+        self, sql: str, param_sets: Sequence[Sequence[object]]
+    ) -> ExecuteResult:
+        """Runs one statement once per parameter set in one transaction: all apply or none does.
+
+        The sets cross into the native library as one JSON document (Python's C encoder), which
+        is much faster than converting each value; sets holding ``bytes`` (or NaN/infinity) take
+        the per-value path instead. ``rows_affected`` is the total over all sets.
+        """
+        if not isinstance(param_sets, (list, tuple)):
+            param_sets = list(param_sets)
+        try:
+            encoded = json.dumps(param_sets, allow_nan=False, separators=(",", ":"))
+        except (TypeError, ValueError):
+            r = self._inner.execute_batch(sql, [to_params(p) for p in param_sets])
+        else:
+            r = self._inner.execute_batch_json(sql, encoded)
+        return ExecuteResult(r.rows_affected, r.last_insert_rowid)
+
+    @translated
     def write_batch(
         self, statements: Sequence[tuple[str, Sequence[object]]]
     ) -> list[ExecuteResult]:

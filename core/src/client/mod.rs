@@ -33,6 +33,7 @@ pub use tls::tls_client_config;
 pub use watch::{ChangeWatcher, QueryWatcher};
 
 use crate::crud::{CrudBatch, CrudTransaction};
+use crate::db::ExecuteResult;
 use crate::{Database, Error, Result, Row, Value};
 use session::{Session, SessionShared};
 use status::StatusHub;
@@ -368,6 +369,20 @@ impl SyncDatabase {
         let sql = sql.to_owned();
         blocking(&self.inner.db, move |db| {
             db.execute(&sql, &params).map(|_| ())
+        })
+        .await
+    }
+
+    /// Runs one statement once for each parameter set in one write transaction, on the
+    /// blocking pool (see [`Database::execute_batch`]).
+    pub async fn execute_batch(
+        &self,
+        sql: &str,
+        param_sets: Vec<Vec<Value>>,
+    ) -> Result<ExecuteResult> {
+        let sql = sql.to_owned();
+        blocking(&self.inner.db, move |db| {
+            db.execute_batch(&sql, &param_sets)
         })
         .await
     }

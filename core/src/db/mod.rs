@@ -31,7 +31,7 @@ use rusqlite::{Connection, InterruptHandle, OpenFlags, TransactionBehavior};
 
 pub use notify::{TableListener, TableListenerHandle};
 pub use transaction::{ExecuteResult, Transaction};
-pub use value::{Row, Value};
+pub use value::{Row, Value, param_sets_from_json};
 
 use crate::state::DatabaseState;
 use crate::{Error, Result};
@@ -289,6 +289,12 @@ impl Database {
     /// Runs one statement on the writer in autocommit mode.
     pub fn execute(&self, sql: &str, params: &[Value]) -> Result<ExecuteResult> {
         self.with_writer_connection(|conn| transaction::execute_on(conn, sql, params))
+    }
+
+    /// Runs one statement once for each parameter set, all in one write transaction: every set
+    /// applies or none does. The statement is prepared once.
+    pub fn execute_batch(&self, sql: &str, param_sets: &[Vec<Value>]) -> Result<ExecuteResult> {
+        self.write(|tx| tx.execute_batch(sql, param_sets))
     }
 
     /// The first row of a query on a reader; an error if there is none.

@@ -37,6 +37,62 @@ fn write_commits_on_ok() {
 }
 
 #[test]
+fn execute_batch_runs_every_parameter_set_or_none() {
+    let db = memory_db();
+    db.execute("CREATE TABLE t(k INTEGER PRIMARY KEY, v)", &[])
+        .expect("create");
+    let sets: Vec<Vec<Value>> = (1..=100)
+        .map(|k| vec![Value::from(k), Value::from(format!("v{k}"))])
+        .collect();
+    let result = db
+        .execute_batch("INSERT INTO t VALUES (?, ?)", &sets)
+        .expect("batch");
+    assert_eq!(result.rows_affected, 100);
+    assert_eq!(result.last_insert_rowid, 100);
+
+    let clashing = vec![
+        vec![Value::from(101), Value::Null],
+        vec![Value::from(1), Value::Null],
+    ];
+    assert!(
+        db.execute_batch("INSERT INTO t VALUES (?, ?)", &clashing)
+            .is_err()
+    );
+    assert_eq!(
+        count(&db, "t"),
+        100,
+        "the failing batch left nothing behind"
+    );
+}
+
+#[test]
+fn parameter_sets_from_json_keep_sqlite_types() {
+    let sets = param_sets_from_json(r#"[[null, true, 7, 1.5, "x"], []]"#).expect("parse");
+    assert_eq!(
+        sets,
+        vec![
+            vec![
+                Value::Null,
+                Value::Integer(1),
+                Value::Integer(7),
+                Value::Real(1.5),
+                Value::Text("x".into())
+            ],
+            vec![]
+        ]
+    );
+    for bad in [
+        r#"[[{"a": 1}]]"#,
+        "[[18446744073709551615]]",
+        "[1]",
+        "not json",
+    ] {
+        let error = param_sets_from_json(bad).expect_err(bad);
+        assert!(error.to_string().contains("parameter sets"), "{error}");
+    }
+}
+
+#[test]
 fn write_rolls_back_on_err() {
     let db = memory_db();
     db.execute("CREATE TABLE t(x)", &[]).expect("create");

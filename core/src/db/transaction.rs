@@ -37,8 +37,13 @@ impl<'conn> Transaction<'conn> {
         execute_on(&self.inner, sql, params)
     }
 
+    /// Runs one statement once for each parameter set, preparing it once.
+    pub fn execute_batch(&self, sql: &str, param_sets: &[Vec<Value>]) -> Result<ExecuteResult> {
+        execute_batch_on(&self.inner, sql, param_sets)
+    }
+
     /// Runs several `;`-separated statements without parameters.
-    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+    pub fn execute_script(&self, sql: &str) -> Result<()> {
         Ok(self.inner.execute_batch(sql)?)
     }
 
@@ -69,6 +74,24 @@ pub(crate) fn execute_on(conn: &Connection, sql: &str, params: &[Value]) -> Resu
     let changed = stmt.execute(rusqlite::params_from_iter(params.iter()))?;
     Ok(ExecuteResult {
         rows_affected: changed as u64,
+        last_insert_rowid: conn.last_insert_rowid(),
+    })
+}
+
+/// [`Transaction::execute_batch`] on a connection already inside a transaction: rows affected
+/// are summed, the rowid is the writer's after the last set.
+pub(crate) fn execute_batch_on(
+    conn: &Connection,
+    sql: &str,
+    param_sets: &[Vec<Value>],
+) -> Result<ExecuteResult> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    let mut rows_affected = 0u64;
+    for params in param_sets {
+        rows_affected += stmt.execute(rusqlite::params_from_iter(params.iter()))? as u64;
+    }
+    Ok(ExecuteResult {
+        rows_affected,
         last_insert_rowid: conn.last_insert_rowid(),
     })
 }

@@ -269,3 +269,68 @@ mod tests {
         assert_eq!(row.len(), 2);
     }
 }
+
+/// Parameter sets for [`crate::Database::execute_batch`] from JSON text: an array of arrays of
+/// `null`, booleans (stored as 0/1), numbers (integers that fit in 64 bits stay integers) and
+/// strings. Hosts whose per-value marshalling is slow encode the sets with their native JSON
+/// encoder and cross the FFI once; blobs cannot be expressed and need the typed path.
+pub fn param_sets_from_json(text: &str) -> crate::Result<Vec<Vec<Value>>> {
+    serde_json::from_str::<Vec<Vec<JsonParam>>>(text)
+        .map(|sets| {
+            sets.into_iter()
+                .map(|set| set.into_iter().map(|p| p.0).collect())
+                .collect()
+        })
+        .map_err(|e| crate::Error::invalid_argument(format!("parameter sets: {e}")))
+}
+
+/// One JSON parameter, decoded straight into a [`Value`].
+struct JsonParam(Value);
+
+impl<'de> serde::Deserialize<'de> for JsonParam {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_any(JsonParamVisitor)
+            .map(JsonParam)
+    }
+}
+
+struct JsonParamVisitor;
+
+impl serde::de::Visitor<'_> for JsonParamVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("null, a boolean, a number or a string")
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Integer(i64::from(v)))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Integer(v))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
+        i64::try_from(v)
+            .map(Value::Integer)
+            .map_err(|_| E::custom(format!("integer {v} does not fit in 64 bits")))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(Value::Real(v))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::Text(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::Text(v))
+    }
+}

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use rusqlite::Connection;
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::apply::{self, ApplyOutcome, FULL_SYNC_PRIORITY};
 use super::line::{DataLine, SyncLine};

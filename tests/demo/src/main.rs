@@ -11,9 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use psync_core::client::{
-    BackendConnector, CheckpointMode, LogLevel, SyncDatabase, SyncOptions,
-};
+use psync_core::client::{BackendConnector, CheckpointMode, LogLevel, SyncDatabase, SyncOptions};
 use psync_core::{Result, Value};
 use psync_demo::{ExternalConnector, ServiceConnector, TokenSource, open_demo_database};
 use psync_test_service::TestService;
@@ -77,7 +75,9 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> std::result::Result<Arg
             tokens,
             upload_url,
         }),
-        (None, _, _) => return Err("--token, --token-command and --upload-url go with --endpoint".into()),
+        (None, _, _) => {
+            return Err("--token, --token-command and --upload-url go with --endpoint".into());
+        }
         (Some(_), None, _) => return Err("--endpoint needs --token or --token-command".into()),
         (Some(_), _, None) => {
             return Err("--endpoint needs --upload-url (the demo uploads its writes there)".into());
@@ -307,22 +307,36 @@ async fn run(args: Args) -> Result<()> {
         ),
     );
 
-    let request = db
-        .request_checkpoint()
-        .await
-        .map_err(|e| psync_core::Error::state(e.to_string()))?;
-    step(
-        started,
-        &format!("checkpoint request {} acknowledged", request.id()),
-    );
-    request
-        .wait_for_sync(Some(Duration::from_secs(10)))
-        .await
-        .map_err(|e| psync_core::Error::state(e.to_string()))?;
-    step(
-        started,
-        &format!("checkpoint request {} applied locally", request.id()),
-    );
+    if args.legacy_checkpoints {
+        // Legacy mode has no checkpoint requests: the write checkpoint fetched after the upload
+        // round is applied once the service's copy of the uploads has arrived.
+        wait_until(
+            &db,
+            "the legacy write checkpoint",
+            &format!(
+                "SELECT count(*) = 2 FROM ps_oplog WHERE row_type = 'todos' AND row_id IN ('{list_id}-t0', '{list_id}-t1')"
+            ),
+        )
+        .await?;
+        step(started, "legacy write checkpoint applied locally");
+    } else {
+        let request = db
+            .request_checkpoint()
+            .await
+            .map_err(|e| psync_core::Error::state(e.to_string()))?;
+        step(
+            started,
+            &format!("checkpoint request {} acknowledged", request.id()),
+        );
+        request
+            .wait_for_sync(Some(Duration::from_secs(10)))
+            .await
+            .map_err(|e| psync_core::Error::state(e.to_string()))?;
+        step(
+            started,
+            &format!("checkpoint request {} applied locally", request.id()),
+        );
+    }
 
     // The write barrier: once the request is applied, the service's copy of this run's todos
     // (echoed through the sync stream) is in the local op log.
@@ -359,10 +373,7 @@ async fn run(args: Args) -> Result<()> {
             .map_err(|_| psync_core::Error::state("watch timed out"))??;
         step(
             started,
-            &format!(
-                "watch: lists {initial:?} -> {:?}",
-                first_integer(&updated)
-            ),
+            &format!("watch: lists {initial:?} -> {:?}", first_integer(&updated)),
         );
     } else {
         step(

@@ -464,7 +464,10 @@ async fn demo_runs_embedded_and_against_a_service_given_on_the_command_line() {
     let embedded = run_demo(&[]).await;
     let stdout = String::from_utf8_lossy(&embedded.stdout);
     assert!(embedded.status.success(), "{stdout}");
-    assert!(stdout.contains("todos downloaded from the service: 2/2"), "{stdout}");
+    assert!(
+        stdout.contains("todos downloaded from the service: 2/2"),
+        "{stdout}"
+    );
     assert!(stdout.contains("demo finished OK"), "{stdout}");
 
     // The same steps against a service the demo did not start, with a token command (run
@@ -492,7 +495,10 @@ async fn demo_runs_embedded_and_against_a_service_given_on_the_command_line() {
         let external = run_demo(&refs).await;
         let stdout = String::from_utf8_lossy(&external.stdout);
         assert!(external.status.success(), "{extra:?}: {stdout}");
-        assert!(stdout.contains("todos downloaded from the service: 2/2"), "{stdout}");
+        assert!(
+            stdout.contains("todos downloaded from the service: 2/2"),
+            "{stdout}"
+        );
     }
     let backend_lists: i64 = service
         .source()

@@ -59,6 +59,13 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
     /** Runs one write statement in its own transaction. */
     fun execute(sql: String, vararg params: Any?): ExecuteResult = call { it.execute(sql, params(params)) }
 
+    /**
+     * Runs [sql] once for each parameter set in one transaction (all apply or none does),
+     * preparing it once; `rowsAffected` is the total.
+     */
+    fun executeBatch(sql: String, parameterSets: List<List<Any?>>): ExecuteResult =
+        call { it.executeBatch(sql, parameterSets.map { set -> set.map(::toValue) }) }
+
     /** Runs `(sql, params)` statements in one transaction: all apply or none does. */
     fun writeBatch(statements: List<Pair<String, List<Any?>>>): List<ExecuteResult> =
         call {

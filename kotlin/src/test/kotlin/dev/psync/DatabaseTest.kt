@@ -5,6 +5,7 @@ import dev.psync.internal.Column
 import dev.psync.internal.Schema
 import dev.psync.internal.Table
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import java.nio.file.Path
@@ -23,6 +24,22 @@ class DatabaseTest {
             val row = db.get("SELECT title, done FROM todos")
 
             assertEquals(mapOf("title" to "milk", "done" to 1L), row)
+        }
+    }
+
+    @Test
+    fun `executeBatch runs one statement for every parameter set, all or nothing`() {
+        Database.open(dir.resolve("batch.db").toString(), SCHEMA).use { db ->
+            val sets = (0 until 500).map { listOf("id-$it", "todo $it", it % 2 == 0) }
+
+            val result = db.executeBatch("INSERT INTO todos (id, title, done) VALUES (?, ?, ?)", sets)
+
+            assertEquals(500L, result.rowsAffected.toLong())
+            assertEquals(mapOf("n" to 500L, "d" to 250L), db.get("SELECT count(*) AS n, sum(done) AS d FROM todos"))
+            assertThrows(PSyncException.Database::class.java) {
+                db.executeBatch("INSERT INTO todos (id, title) VALUES (?, ?)", listOf(listOf("new", "x"), listOf("id-1", "dup")))
+            }
+            assertEquals(null, db.getOptional("SELECT id FROM todos WHERE id = 'new'"))
         }
     }
 }
