@@ -242,34 +242,6 @@ fn column_names(stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
         .into()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conversions_pick_the_matching_variant() {
-        assert_eq!(Value::from(3_i32), Value::Integer(3));
-        assert_eq!(Value::from(true), Value::Integer(1));
-        assert_eq!(Value::from("a"), Value::Text("a".into()));
-        assert_eq!(Value::from(None::<i64>), Value::Null);
-        assert_eq!(Value::from(Some(1.5)), Value::Real(1.5));
-        assert_eq!(Value::from(&[1_u8, 2][..]), Value::Blob(vec![1, 2]));
-    }
-
-    #[test]
-    fn row_getters_by_index_and_name() {
-        let row = Row::new(
-            Arc::from(vec!["a".to_owned(), "b".to_owned()]),
-            vec![Value::Integer(1), Value::Null],
-        );
-        assert_eq!(row.get(0), Some(&Value::Integer(1)));
-        assert_eq!(row.get_by_name("b"), Some(&Value::Null));
-        assert_eq!(row.get_by_name("c"), None);
-        assert_eq!(row.get(2), None);
-        assert_eq!(row.len(), 2);
-    }
-}
-
 /// Parameter sets for [`crate::Database::execute_batch`] from JSON text: an array of arrays of
 /// `null`, booleans (stored as 0/1), numbers (integers that fit in 64 bits stay integers) and
 /// strings. Hosts whose per-value marshalling is slow encode the sets with their native JSON
@@ -332,5 +304,33 @@ impl serde::de::Visitor<'_> for JsonParamVisitor {
 
     fn visit_string<E>(self, v: String) -> Result<Value, E> {
         Ok(Value::Text(v))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn conversions_pick_the_matching_variant() {
+        assert_eq!(Value::from(3_i32), Value::Integer(3));
+        assert_eq!(Value::from(true), Value::Integer(1));
+        assert_eq!(Value::from("a"), Value::Text("a".into()));
+        assert_eq!(Value::from(None::<i64>), Value::Null);
+        assert_eq!(Value::from(Some(1.5)), Value::Real(1.5));
+        assert_eq!(Value::from(&[1_u8, 2][..]), Value::Blob(vec![1, 2]));
+    }
+
+    #[test]
+    fn row_getters_by_index_and_name() {
+        let row = Row::new(
+            Arc::from(vec!["a".to_owned(), "b".to_owned()]),
+            vec![Value::Integer(1), Value::Null],
+        );
+        assert_eq!(row.get(0), Some(&Value::Integer(1)));
+        assert_eq!(row.get_by_name("b"), Some(&Value::Null));
+        assert_eq!(row.get_by_name("c"), None);
+        assert_eq!(row.get(2), None);
+        assert_eq!(row.len(), 2);
     }
 }
