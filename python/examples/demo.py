@@ -130,7 +130,7 @@ async def run(args: argparse.Namespace) -> None:
                 " VALUES (?, 'Written offline-first', ?, '2026-01-02')",
                 [list_id, args.user],
             )
-            for todo_id, text in zip(todo_ids, ["buy milk", "write demo"]):
+            for todo_id, text in zip(todo_ids, ["buy milk", "write demo"], strict=True):
                 db.execute(
                     "INSERT INTO todos(id, list_id, description, completed, owner_id)"
                     " VALUES (?, ?, ?, 0, ?)",
