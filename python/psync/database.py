@@ -159,9 +159,7 @@ class Database:
         return ExecuteResult(r.rows_affected, r.last_insert_rowid)
 
     @translated
-    def execute_batch(
-        self, sql: str, param_sets: Sequence[Sequence[object]]
-    ) -> ExecuteResult:
+    def execute_batch(self, sql: str, param_sets: Sequence[Sequence[object]]) -> ExecuteResult:
         """Runs one statement once per parameter set in one transaction: all apply or none does.
 
         The sets cross into the native library as one JSON document (Python's C encoder), which
