@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import os
@@ -23,6 +24,19 @@ from psync.sync import (
     _ConnectorAdapter,
     _StatusForwarder,
 )
+
+# A process that exits with a database still connected must exit cleanly: stop psync's threads
+# (closing every open database) while the interpreter is still whole. A psync thread that
+# entered Python during finalization would abort the process (bindings/src/shutdown.rs).
+atexit.register(_ffi.shutdown)
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, callback: Callable[[Any], None], value: Any) -> None:
+    """Hands ``value`` to ``callback`` on ``loop`` from a psync thread."""
+    try:
+        loop.call_soon_threadsafe(callback, value)
+    except RuntimeError:
+        pass  # the loop is closed: nobody iterates any more (the program is ending)
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,8 @@ class Database:
 
     Thread-safe. Queries block the calling thread while SQLite works; from asyncio, use
     ``await asyncio.to_thread(db.get_all, ...)`` for long ones. Use it as a context
-    manager, or call :meth:`close`; later calls raise :class:`psync.ClosedError`.
+    manager, or call :meth:`close`; later calls raise :class:`psync.ClosedError`. Databases
+    still open when the interpreter exits are closed then (sync stops cleanly).
     """
 
     @translated
@@ -208,7 +223,7 @@ class Database:
 
         # Callbacks arrive on psync threads: hop to the loop before touching the queue.
         def forward(tables: set[str]) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, tables)
+            _deliver(loop, queue.put_nowait, tables)
 
         with self.on_change(forward):
             while True:
@@ -277,7 +292,7 @@ class Database:
         queue: asyncio.Queue[SyncStatus] = asyncio.Queue()
 
         def forward(status: SyncStatus) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, status)
+            _deliver(loop, queue.put_nowait, status)
 
         handle = translated(self._inner.add_status_listener)(_StatusForwarder(forward))
         with Subscription(handle):
@@ -295,8 +310,7 @@ class Database:
 
         class _Rows(_ffi.QueryListener):
             def on_update(self, rows: list[Any]) -> None:
-                converted = [from_row(r) for r in rows]
-                loop.call_soon_threadsafe(queue.put_nowait, converted)
+                _deliver(loop, queue.put_nowait, [from_row(r) for r in rows])
 
         handle = translated(self._inner.watch)(sql, to_params(params), _Rows())
         with Subscription(handle):
