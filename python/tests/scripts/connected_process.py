@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: Apache-2.0
-"""Run by test_exit.py and test_sync_lock.py as their own process: connects, waits a second,
+"""Run by test_exit.py and test_sync_lock.py as their own process: connects, syncs for a second,
 prints whether it is connected, then lets the interpreter exit without ``close()``.
 Usage: ``connected_process.py <service url> <db path> <mode>``.
 
@@ -65,6 +65,10 @@ async def main() -> None:
         await rows.__anext__()
         KEPT.append(rows)
         db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l1', 'x', 'u1')")
+    # Connected (which may take a while on a busy machine), then a second of syncing.
+    deadline = asyncio.get_running_loop().time() + 30
+    while not db.status.connected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
     await asyncio.sleep(1)
     print("connected" if db.status.connected else "not connected", flush=True)
     if MODE == "exit":
