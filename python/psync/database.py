@@ -240,6 +240,10 @@ class Database:
     ) -> None:
         """Starts syncing. ``connector`` runs on the current event loop.
 
+        Only one instance may sync a database file: raises :class:`psync.SyncFailedError`
+        (naming the file) while another ``Database``, in this process or another, is
+        connected to it (docs/adr/0003-one-syncing-instance-per-file.md).
+
         ``extra_root_certificates_pem``: PEM CA certificates trusted for ``https`` endpoints in
         addition to Mozilla's roots and the system's certificates (e.g. a self-hosted service's
         CA). Certificates are always verified.

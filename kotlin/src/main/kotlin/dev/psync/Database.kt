@@ -120,7 +120,11 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
                 }
             }.buffer(capacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
 
-    /** Starts syncing; [connector] is called from psync threads. */
+    /**
+     * Starts syncing; [connector] is called from psync threads. Only one instance may sync a
+     * database file: throws [PSyncException.Sync] (naming the file) while another database,
+     * in this process or another, is connected to it.
+     */
     suspend fun connect(connector: BackendConnector, options: SyncOptions = SyncOptions()) =
         call { it.connect(ConnectorAdapter(connector) { native -> Database(native) }, options) }
 
