@@ -260,6 +260,35 @@ class Database:
             await self._inner.connect(_ConnectorAdapter(connector, Database._wrap), options)
         except _ffi.SyncError as error:
             raise translate(error) from None
+        await self._disconnect_when_loop_ends()
+
+    async def _disconnect_when_loop_ends(self) -> None:
+        """Disconnects when the running loop shuts down (``asyncio.run`` returning).
+
+        The connector runs on this loop: once it is closed, a psync thread finishing or
+        starting a connector call would meet a closed loop (and print a traceback). So an async
+        generator started here waits on the loop; ``loop.shutdown_asyncgens()``, which
+        ``asyncio.run`` calls before closing the loop, closes it, and its ``finally`` stops
+        syncing while the loop still runs. Once per database and loop.
+        """
+        loop = asyncio.get_running_loop()
+        if getattr(self, "_watched_loop", None) is loop:
+            return
+
+        async def until_loop_ends() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                try:
+                    await self._inner.disconnect()
+                except _ffi.SyncError:
+                    pass  # already closed
+
+        sentinel = until_loop_ends()
+        await sentinel.__anext__()
+        # The loop tracks started generators weakly: the database keeps this one.
+        self._loop_sentinel = sentinel
+        self._watched_loop = loop
 
     async def disconnect(self) -> None:
         """Stops syncing; local data stays."""

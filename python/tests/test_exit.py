@@ -4,12 +4,13 @@ nothing on stderr, the database closed and every local write kept."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from conftest import LISTS
+from conftest import LISTS, Connector
 
 from psync import Database
 
@@ -43,3 +44,19 @@ def test_process_exits_cleanly_while_connected(service: str, tmp_path: Path, mod
                 batch = db.get_crud_batch()
                 assert batch is not None
                 assert [entry.id for entry in batch.entries] == ["queued"]
+
+
+def test_syncing_stops_when_its_event_loop_ends(service: str, tmp_path: Path) -> None:
+    # The connector runs on the loop that called connect(): when asyncio.run ends it, syncing
+    # stops first, so no psync thread meets a closed loop.
+    with Database(tmp_path / "loop.db", LISTS) as db:
+
+        async def connect_and_sync() -> None:
+            await db.connect(Connector(service), retry_delay=0.2)
+            request = await db.request_checkpoint()
+            await request.wait_for_sync(timeout=20)
+
+        asyncio.run(connect_and_sync())
+
+        assert not db.status.connected
+        assert not db.status.connecting
