@@ -112,6 +112,23 @@ class SyncTest {
     }
 
     @Test
+    fun `a second database on the same file cannot connect while the first syncs`(): Unit = runBlocking {
+        open("shared.db").use { first ->
+            open("shared.db").use { second ->
+                first.connect(TestConnector(service.url), SyncOptions(retryDelayMs = 200uL))
+                val error = runCatching { second.connect(TestConnector(service.url)) }.exceptionOrNull()
+                assertTrue(error is PSyncException.Sync, "got $error")
+                val expected = "${dir.resolve("shared.db")} is already syncing"
+                assertTrue(error!!.message!!.contains(expected), error.message)
+
+                first.disconnect()
+                second.connect(TestConnector(service.url), SyncOptions(retryDelayMs = 200uL))
+                withTimeout(10_000) { second.status.first { it.connected } }
+            }
+        }
+    }
+
+    @Test
     fun `extra root certificates must be PEM`() = runBlocking {
         open("tls.db").use { db ->
             val options = SyncOptions(extraRootCertificatesPem = listOf("not a certificate"))
