@@ -290,7 +290,7 @@ impl Database {
             // Sync was stopped (or never restarts): close the connections directly.
             return Ok(self.inner.close()?);
         }
-        Ok(runtime::block_on(self.close_async())??)
+        runtime::block_on(self.close_async())?
     }
 
     /// `true` once `close()` was called.
