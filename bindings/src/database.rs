@@ -12,6 +12,7 @@ use crate::error::{Result, SyncError};
 use crate::listener::{QueryListener, TableChangeListener};
 use crate::runtime;
 use crate::schema::Schema;
+use crate::shutdown::{self, HostRef};
 use crate::sync::{
     BackendConnector, CheckpointRequest, ConnectorAdapter, StatusListener, SyncOptions, SyncStatus,
 };
@@ -64,7 +65,15 @@ impl Database {
     fn with_schema(inner: CoreDatabase, schema: Schema) -> Result<Arc<Self>> {
         let db = Database::from_client(CoreSyncDatabase::new(inner));
         db.update_schema(schema)?;
-        Ok(Arc::new(db))
+        let db = Arc::new(db);
+        shutdown::register(&db);
+        Ok(db)
+    }
+
+    /// `close()` as a future that owns what it needs (for `shutdown`).
+    pub(crate) fn close_async(&self) -> impl Future<Output = Result<()>> + Send + 'static {
+        let client = self.client.clone();
+        async move { Ok(client.close().await?) }
     }
 
     /// Another handle on the same client (handed to `BackendConnector.upload_data`).
@@ -177,6 +186,7 @@ impl Database {
         if self.inner.is_closed() {
             return Err(SyncError::Closed);
         }
+        let listener = HostRef::new(listener);
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let registration = self.inner.add_table_listener(Box::new(move |tables| {
             // The receiver is gone only once the handle was cancelled.
@@ -189,10 +199,10 @@ impl Database {
                 while let Ok(more) = receiver.try_recv() {
                     tables.extend(more);
                 }
-                let listener = Arc::clone(&listener);
                 let names: Vec<String> = tables.into_iter().collect();
-                // Host code may block (GIL, locks): keep it off the runtime's workers.
-                let _ = tokio::task::spawn_blocking(move || listener.on_update(names)).await;
+                if !listener.call_blocking(move |l| l.on_update(names)).await {
+                    break;
+                }
             }
         })?;
         Ok(Arc::new(TaskHandle::new(task)))
@@ -205,19 +215,25 @@ impl Database {
         connector: Arc<dyn BackendConnector>,
         options: SyncOptions,
     ) -> Result<()> {
-        let adapter = Arc::new(ConnectorAdapter { host: connector });
-        Ok(self.client.connect(adapter, options.try_into()?).await?)
+        let adapter = Arc::new(ConnectorAdapter {
+            host: HostRef::new(connector),
+        });
+        let options = options.try_into()?;
+        let client = self.client.clone();
+        Ok(runtime::run(async move { client.connect(adapter, options).await }).await??)
     }
 
     /// Stops syncing; returns once background work has ended. Local data stays.
     pub async fn disconnect(&self) -> Result<()> {
-        Ok(self.client.disconnect().await?)
+        let client = self.client.clone();
+        Ok(runtime::run(async move { client.disconnect().await }).await??)
     }
 
     /// Stops syncing and deletes all synced data and queued writes (`soft` keeps downloaded
     /// buckets for a faster reconnect).
     pub async fn disconnect_and_clear(&self, soft: bool) -> Result<()> {
-        Ok(self.client.disconnect_and_clear(soft).await?)
+        let client = self.client.clone();
+        Ok(runtime::run(async move { client.disconnect_and_clear(soft).await }).await??)
     }
 
     /// The current sync status.
@@ -231,6 +247,7 @@ impl Database {
         &self,
         listener: Arc<dyn StatusListener>,
     ) -> Result<Arc<TaskHandle>> {
+        let listener = HostRef::new(listener);
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
         let registration = self.client.add_status_listener(Box::new(move |status| {
             let _ = sender.send(status.clone());
@@ -242,9 +259,10 @@ impl Database {
                 while let Ok(newer) = receiver.try_recv() {
                     status = newer;
                 }
-                let listener = Arc::clone(&listener);
                 let status = SyncStatus::from(status);
-                let _ = tokio::task::spawn_blocking(move || listener.on_status(status)).await;
+                if !listener.call_blocking(move |l| l.on_status(status)).await {
+                    break;
+                }
             }
         })?;
         Ok(Arc::new(TaskHandle::new(task)))
@@ -253,7 +271,8 @@ impl Database {
     /// Asks the service for a checkpoint covering everything it received so far (needs an
     /// active `connect`). Wait on the result with `wait_for_sync`.
     pub async fn request_checkpoint(&self) -> Result<Arc<CheckpointRequest>> {
-        let request = self.client.request_checkpoint().await?;
+        let client = self.client.clone();
+        let request = runtime::run(async move { client.request_checkpoint().await }).await??;
         Ok(Arc::new(CheckpointRequest::new(request)))
     }
 
@@ -266,13 +285,15 @@ impl Database {
         params: Vec<Value>,
         listener: Arc<dyn QueryListener>,
     ) -> Result<Arc<TaskHandle>> {
+        let listener = HostRef::new(listener);
         let mut watcher = self.client.watch(&sql, to_core_params(params))?;
         let task = runtime::spawn(async move {
             // An error (the database closed) ends the subscription.
             while let Ok(rows) = watcher.next().await {
                 let rows: Vec<Row> = rows.into_iter().map(Row::from).collect();
-                let listener = Arc::clone(&listener);
-                let _ = tokio::task::spawn_blocking(move || listener.on_update(rows)).await;
+                if !listener.call_blocking(move |l| l.on_update(rows)).await {
+                    break;
+                }
             }
         })?;
         Ok(Arc::new(TaskHandle::new(task)))
@@ -284,8 +305,11 @@ impl Database {
         if self.inner.is_closed() {
             return Ok(());
         }
-        let client = self.client.clone();
-        Ok(runtime::runtime()?.block_on(async move { client.close().await })?)
+        if shutdown::has_begun() {
+            // Sync was stopped (or never restarts): close the connections directly.
+            return Ok(self.inner.close()?);
+        }
+        runtime::block_on(self.close_async())?
     }
 
     /// `true` once `close()` was called.

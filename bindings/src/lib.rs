@@ -13,6 +13,7 @@ mod error;
 mod listener;
 mod runtime;
 mod schema;
+mod shutdown;
 mod sync;
 mod task_handle;
 mod value;
@@ -22,6 +23,7 @@ pub use database::{Database, ExecuteResult, Statement};
 pub use error::SyncError;
 pub use listener::{QueryListener, TableChangeListener};
 pub use schema::{Column, IncludeOld, Index, IndexedColumn, Schema, Table};
+pub use shutdown::shutdown;
 pub use sync::{
     BackendConnector, CheckpointMode, CheckpointRequest, Credentials, PriorityStatus,
     StatusListener, SyncOptions, SyncStatus,

@@ -17,6 +17,8 @@ use psync_core::client::{
 
 use crate::database::Database;
 use crate::error::{Result, SyncError};
+use crate::runtime;
+use crate::shutdown::{self, HostFuture, HostRef};
 
 /// Where and as whom to sync. The token is never logged.
 #[derive(Clone, uniffi::Record)]
@@ -186,7 +188,7 @@ pub trait StatusListener: Send + Sync + fmt::Debug {
 /// service had received when it was requested.
 #[derive(uniffi::Object)]
 pub struct CheckpointRequest {
-    inner: CoreCheckpointRequest,
+    inner: Arc<CoreCheckpointRequest>,
 }
 
 #[psync_ffi_macros::export]
@@ -204,13 +206,16 @@ impl CheckpointRequest {
     /// Waits until synced, failing with `Timeout` after `timeout` (none = wait forever),
     /// or earlier when syncing fails, disconnects or the database closes. Cancel-safe.
     pub async fn wait_for_sync(&self, timeout: Option<Duration>) -> Result<()> {
-        Ok(self.inner.wait_for_sync(timeout).await?)
+        let inner = Arc::clone(&self.inner);
+        Ok(runtime::run(async move { inner.wait_for_sync(timeout).await }).await??)
     }
 }
 
 impl CheckpointRequest {
     pub(crate) fn new(inner: CoreCheckpointRequest) -> Self {
-        CheckpointRequest { inner }
+        CheckpointRequest {
+            inner: Arc::new(inner),
+        }
     }
 }
 
@@ -226,15 +231,18 @@ impl From<CoreCheckpointError> for SyncError {
     }
 }
 
-/// Core's connector, implemented by calling the host's.
+/// Core's connector, implemented by calling the host's (never once shutdown began).
 pub(crate) struct ConnectorAdapter {
-    pub(crate) host: Arc<dyn BackendConnector>,
+    pub(crate) host: HostRef<dyn BackendConnector>,
 }
 
 #[async_trait::async_trait]
 impl CoreConnector for ConnectorAdapter {
     async fn fetch_credentials(&self) -> psync_core::Result<Option<CoreCredentials>> {
-        let credentials = self.host.fetch_credentials().await.map_err(host_error)?;
+        exiting()?;
+        let credentials = HostFuture::new(self.host.fetch_credentials())
+            .await
+            .map_err(host_error)?;
         Ok(credentials.map(|c| CoreCredentials {
             endpoint: c.endpoint,
             token: c.token,
@@ -242,9 +250,20 @@ impl CoreConnector for ConnectorAdapter {
     }
 
     async fn upload_data(&self, database: &CoreSyncDatabase) -> psync_core::Result<()> {
+        exiting()?;
         let database = Arc::new(Database::from_client(database.clone()));
-        self.host.upload_data(database).await.map_err(host_error)
+        HostFuture::new(self.host.upload_data(database))
+            .await
+            .map_err(host_error)
     }
+}
+
+/// Fails once shutdown began: the host may be tearing down.
+fn exiting() -> psync_core::Result<()> {
+    if shutdown::has_begun() {
+        return Err(psync_core::Error::state("psync is shutting down"));
+    }
+    Ok(())
 }
 
 /// A host failure, as core reports it in the status (the host's own text, no row data).

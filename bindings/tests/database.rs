@@ -6,64 +6,15 @@
 #![allow(clippy::unwrap_used)]
 
 use std::sync::Arc;
-use std::sync::mpsc::{Receiver, Sender, channel};
+use std::sync::mpsc::{Sender, channel};
 use std::thread::ThreadId;
 use std::time::Duration;
 
 use parking_lot::Mutex;
-use psync_ffi::{
-    Column, Database, Schema, Statement, SyncError, Table, TableChangeListener, Value,
-};
+use psync_ffi::{Database, Statement, SyncError, Value};
 
-fn schema() -> Schema {
-    Schema {
-        tables: vec![Table {
-            name: "todos".into(),
-            columns: vec![Column {
-                name: "title".into(),
-                column_type: "text".into(),
-            }],
-            indexes: vec![],
-            view_name: None,
-            local_only: false,
-            insert_only: false,
-            include_metadata: false,
-            include_old: None,
-            include_old_only_when_changed: false,
-            ignore_empty_update: false,
-        }],
-    }
-}
-
-fn text(value: &str) -> Value {
-    Value::Text {
-        value: value.into(),
-    }
-}
-
-#[derive(Debug)]
-struct ChannelListener {
-    updates: Mutex<Sender<(ThreadId, Vec<String>)>>,
-}
-
-impl ChannelListener {
-    fn new() -> (Arc<Self>, Receiver<(ThreadId, Vec<String>)>) {
-        let (sender, receiver) = channel();
-        let listener = ChannelListener {
-            updates: Mutex::new(sender),
-        };
-        (Arc::new(listener), receiver)
-    }
-}
-
-impl TableChangeListener for ChannelListener {
-    fn on_update(&self, tables: Vec<String>) {
-        let _ = self
-            .updates
-            .lock()
-            .send((std::thread::current().id(), tables));
-    }
-}
+mod common;
+use common::{ChannelListener, schema, text};
 
 #[test]
 fn table_listener_is_called_on_a_psync_thread_with_changed_tables() {

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import logging
 import os
@@ -23,6 +24,19 @@ from psync.sync import (
     _ConnectorAdapter,
     _StatusForwarder,
 )
+
+# A process that exits with a database still connected must exit cleanly: stop psync's threads
+# (closing every open database) while the interpreter is still whole. A psync thread that
+# entered Python during finalization would abort the process (bindings/src/shutdown.rs).
+atexit.register(_ffi.shutdown)
+
+
+def _deliver(loop: asyncio.AbstractEventLoop, callback: Callable[[Any], None], value: Any) -> None:
+    """Hands ``value`` to ``callback`` on ``loop`` from a psync thread."""
+    try:
+        loop.call_soon_threadsafe(callback, value)
+    except RuntimeError:
+        pass  # the loop is closed: nobody iterates any more (the program is ending)
 
 
 @dataclass(frozen=True)
@@ -112,7 +126,8 @@ class Database:
 
     Thread-safe. Queries block the calling thread while SQLite works; from asyncio, use
     ``await asyncio.to_thread(db.get_all, ...)`` for long ones. Use it as a context
-    manager, or call :meth:`close`; later calls raise :class:`psync.ClosedError`.
+    manager, or call :meth:`close`; later calls raise :class:`psync.ClosedError`. Databases
+    still open when the interpreter exits are closed then (sync stops cleanly).
     """
 
     @translated
@@ -226,7 +241,7 @@ class Database:
 
         # Callbacks arrive on psync threads: hop to the loop before touching the queue.
         def forward(tables: set[str]) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, tables)
+            _deliver(loop, queue.put_nowait, tables)
 
         with self.on_change(forward):
             while True:
@@ -242,6 +257,10 @@ class Database:
         extra_root_certificates_pem: Sequence[str] = (),
     ) -> None:
         """Starts syncing. ``connector`` runs on the current event loop.
+
+        Only one instance may sync a database file: raises :class:`psync.SyncFailedError`
+        (naming the file) while another ``Database``, in this process or another, is
+        connected to it (docs/adr/0003-one-syncing-instance-per-file.md).
 
         ``extra_root_certificates_pem``: PEM CA certificates trusted for ``https`` endpoints in
         addition to Mozilla's roots and the system's certificates (e.g. a self-hosted service's
@@ -259,6 +278,35 @@ class Database:
             await self._inner.connect(_ConnectorAdapter(connector, Database._wrap), options)
         except _ffi.SyncError as error:
             raise translate(error) from None
+        await self._disconnect_when_loop_ends()
+
+    async def _disconnect_when_loop_ends(self) -> None:
+        """Disconnects when the running loop shuts down (``asyncio.run`` returning).
+
+        The connector runs on this loop: once it is closed, a psync thread finishing or
+        starting a connector call would meet a closed loop (and print a traceback). So an async
+        generator started here waits on the loop; ``loop.shutdown_asyncgens()``, which
+        ``asyncio.run`` calls before closing the loop, closes it, and its ``finally`` stops
+        syncing while the loop still runs. Once per database and loop.
+        """
+        loop = asyncio.get_running_loop()
+        if getattr(self, "_watched_loop", None) is loop:
+            return
+
+        async def until_loop_ends() -> AsyncIterator[None]:
+            try:
+                yield
+            finally:
+                try:
+                    await self._inner.disconnect()
+                except _ffi.SyncError:
+                    pass  # already closed
+
+        sentinel = until_loop_ends()
+        await sentinel.__anext__()
+        # The loop tracks started generators weakly: the database keeps this one.
+        self._loop_sentinel = sentinel
+        self._watched_loop = loop
 
     async def disconnect(self) -> None:
         """Stops syncing; local data stays."""
@@ -295,7 +343,7 @@ class Database:
         queue: asyncio.Queue[SyncStatus] = asyncio.Queue()
 
         def forward(status: SyncStatus) -> None:
-            loop.call_soon_threadsafe(queue.put_nowait, status)
+            _deliver(loop, queue.put_nowait, status)
 
         handle = translated(self._inner.add_status_listener)(_StatusForwarder(forward))
         with Subscription(handle):
@@ -313,8 +361,7 @@ class Database:
 
         class _Rows(_ffi.QueryListener):
             def on_update(self, rows: list[Any]) -> None:
-                converted = [from_row(r) for r in rows]
-                loop.call_soon_threadsafe(queue.put_nowait, converted)
+                _deliver(loop, queue.put_nowait, [from_row(r) for r in rows])
 
         handle = translated(self._inner.watch)(sql, to_params(params), _Rows())
         with Subscription(handle):

@@ -5,77 +5,15 @@ checkpoint requests, status streams and connector failures."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
 import subprocess
 import sys
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from conftest import LISTS, Connector, post
 
 import psync
-from psync import BackendConnector, Column, Credentials, Database, Schema, Table
-
-SERVICE = os.environ.get("PSYNC_TEST_SERVICE")
-if SERVICE is None:  # a missing service is a failure, never a skip
-    raise RuntimeError(
-        "PSYNC_TEST_SERVICE must name psync-test-service; `cargo xtask test` sets it"
-    )
-
-LISTS = Schema([Table("lists", [Column.text("name"), Column.text("owner_id")])])
-
-
-def _post(url: str, body: dict[str, Any], token: str | None = None) -> Any:
-    request = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
-    request.add_header("Content-Type", "application/json")
-    if token is not None:
-        request.add_header("Authorization", f"Token {token}")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        return json.loads(response.read())
-
-
-@pytest.fixture
-def service() -> Iterator[str]:
-    assert SERVICE is not None
-    process = subprocess.Popen(
-        [SERVICE, "--port", "0", "--keepalive-ms", "1000"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    url = process.stdout.readline().strip()
-    try:
-        yield url
-    finally:
-        assert process.stdin is not None
-        process.stdin.close()  # the service stops when stdin closes
-        process.wait(timeout=10)
-
-
-class Connector(BackendConnector):
-    def __init__(self, url: str, fail_uploads: bool = False) -> None:
-        self.url = url
-        self.fail_uploads = fail_uploads
-        self.token = _post(f"{url}/api/auth/token", {"user_id": "u1"})["token"]
-        self.uploads = 0
-
-    async def fetch_credentials(self) -> Credentials | None:
-        return Credentials(self.url, self.token)
-
-    async def upload_data(self, database: Database) -> None:
-        self.uploads += 1
-        if self.fail_uploads:
-            raise RuntimeError("backend unavailable")
-        batch = database.get_crud_batch()
-        if batch is None:
-            return
-        entries = [{"op": e.op, "type": e.table, "id": e.id, "data": e.data} for e in batch.entries]
-        await asyncio.to_thread(_post, f"{self.url}/api/data", {"batch": entries}, self.token)
-        batch.complete()
+from psync import Database
 
 
 async def test_local_write_is_uploaded_and_checkpoint_syncs(service: str, tmp_path: Path) -> None:
@@ -150,7 +88,7 @@ async def test_extra_root_certificates_must_be_pem(service: str, tmp_path: Path)
 
 def test_example_demo_runs_against_a_service_given_on_the_command_line(service: str) -> None:
     example = Path(__file__).resolve().parent.parent / "examples" / "demo.py"
-    token = _post(f"{service}/api/auth/token", {"user_id": "example-user"})["token"]
+    token = post(f"{service}/api/auth/token", {"user_id": "example-user"})["token"]
     result = subprocess.run(
         [
             sys.executable,

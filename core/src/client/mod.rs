@@ -14,6 +14,7 @@ mod engine;
 mod http;
 mod session;
 mod status;
+mod sync_lock;
 mod tls;
 mod upload;
 mod watch;
@@ -29,6 +30,7 @@ pub use checkpoint::{CheckpointError, CheckpointRequest};
 pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
 pub use driver::LINE_BATCH_MAX_BYTES;
 pub use status::{DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus};
+pub use sync_lock::{SYNC_LOCK_SUFFIX, lock_path as sync_lock_path};
 pub use tls::tls_client_config;
 pub use watch::{ChangeWatcher, QueryWatcher};
 
@@ -60,6 +62,9 @@ pub(crate) struct ClientInner {
     pub(crate) max_applied: AtomicI64,
     pub(crate) lifecycle: tokio_watch::Sender<Lifecycle>,
     logger: Mutex<Option<Logger>>,
+    /// Held from `connect()` to `disconnect()`/`close()`, or until the client is freed (after
+    /// its tasks stopped): no other client syncs this file meanwhile (`sync_lock.rs`).
+    sync_lock: Mutex<Option<sync_lock::SyncFileLock>>,
 }
 
 /// Receives log lines from the engine and the client (never tokens or row data).
@@ -193,6 +198,7 @@ impl SyncDatabase {
             max_applied: AtomicI64::new(i64::MIN),
             lifecycle: tokio_watch::Sender::new(Lifecycle::Idle),
             logger: Mutex::new(None),
+            sync_lock: Mutex::new(None),
         });
         Self {
             _owner: Some(Arc::new(OwnerGuard {
@@ -242,7 +248,9 @@ impl SyncDatabase {
         self.inner.status.add_listener(listener)
     }
 
-    /// Starts syncing (cancelling any previous connection first).
+    /// Starts syncing (cancelling any previous connection first). Fails with an error naming
+    /// the file when another client, in this process or another, syncs the same database
+    /// file (docs/adr/0003-one-syncing-instance-per-file.md).
     pub async fn connect(
         &self,
         connector: Arc<dyn BackendConnector>,
@@ -255,10 +263,30 @@ impl SyncDatabase {
         if let Some(old) = guard.take() {
             self.end_session(old).await;
         }
-        let session = Session::start(&self.inner, connector, options).await?;
+        self.hold_sync_lock()?;
+        let session = match Session::start(&self.inner, connector, options).await {
+            Ok(session) => session,
+            Err(error) => {
+                self.inner.sync_lock.lock().take();
+                return Err(error);
+            }
+        };
         *self.inner.current.lock() = Some(Arc::clone(&session.shared));
         *guard = Some(session);
         self.inner.lifecycle.send_replace(Lifecycle::Connected);
+        Ok(())
+    }
+
+    /// Takes the file's sync lock unless this client already holds it (a reconnect keeps
+    /// it). In-memory databases have no file to share and take none.
+    fn hold_sync_lock(&self) -> Result<()> {
+        let Some(path) = self.inner.db.path() else {
+            return Ok(());
+        };
+        let mut held = self.inner.sync_lock.lock();
+        if held.is_none() {
+            *held = Some(sync_lock::SyncFileLock::acquire(path)?);
+        }
         Ok(())
     }
 
@@ -280,6 +308,8 @@ impl SyncDatabase {
         if let Some(old) = guard.take() {
             self.end_session(old).await;
         }
+        // Only now that every task has ended may another client sync the file.
+        self.inner.sync_lock.lock().take();
         self.inner.lifecycle.send_if_modified(|l| {
             let changed = *l == Lifecycle::Connected;
             if changed {

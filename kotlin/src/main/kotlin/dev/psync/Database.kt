@@ -11,6 +11,7 @@ import dev.psync.internal.ExecuteResult
 import dev.psync.internal.Schema
 import dev.psync.internal.Statement
 import dev.psync.internal.TableChangeListener
+import dev.psync.internal.shutdown as shutdownNative
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
@@ -26,7 +27,8 @@ import java.util.concurrent.atomic.AtomicBoolean
  *
  * Thread-safe. Blocking calls (`execute`, `getAll`, ...) run SQLite on the calling thread;
  * the `suspend` variants hop to [Dispatchers.IO]. Always [close] it (or use `use {}`): the
- * cleaner is only a safety net.
+ * cleaner is only a safety net. Databases still open when the JVM exits are closed by a
+ * shutdown hook (sync stops cleanly).
  */
 class Database private constructor(private val inner: FfiDatabase) : AutoCloseable {
     private val closed = AtomicBoolean(false)
@@ -47,10 +49,16 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
 
     companion object {
         /** Opens (or creates) the database file at [path] and applies [schema]. */
-        fun open(path: String, schema: Schema): Database = translated { Database(FfiDatabase.open(path, schema)) }
+        fun open(path: String, schema: Schema): Database {
+            ExitHook.install()
+            return translated { Database(FfiDatabase.open(path, schema)) }
+        }
 
         /** Opens an empty in-memory database with [schema]. */
-        fun inMemory(schema: Schema): Database = translated { Database(FfiDatabase.openInMemory(schema)) }
+        fun inMemory(schema: Schema): Database {
+            ExitHook.install()
+            return translated { Database(FfiDatabase.openInMemory(schema)) }
+        }
     }
 
     /** Replaces the app schema. */
@@ -119,7 +127,11 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
                 }
             }.buffer(capacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
 
-    /** Starts syncing; [connector] is called from psync threads. */
+    /**
+     * Starts syncing; [connector] is called from psync threads. Only one instance may sync a
+     * database file: throws [PSyncException.Sync] (naming the file) while another database,
+     * in this process or another, is connected to it.
+     */
     suspend fun connect(connector: BackendConnector, options: SyncOptions = SyncOptions()) =
         call { it.connect(ConnectorAdapter(connector) { native -> Database(native) }, options) }
 
@@ -167,6 +179,20 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
             inner.close()
         }
     }
+}
+
+/**
+ * Closes every open database and stops psync's threads when the JVM exits, while JNA can
+ * still call into it: a connected database left open must not let a psync thread call a
+ * connector or listener in a JVM that is going away (bindings/src/shutdown.rs).
+ */
+private object ExitHook {
+    init {
+        Runtime.getRuntime().addShutdownHook(Thread(::shutdownNative, "psync-shutdown"))
+    }
+
+    /** Registers the hook once, on first use. */
+    fun install() = Unit
 }
 
 /** Queued local writes, oldest first. Call [complete] once they are uploaded. */

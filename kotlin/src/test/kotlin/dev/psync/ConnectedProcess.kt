@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+package dev.psync
+
+import dev.psync.internal.Credentials
+import dev.psync.internal.SyncOptions
+import kotlinx.coroutines.CompletableDeferred
+import kotlinx.coroutines.awaitCancellation
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import kotlinx.coroutines.withTimeoutOrNull
+import kotlin.system.exitProcess
+
+/** Databases kept reachable until the JVM exits. */
+private val kept = mutableListOf<Any>()
+
+/**
+ * Run by [ExitTest] as its own JVM: connects, syncs for a second, prints whether it is connected,
+ * then lets the JVM exit without `close()`. Arguments: `<service url> <db path> <mode>`.
+ * Modes: `dropped` (the database is unreachable at exit), `alive` (still referenced),
+ * `upload` (alive, with an upload suspended forever) and `exit` (`exitProcess(0)` while
+ * connected).
+ */
+fun main(args: Array<String>) {
+    val (url, path, mode) = args
+    runBlocking {
+        val db = Database.open(path, LISTS)
+        val uploadStarted = CompletableDeferred<Unit>()
+        val connector = TestConnector(url)
+        val hanging =
+            object : BackendConnector {
+                override suspend fun fetchCredentials(): Credentials? = connector.fetchCredentials()
+
+                override suspend fun uploadData(database: Database) {
+                    uploadStarted.complete(Unit)
+                    awaitCancellation()
+                }
+            }
+        db.connect(if (mode == "upload") hanging else connector, SyncOptions(retryDelayMs = 100uL, crudThrottleMs = 10uL))
+        if (mode != "dropped") kept.add(db)
+        if (mode == "upload") {
+            db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('queued', 'x', 'u1')")
+            withTimeout(10_000) { uploadStarted.await() }
+        }
+        // Connected (which may take a while on a busy machine), then a second of syncing.
+        withTimeoutOrNull(30_000) { while (!db.currentStatus.connected) delay(20) }
+        delay(1_000)
+        println(if (db.currentStatus.connected) "connected" else "not connected")
+        System.out.flush()
+        if (mode == "exit") exitProcess(0)
+    }
+}

@@ -1,0 +1,80 @@
+# SPDX-License-Identifier: Apache-2.0
+"""Run by test_exit.py and test_sync_lock.py as their own process: connects, syncs for a second,
+prints whether it is connected, then lets the interpreter exit without ``close()``.
+Usage: ``connected_process.py <service url> <db path> <mode>``.
+
+Modes: ``dropped`` (the database is garbage once ``main`` returns), ``alive`` (still referenced
+at exit), ``upload`` (alive, with an upload still running on the closed loop), ``listeners``
+(alive, with change/status/query listeners registered), ``exit`` (``sys.exit`` while
+connected) and ``hold`` (stays connected until killed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import urllib.request
+
+from psync import BackendConnector, Column, Credentials, Database, Schema, Table
+
+URL, PATH, MODE = sys.argv[1], sys.argv[2], sys.argv[3]
+SCHEMA = Schema([Table("lists", [Column.text("name"), Column.text("owner_id")])])
+KEPT: list[object] = []
+
+
+def _token() -> str:
+    request = urllib.request.Request(
+        f"{URL}/api/auth/token", data=json.dumps({"user_id": "u1"}).encode(), method="POST"
+    )
+    request.add_header("Content-Type", "application/json")
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return str(json.loads(response.read())["token"])
+
+
+class Connector(BackendConnector):
+    def __init__(self, hang_uploads: bool) -> None:
+        self.token = _token()
+        self.hang_uploads = hang_uploads
+        self.upload_started = asyncio.Event()
+
+    async def fetch_credentials(self) -> Credentials | None:
+        return Credentials(URL, self.token)
+
+    async def upload_data(self, database: Database) -> None:
+        self.upload_started.set()
+        if self.hang_uploads:
+            await asyncio.Event().wait()  # never returns: still running when the loop closes
+
+
+async def main() -> None:
+    db = Database(PATH, SCHEMA)
+    connector = Connector(hang_uploads=MODE == "upload")
+    await db.connect(connector, retry_delay=0.1, crud_throttle=0.01)
+    if MODE != "dropped":
+        KEPT.append(db)
+    if MODE == "upload":
+        db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('queued', 'x', 'u1')")
+        await asyncio.wait_for(connector.upload_started.wait(), timeout=10)
+    if MODE == "listeners":
+        KEPT.append(db.on_change(lambda tables: None))
+        statuses = db.status_stream()
+        await statuses.__anext__()
+        KEPT.append(statuses)
+        rows = db.watch("SELECT count(*) AS n FROM lists")
+        await rows.__anext__()
+        KEPT.append(rows)
+        db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l1', 'x', 'u1')")
+    # Connected (which may take a while on a busy machine), then a second of syncing.
+    deadline = asyncio.get_running_loop().time() + 30
+    while not db.status.connected and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.02)
+    await asyncio.sleep(1)
+    print("connected" if db.status.connected else "not connected", flush=True)
+    if MODE == "exit":
+        sys.exit(0)
+    if MODE == "hold":
+        await asyncio.sleep(3600)  # until killed
+
+
+asyncio.run(main())
