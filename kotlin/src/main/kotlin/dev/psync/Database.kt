@@ -114,7 +114,7 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
 
     /** Starts syncing; [connector] is called from psync threads. */
     suspend fun connect(connector: BackendConnector, options: SyncOptions = SyncOptions()) =
-        call { it.connect(ConnectorAdapter(connector) { native -> Database(native) }, options) }
+        call { it.connect(ConnectorAdapter(connector) { native -> Database(native) }, options.copy(clientLanguage = options.clientLanguage ?: "kotlin")) }
 
     /** Stops syncing; local data stays. */
     suspend fun disconnect() = call { it.disconnect() }
