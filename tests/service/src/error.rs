@@ -140,7 +140,13 @@ impl ApiError {
 
     /// 404 PSYNC_S2002 for `method path` (path with its query, as requested).
     pub fn route_not_found(method: &str, path: &str) -> Self {
-        let mut error = ApiError::not_found().with_details(Value::String(format!(
+        let mut error = ApiError::new(
+            404,
+            "RouteNotFound",
+            "PSYNC_S2002",
+            "The path does not exist on this server",
+        )
+        .with_details(Value::String(format!(
             "The path {method} {} does not exist on this server",
             Value::String(path.to_owned())
         )));

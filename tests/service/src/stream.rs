@@ -136,6 +136,12 @@ pub async fn run(inner: Arc<Inner>, request: StreamRequest, sender: BodySender) 
     // The real service warns once 20 s before expiry; only when that is still ahead.
     let warning = inner.options.expire_warning_period;
     let mut pre_expiry = (expires_in > warning.as_secs_f64()).then(|| expiry - warning);
+    if expires_in == 0.0 {
+        // A token past `exp` but within the clock tolerance: like the real service, the only
+        // line is the expiry notice.
+        let _ = sink.send(&json!({"token_expires_in": 0}), &faults).await;
+        return;
+    }
     loop {
         if *shutdown.borrow() {
             return;

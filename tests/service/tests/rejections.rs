@@ -394,7 +394,7 @@ async fn unknown_paths_and_methods_are_404_with_details() {
     let answer: Value = response.json().await.expect("json");
     assert_eq!(
         answer,
-        json!({"error": {"name": "ServiceError", "code": "PSYNC_S2002", "status": 404,
+        json!({"error": {"name": "RouteNotFound", "code": "PSYNC_S2002", "status": 404,
             "description": "The path does not exist on this server",
             "details": "The path GET \"/sync/stream?x=1\" does not exist on this server",
             "severity": "info"}})
@@ -525,6 +525,12 @@ async fn tokens_need_kid_audience_claims_and_a_short_lifetime() {
         .await;
         assert_eq!(status, 200, "{token}");
     }
+    // A stream opened with such a just-expired token only says so and ends.
+    let expired = token(json!({}), json!({"iat": now - 600, "exp": now - 30}));
+    let mut lines = open_stream(&svc, &expired, &stream_body("c1")).await;
+    assert_eq!(lines.next().await, Some(json!({"token_expires_in": 0})));
+    assert_eq!(lines.next().await, None);
+    assert!(lines.ended);
     // The scheme is case sensitive.
     let response = client()
         .post(format!("{}/sync/stream", svc.url()))
