@@ -46,9 +46,14 @@ async def test_stream_request_says_python_and_sends_an_object(tmp_path: Path) ->
         except (asyncio.IncompleteReadError, ConnectionError):
             writer.close()
             return
+        # The checkpoint-request seed gets 404: the client falls back to legacy write
+        # checkpoints and opens the stream at once (a 5xx would retry after retry_delay).
+        # `connection: close`: this listener serves one request per connection.
+        status = b"404 Not Found"
         if request_line.startswith("POST /sync/stream "):
             stream_requests.put_nowait((headers, body))
-        writer.write(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
+            status = b"503 Service Unavailable"
+        writer.write(b"HTTP/1.1 " + status + b"\r\nconnection: close\r\ncontent-length: 0\r\n\r\n")
         await writer.drain()
         writer.close()
 
