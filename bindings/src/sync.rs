@@ -81,6 +81,10 @@ pub struct SyncOptions {
     /// certificates. Certificates are always verified.
     #[uniffi(default = [])]
     pub extra_root_certificates_pem: Vec<String>,
+    /// The app's language for the `User-Agent` (`psync/<version> (<language>)`); the Python
+    /// and Kotlin wrappers set theirs, `None` means `rust`.
+    #[uniffi(default = None)]
+    pub client_language: Option<String>,
 }
 
 impl TryFrom<SyncOptions> for CoreSyncOptions {
@@ -105,6 +109,9 @@ impl TryFrom<SyncOptions> for CoreSyncOptions {
             },
             params,
             extra_root_certificates_pem: options.extra_root_certificates_pem,
+            client_language: options
+                .client_language
+                .unwrap_or_else(|| defaults.client_language.clone()),
             ..defaults
         })
     }

@@ -273,6 +273,7 @@ class Database:
             crud_throttle_ms=int(crud_throttle * 1000),
             params_json=None if params is None else json.dumps(params),
             extra_root_certificates_pem=list(extra_root_certificates_pem),
+            client_language="python",
         )
         try:
             await self._inner.connect(_ConnectorAdapter(connector, Database._wrap), options)

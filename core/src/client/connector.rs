@@ -66,7 +66,8 @@ pub struct SyncOptions {
     pub checkpoint_mode: CheckpointMode,
     /// Ask for BSON sync lines instead of ndjson.
     pub use_bson: bool,
-    /// Client parameters sent with the stream request.
+    /// Client parameters sent with the stream request: a JSON object (`None` sends `{}`; the
+    /// service rejects anything but an object, so `connect()` refuses other values).
     pub params: Option<serde_json::Value>,
     /// App metadata sent with the stream request.
     pub app_metadata: Option<BTreeMap<String, String>>,
@@ -85,6 +86,10 @@ pub struct SyncOptions {
     /// An entry that is not a PEM CA certificate makes `connect()` fail with an invalid
     /// argument error.
     pub extra_root_certificates_pem: Vec<String>,
+    /// The app's language, shown in the `User-Agent` header as `psync/<version> (<language>)`:
+    /// `rust` by default; the bindings say `python`, `kotlin` or `swift`. Letters, digits and
+    /// `.-_` only.
+    pub client_language: String,
 }
 
 impl Default for SyncOptions {
@@ -99,6 +104,36 @@ impl Default for SyncOptions {
             include_defaults: true,
             stream_idle_timeout: Duration::from_secs(60),
             extra_root_certificates_pem: Vec::new(),
+            client_language: "rust".to_owned(),
         }
+    }
+}
+
+impl SyncOptions {
+    /// Refuses options the sync service would reject on every request.
+    pub(crate) fn validate(&self) -> Result<()> {
+        if self.params.as_ref().is_some_and(|p| !p.is_object()) {
+            return Err(crate::Error::invalid_argument(
+                "sync params must be a JSON object",
+            ));
+        }
+        let language_ok = !self.client_language.is_empty()
+            && self
+                .client_language
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !language_ok {
+            return Err(crate::Error::invalid_argument(
+                "client_language must be non-empty letters, digits, '.', '-' or '_'",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The client parameters as sent: always an object (`{}` when none were set).
+    pub(crate) fn request_parameters(&self) -> serde_json::Value {
+        self.params
+            .clone()
+            .unwrap_or_else(|| serde_json::Value::Object(serde_json::Map::new()))
     }
 }

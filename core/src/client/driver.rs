@@ -164,7 +164,7 @@ fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
         .and_then(|s| s.to_json().ok())
         .and_then(|json| serde_json::from_str(&json).ok());
     let start = engine::StartSyncStream {
-        parameters: shared.options.params.clone(),
+        parameters: Some(shared.options.request_parameters()),
         schema,
         include_defaults: shared.options.include_defaults,
         active_streams: Vec::new(),

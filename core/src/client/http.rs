@@ -103,9 +103,10 @@ pub(crate) fn url(credentials: &Credentials, path: &str) -> Result<reqwest::Url>
         .map_err(|_| Error::invalid_argument("sync endpoint is not a valid URL"))
 }
 
-/// The user agent sent with every request.
-pub(crate) fn user_agent() -> String {
-    format!("psync/{}", env!("CARGO_PKG_VERSION"))
+/// The user agent sent with every request: `psync/<version> (<language>)`, the language being
+/// the app's (`rust`, `python`, `kotlin`, `swift`; checked by `SyncOptions::validate`).
+pub(crate) fn user_agent(language: &str) -> String {
+    format!("psync/{} ({language})", env!("CARGO_PKG_VERSION"))
 }
 
 /// Why an HTTP call failed, classified for the callers' retry/credential logic.
@@ -189,12 +190,11 @@ fn authorized(
     builder: reqwest::RequestBuilder,
     credentials: &Credentials,
 ) -> reqwest::RequestBuilder {
-    builder
-        .header(
-            reqwest::header::AUTHORIZATION,
-            format!("Token {}", credentials.token),
-        )
-        .header(reqwest::header::USER_AGENT, user_agent())
+    // The User-Agent is the client's default header (set where the client is built).
+    builder.header(
+        reqwest::header::AUTHORIZATION,
+        format!("Token {}", credentials.token),
+    )
 }
 
 /// Opens `POST /sync/stream`.

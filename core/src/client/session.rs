@@ -149,6 +149,7 @@ impl Session {
         connector: Arc<dyn BackendConnector>,
         options: SyncOptions,
     ) -> Result<Self> {
+        options.validate()?;
         let client_id = blocking(&inner.db, |db| {
             db.read(|tx| crate::kv::client_id(tx.connection()))
         })
@@ -160,6 +161,7 @@ impl Session {
             .map_err(|_| Error::state("TLS setup failed"))??;
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(30))
+            .user_agent(super::http::user_agent(&options.client_language))
             .tls_backend_preconfigured(tls)
             .build()
             .map_err(|_| Error::state("could not create the HTTP client"))?;

@@ -15,6 +15,9 @@ use psync_demo::open_demo_database;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+mod common;
+use common::{eventually, local_insert_list};
+
 struct FixedToken(String);
 
 #[async_trait]
@@ -58,10 +61,34 @@ async fn read_request(socket: &mut tokio::net::TcpStream) -> (String, String) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stream_request_carries_token_user_agent_parameters_and_metadata() {
+/// Connects with `options` to a bare listener and returns the head and body of the first
+/// request, answering it with a 503; `db` is left connected.
+async fn capture_stream_request(
+    db: &SyncDatabase,
+    options: SyncOptions,
+) -> (String, String, tokio::net::TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    db.connect(Arc::new(FixedToken(endpoint)), options)
+        .await
+        .expect("connect");
+    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+        .await
+        .expect("request in time")
+        .expect("accept");
+    let (head, body) = read_request(&mut socket).await;
+    (head, body, socket)
+}
+
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|line| {
+        let (key, value) = line.split_once(':')?;
+        key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stream_request_carries_token_user_agent_parameters_and_metadata() {
     let db = open_demo_database(None).expect("open");
     let options = SyncOptions {
         checkpoint_mode: CheckpointMode::Legacy,
@@ -73,18 +100,16 @@ async fn stream_request_carries_token_user_agent_parameters_and_metadata() {
         retry_delay: Duration::from_secs(60),
         ..SyncOptions::default()
     };
-    db.connect(Arc::new(FixedToken(endpoint)), options)
-        .await
-        .expect("connect");
-    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
-        .await
-        .expect("request in time")
-        .expect("accept");
-    let (head, body) = read_request(&mut socket).await;
-    let lower = head.to_ascii_lowercase();
+    let (head, body, mut socket) = capture_stream_request(&db, options).await;
     assert!(head.starts_with("POST /sync/stream "), "{head}");
-    assert!(lower.contains("authorization: token test-token"), "{head}");
-    assert!(lower.contains("user-agent: psync/"), "{head}");
+    assert_eq!(header(&head, "authorization"), Some("Token test-token"));
+    assert_eq!(header(&head, "content-type"), Some("application/json"));
+    assert_eq!(header(&head, "accept"), Some("application/x-ndjson"));
+    let user_agent = header(&head, "user-agent").unwrap_or_default();
+    assert!(
+        user_agent.starts_with("psync/") && user_agent.ends_with(" (rust)"),
+        "{head}"
+    );
     let json: serde_json::Value = serde_json::from_str(&body).expect("json body");
     assert_eq!(json["parameters"], serde_json::json!({"foo": "bar"}));
     assert_eq!(
@@ -107,4 +132,108 @@ async fn stream_request_carries_token_user_agent_parameters_and_metadata() {
         "{error}"
     );
     db.close().await.expect("close");
+}
+
+/// Issue 10: without client parameters the request carried `"parameters": null`, which the
+/// real service refuses (400 `/parameters: type must be object`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_parameters_the_request_sends_an_empty_object_and_asks_for_bson_first() {
+    let db = open_demo_database(None).expect("open");
+    let options = SyncOptions {
+        // Legacy: the first request is the stream (in requests mode it may be the seed POST).
+        checkpoint_mode: CheckpointMode::Legacy,
+        use_bson: true,
+        client_language: "kotlin".into(),
+        retry_delay: Duration::from_secs(60),
+        ..SyncOptions::default()
+    };
+    let (head, body, _socket) = capture_stream_request(&db, options).await;
+    let json: serde_json::Value = serde_json::from_str(&body).expect("json body");
+    assert_eq!(json["parameters"], serde_json::json!({}), "{json}");
+    assert_eq!(
+        header(&head, "accept"),
+        Some("application/vnd.powersync.bson-stream;q=0.9,application/x-ndjson;q=0.8")
+    );
+    assert!(
+        header(&head, "user-agent").is_some_and(|ua| ua.ends_with(" (kotlin)")),
+        "{head}"
+    );
+    db.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn options_the_service_would_refuse_fail_connect() {
+    let db = open_demo_database(None).expect("open");
+    for options in [
+        SyncOptions {
+            params: Some(serde_json::json!(["not", "an", "object"])),
+            ..SyncOptions::default()
+        },
+        SyncOptions {
+            client_language: "rust\r\nX-Injected: 1".into(),
+            ..SyncOptions::default()
+        },
+        SyncOptions {
+            client_language: String::new(),
+            ..SyncOptions::default()
+        },
+    ] {
+        let connector = Arc::new(FixedToken("http://127.0.0.1:9".into()));
+        let error = db.connect(connector, options).await.expect_err("refused");
+        assert!(
+            matches!(error.kind(), psync_core::ErrorKind::InvalidArgument(_)),
+            "{error:?}"
+        );
+    }
+    db.close().await.expect("close");
+}
+
+/// Every request the client makes, in both checkpoint modes and both formats, is accepted by
+/// the test service, which validates bodies, headers and tokens like the real service (a 400
+/// or 415 would surface as a download or upload error).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn default_requests_pass_the_validating_service_in_every_mode() {
+    let service = psync_test_service::TestService::start()
+        .await
+        .expect("service");
+    for (mode, use_bson) in [
+        (CheckpointMode::Requests, false),
+        (CheckpointMode::Legacy, false),
+        (CheckpointMode::Requests, true),
+        (CheckpointMode::Legacy, true),
+    ] {
+        let db = open_demo_database(None).expect("open");
+        let connector = Arc::new(psync_demo::ServiceConnector::new(service.url(), "u1"));
+        let options = SyncOptions {
+            checkpoint_mode: mode,
+            use_bson,
+            retry_delay: Duration::from_millis(100),
+            crud_throttle: Duration::from_millis(10),
+            ..SyncOptions::default()
+        };
+        db.connect(connector, options).await.expect("connect");
+        tokio::time::timeout(Duration::from_secs(10), db.wait_for_first_sync(None))
+            .await
+            .expect("first sync in time")
+            .expect("first sync");
+        let id = format!("shape-{mode:?}-{use_bson}");
+        local_insert_list(&db, &id, "u1").await;
+        if mode == CheckpointMode::Requests {
+            let request = db.request_checkpoint().await.expect("request checkpoint");
+            request
+                .wait_for_sync(Some(Duration::from_secs(10)))
+                .await
+                .expect("synced");
+        }
+        // Uploaded, acknowledged by a write checkpoint and downloaded again.
+        eventually(&db, "SELECT count(*) FROM ps_crud", 0).await;
+        let synced_back = format!("SELECT count(*) FROM ps_oplog WHERE row_id = '{id}'");
+        eventually(&db, &synced_back, 1).await;
+        let status = db.status();
+        assert!(
+            status.download_error.is_none() && status.upload_error.is_none(),
+            "{mode:?} bson={use_bson}: {status:?}"
+        );
+        db.close().await.expect("close");
+    }
 }

@@ -19,29 +19,50 @@ pub enum Format {
 }
 
 impl Format {
-    /// BSON only when the `Accept` header ranks it at least as high as ndjson.
+    /// The real service's choice (HTTP media-type negotiation over `[ndjson, bson]`): each
+    /// type takes its best matching `Accept` entry, ranked by quality, then specificity
+    /// (`type/subtype` over `type/*` over `*/*`), then the entry's position; a tie goes to
+    /// ndjson. No header, or nothing acceptable, means ndjson.
     pub fn negotiate(accept: Option<&str>) -> Format {
         let Some(accept) = accept else {
             return Format::Ndjson;
         };
-        let mut bson_q = None;
-        let mut ndjson_q = None;
-        for item in accept.split(',') {
-            let mut parts = item.split(';');
-            let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
-            let q = parts
-                .filter_map(|p| p.trim().strip_prefix("q="))
-                .find_map(|q| q.trim().parse::<f32>().ok())
-                .unwrap_or(1.0);
-            if media == BSON {
-                bson_q = Some(q);
-            } else if media == NDJSON || media == "*/*" || media == "application/*" {
-                ndjson_q = Some(ndjson_q.map_or(q, |old: f32| old.max(q)));
+        let entries: Vec<(String, f32)> = accept
+            .split(',')
+            .map(|item| {
+                let mut parts = item.split(';');
+                let media = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+                let q = parts
+                    .filter_map(|p| p.trim().strip_prefix("q="))
+                    .find_map(|q| q.trim().parse::<f32>().ok())
+                    .unwrap_or(1.0);
+                (media, q)
+            })
+            .collect();
+        // (quality, specificity, -position) of the best entry matching `media`.
+        let rank = |media: &str| -> Option<(f32, u8, i64)> {
+            let (kind, subtype) = media.split_once('/')?;
+            entries
+                .iter()
+                .enumerate()
+                .filter_map(|(position, (entry, q))| {
+                    let (entry_kind, entry_subtype) = entry.split_once('/')?;
+                    let specificity = match (entry_kind, entry_subtype) {
+                        (k, s) if k == kind && s == subtype => 6,
+                        (k, "*") if k == kind => 4,
+                        ("*", "*") => 0,
+                        _ => return None,
+                    };
+                    Some((*q, specificity, -(position as i64)))
+                })
+                .max_by(|a, b| (a.1, a.2).cmp(&(b.1, b.2)))
+                .filter(|(q, _, _)| *q > 0.0)
+        };
+        match (rank(NDJSON), rank(BSON)) {
+            (None, Some(_)) => Format::Bson,
+            (Some(n), Some(b)) if b.0 > n.0 || (b.0 == n.0 && (b.1, b.2) > (n.1, n.2)) => {
+                Format::Bson
             }
-        }
-        match (bson_q, ndjson_q) {
-            (Some(b), Some(n)) if b >= n && b > 0.0 => Format::Bson,
-            (Some(b), None) if b > 0.0 => Format::Bson,
             _ => Format::Ndjson,
         }
     }
@@ -113,6 +134,28 @@ mod tests {
         assert_eq!(Format::negotiate(Some(both)), Format::Bson);
         let reversed = "application/vnd.powersync.bson-stream;q=0.7,application/x-ndjson;q=0.8";
         assert_eq!(Format::negotiate(Some(reversed)), Format::Ndjson);
+        // Equal quality: the more specific entry, then the earlier one, then ndjson.
+        let cases = [
+            (
+                "application/x-ndjson, application/vnd.powersync.bson-stream",
+                Format::Ndjson,
+            ),
+            (
+                "application/vnd.powersync.bson-stream, application/x-ndjson",
+                Format::Bson,
+            ),
+            ("*/*", Format::Ndjson),
+            ("*/*, application/vnd.powersync.bson-stream", Format::Bson),
+            (
+                "application/*;q=0.5, application/vnd.powersync.bson-stream;q=0.5",
+                Format::Bson,
+            ),
+            ("application/vnd.powersync.bson-stream;q=0", Format::Ndjson),
+            ("text/html", Format::Ndjson),
+        ];
+        for (accept, expected) in cases {
+            assert_eq!(Format::negotiate(Some(accept)), expected, "{accept}");
+        }
     }
 
     #[test]

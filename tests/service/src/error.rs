@@ -35,6 +35,8 @@ pub struct ApiErrorData {
     pub description: String,
     /// Optional details.
     pub details: Option<Value>,
+    /// Optional severity (`info` on 404s).
+    pub severity: Option<&'static str>,
 }
 
 impl ApiError {
@@ -45,6 +47,7 @@ impl ApiError {
             code,
             description: description.to_owned(),
             details: None,
+            severity: None,
         }))
     }
 
@@ -54,17 +57,54 @@ impl ApiError {
         self
     }
 
-    /// 400 PSYNC_S2001 "Validation failed" with the list of problems as details.
+    /// 400 PSYNC_S2001 "Validation failed"; `details` is the JSON text of the list of problems
+    /// (as the real service sends it: a string, not an array).
     pub fn validation(problems: Vec<String>) -> Self {
         ApiError::new(400, "ValidationError", "PSYNC_S2001", "Validation failed").with_details(
             Value::String(serde_json::to_string(&problems).unwrap_or_default()),
         )
     }
 
-    /// 400 for a body that isn't JSON at all.
-    pub fn invalid_json(why: &str) -> Self {
-        ApiError::new(400, "ValidationError", "PSYNC_S2001", "Validation failed")
-            .with_details(Value::String(format!("Body is not valid JSON: {why}")))
+    /// A body error of the real service's HTTP layer (Fastify): `{"name": "FastifyError",
+    /// "code": "FST_ERR_…", "status", "description"}`.
+    fn fastify(status: u16, code: &'static str, description: &str) -> Self {
+        ApiError::new(status, "FastifyError", code, description)
+    }
+
+    /// 400: `Content-Type: application/json` with an empty body.
+    pub fn empty_json_body() -> Self {
+        ApiError::fastify(
+            400,
+            "FST_ERR_CTP_EMPTY_JSON_BODY",
+            "Body cannot be empty when content-type is set to 'application/json'",
+        )
+    }
+
+    /// 400: `Content-Type: application/json` with a body that isn't JSON.
+    pub fn invalid_json_body() -> Self {
+        ApiError::fastify(
+            400,
+            "FST_ERR_CTP_INVALID_JSON_BODY",
+            "Body is not valid JSON but content-type is set to 'application/json'",
+        )
+    }
+
+    /// 415: a body without a content type, or of one other than JSON or plain text.
+    pub fn unsupported_media_type() -> Self {
+        ApiError::fastify(
+            415,
+            "FST_ERR_CTP_INVALID_MEDIA_TYPE",
+            "Unsupported Media Type",
+        )
+    }
+
+    /// 413: a body over the real service's 1 MiB limit.
+    pub fn body_too_large() -> Self {
+        ApiError::fastify(
+            413,
+            "FST_ERR_CTP_BODY_TOO_LARGE",
+            "Request body is too large",
+        )
     }
 
     /// 401 PSYNC_S2106: no token.
@@ -77,14 +117,10 @@ impl ApiError {
         )
     }
 
-    /// 401 PSYNC_S2101: generic auth failure.
+    /// 401 PSYNC_S2101: generic auth failure (malformed token, unknown key, bad signature,
+    /// missing claim…).
     pub fn auth_generic(why: &str) -> Self {
         ApiError::new(401, "AuthorizationError", "PSYNC_S2101", why)
-    }
-
-    /// 401 PSYNC_S2102: bad signature / unknown key.
-    pub fn auth_signature(why: &str) -> Self {
-        ApiError::new(401, "AuthorizationError", "PSYNC_S2102", why)
     }
 
     /// 401 PSYNC_S2103: expired.
@@ -92,14 +128,30 @@ impl ApiError {
         ApiError::new(401, "AuthorizationError", "PSYNC_S2103", "JWT has expired")
     }
 
-    /// 401 PSYNC_S2105: audience mismatch.
-    pub fn auth_audience() -> Self {
-        ApiError::new(
-            401,
-            "AuthorizationError",
-            "PSYNC_S2105",
-            "Unexpected \"aud\" claim value",
+    /// 401 PSYNC_S2104: the token lives longer than allowed.
+    pub fn auth_lifetime(why: &str) -> Self {
+        ApiError::new(401, "AuthorizationError", "PSYNC_S2104", why)
+    }
+
+    /// 401 PSYNC_S2105: audience missing or not accepted.
+    pub fn auth_audience(why: &str) -> Self {
+        ApiError::new(401, "AuthorizationError", "PSYNC_S2105", why)
+    }
+
+    /// 404 PSYNC_S2002 for `method path` (path with its query, as requested).
+    pub fn route_not_found(method: &str, path: &str) -> Self {
+        let mut error = ApiError::new(
+            404,
+            "RouteNotFound",
+            "PSYNC_S2002",
+            "The path does not exist on this server",
         )
+        .with_details(Value::String(format!(
+            "The path {method} {} does not exist on this server",
+            Value::String(path.to_owned())
+        )));
+        error.severity = Some("info");
+        error
     }
 
     /// 404 PSYNC_S2002.
@@ -142,8 +194,13 @@ impl ApiError {
             "status": self.status,
             "description": self.description,
         });
-        if let (Some(details), Some(map)) = (&self.details, error.as_object_mut()) {
-            map.insert("details".to_owned(), details.clone());
+        if let Some(map) = error.as_object_mut() {
+            if let Some(details) = &self.details {
+                map.insert("details".to_owned(), details.clone());
+            }
+            if let Some(severity) = self.severity {
+                map.insert("severity".to_owned(), Value::from(severity));
+            }
         }
         json!({ "error": error })
     }

@@ -19,6 +19,7 @@ pub mod service;
 pub mod source;
 pub mod store;
 pub mod stream;
+pub mod validate;
 
 pub use config::{BucketDefinition, ServiceOptions, SyncConfig, TableConfig};
 pub use encode::Format;

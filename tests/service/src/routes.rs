@@ -7,14 +7,14 @@ use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::service::Inner;
 use crate::stream::{self, StreamRequest};
-use crate::{admin, source};
+use crate::{admin, source, validate};
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -31,8 +31,14 @@ pub fn router(inner: AppState) -> Router {
         .route("/api/auth/token", post(mint_token))
         .route("/api/data", post(upload))
         .merge(admin::router())
-        .fallback(|| async { ApiError::not_found() })
+        // Like the real service, an unknown path or a known path with another method is 404.
+        .fallback(not_found)
+        .method_not_allowed_fallback(not_found)
         .with_state(inner)
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::route_not_found(method.as_str(), &uri.to_string())
 }
 
 /// Applies request-level faults (delay, forced status) for `path`.
@@ -73,87 +79,107 @@ fn authenticate(inner: &Inner, headers: &HeaderMap) -> Result<Claims, ApiError> 
     auth::verify(&inner.options.jwt_secret, token, Inner::now_secs())
 }
 
-/// Parses a JSON body; an empty body counts as `{}`.
+/// Parses a JSON body; an empty body counts as `{}` (app backend and admin endpoints, which
+/// the real service does not have).
 pub fn parse_body(body: &[u8]) -> Result<Value, ApiError> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(json!({}));
     }
-    serde_json::from_slice(body).map_err(|e| ApiError::invalid_json(&e.to_string()))
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::validation(vec![format!("Body is not valid JSON: {e}")]))
 }
 
-fn client_id_of(body: &Value) -> Option<&str> {
-    body.get("client_id").and_then(Value::as_str)
+fn client_id_of(params: &Value) -> Option<&str> {
+    params.get("client_id").and_then(Value::as_str)
 }
 
-fn validate_stream_body(body: &Value) -> Result<HashMap<String, i64>, ApiError> {
-    let mut problems = Vec::new();
-    let mut after = HashMap::new();
-    let Some(obj) = body.as_object() else {
-        return Err(ApiError::validation(vec![
-            "body: expected an object".to_owned(),
-        ]));
+/// The real service's request body limit (Fastify's default).
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Parses the body of a protocol request as the real service's HTTP layer does: JSON when
+/// `Content-Type` is `application/json` (empty or invalid → 400), a string for `text/plain`,
+/// nothing when there is no body; any other type, or a body without a type → 415.
+fn protocol_body(headers: &HeaderMap, body: &[u8]) -> Result<Option<Value>, ApiError> {
+    if body.len() > MAX_BODY_BYTES {
+        return Err(ApiError::body_too_large());
+    }
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or_default().to_ascii_lowercase());
+    let Some(content_type) = content_type else {
+        return if body.is_empty() {
+            Ok(None)
+        } else {
+            Err(ApiError::unsupported_media_type())
+        };
     };
-    match obj.get("buckets") {
-        None | Some(Value::Null) => {}
-        Some(Value::Array(items)) => {
-            for (i, item) in items.iter().enumerate() {
-                let name = item.get("name").and_then(Value::as_str);
-                let position = item
-                    .get("after")
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<i64>().ok());
-                match (name, position) {
-                    (Some(name), Some(position)) => {
-                        after.insert(name.to_owned(), position);
-                    }
-                    _ => problems.push(format!(
-                        "buckets[{i}]: expected {{name: string, after: string}}"
-                    )),
-                }
-            }
-        }
-        Some(_) => problems.push("buckets: expected an array".to_owned()),
-    }
-    if obj
-        .get("client_id")
-        .is_some_and(|c| !c.is_string() && !c.is_null())
-    {
-        problems.push("client_id: expected a string".to_owned());
-    }
-    for flag in ["include_checksum", "raw_data", "binary_data"] {
-        if obj
-            .get(flag)
-            .is_some_and(|v| !v.is_boolean() && !v.is_null())
-        {
-            problems.push(format!("{flag}: expected a boolean"));
-        }
-    }
-    if obj
-        .get("parameters")
-        .is_some_and(|v| !v.is_object() && !v.is_null())
-    {
-        problems.push("parameters: expected an object".to_owned());
-    }
-    match obj.get("app_metadata") {
-        None | Some(Value::Null) => {}
-        Some(Value::Object(map)) => {
-            for (k, v) in map {
-                if !v.is_string() {
-                    problems.push(format!("app_metadata.{k}: expected a string"));
-                }
-            }
-        }
-        Some(_) => problems.push("app_metadata: expected an object".to_owned()),
-    }
-    if problems.is_empty() {
-        Ok(after)
-    } else {
-        Err(ApiError::validation(problems))
+    let media = content_type.split(';').next().unwrap_or_default().trim();
+    match media {
+        "application/json" if body.is_empty() => Err(ApiError::empty_json_body()),
+        "application/json" => serde_json::from_slice(body)
+            .map(Some)
+            .map_err(|_| ApiError::invalid_json_body()),
+        "text/plain" => Ok(Some(Value::String(
+            String::from_utf8_lossy(body).into_owned(),
+        ))),
+        _ => Err(ApiError::unsupported_media_type()),
     }
 }
 
-async fn sync_stream(State(inner): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    match sync_stream_inner(inner, headers, body).await {
+/// Query parameters as the real service sees them: a repeated key becomes an array.
+fn query_params(pairs: Vec<(String, String)>) -> Map<String, Value> {
+    let mut map = Map::new();
+    for (key, value) in pairs {
+        match map.get_mut(&key) {
+            None => {
+                map.insert(key, Value::String(value));
+            }
+            Some(Value::Array(list)) => list.push(Value::String(value)),
+            Some(first) => *first = Value::Array(vec![first.take(), Value::String(value)]),
+        }
+    }
+    map
+}
+
+/// A protocol request's parameters (query and JSON body), or the body error to answer after
+/// faults were applied.
+fn protocol_params(
+    headers: &HeaderMap,
+    query: Vec<(String, String)>,
+    body: &[u8],
+) -> (Value, Result<(), ApiError>) {
+    match protocol_body(headers, body) {
+        Ok(parsed) => (
+            validate::route_params(query_params(query), parsed.as_ref()),
+            Ok(()),
+        ),
+        Err(e) => (Value::Object(query_params(query)), Err(e)),
+    }
+}
+
+/// `buckets[].after` of a validated stream request (`after` is a decimal string; one that is
+/// not a number counts as 0, as the service would fail on it later).
+fn bucket_positions(params: &Value) -> HashMap<String, i64> {
+    params
+        .get("buckets")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|b| {
+            let name = b.get("name")?.as_str()?.to_owned();
+            let after = b.get("after")?.as_str()?.parse::<i64>().unwrap_or(0);
+            Some((name, after))
+        })
+        .collect()
+}
+
+async fn sync_stream(
+    State(inner): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<Vec<(String, String)>>,
+    body: Bytes,
+) -> Response {
+    match sync_stream_inner(inner, headers, query, body).await {
         Ok(response) => response,
         Err(e) => e.into_response(),
     }
@@ -162,18 +188,16 @@ async fn sync_stream(State(inner): State<AppState>, headers: HeaderMap, body: By
 async fn sync_stream_inner(
     inner: AppState,
     headers: HeaderMap,
+    query: Vec<(String, String)>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let parsed = parse_body(&body);
-    let client_id = parsed
-        .as_ref()
-        .ok()
-        .and_then(client_id_of)
-        .map(str::to_owned);
+    let (params, body_error) = protocol_params(&headers, query, &body);
+    let client_id = client_id_of(&params).map(str::to_owned);
     let faults = fault_prelude(&inner, client_id.as_deref(), "/sync/stream").await?;
     let faults_generation = inner.faults.lock().generation;
-    let body = parsed?;
-    let after = validate_stream_body(&body)?;
+    body_error?;
+    validate::stream_request(&params).map_err(ApiError::validation)?;
+    let after = bucket_positions(&params);
     let claims = authenticate(&inner, &headers)?;
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
@@ -183,7 +207,8 @@ async fn sync_stream_inner(
         token_exp: claims.exp,
         client_id: client_id.unwrap_or_default(),
         after,
-        body,
+        raw_data: params.get("raw_data") == Some(&Value::Bool(true)),
+        body: params,
         format,
         faults,
         faults_generation,
@@ -202,69 +227,22 @@ async fn sync_stream_inner(
     Ok(response)
 }
 
-const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
-
-/// Validates a checkpoint request id per §9.2: a safe JSON integer or a decimal string, in
-/// `1..=i64::MAX`.
-pub fn parse_checkpoint_request_id(value: Option<&Value>) -> Result<i64, String> {
-    let value = value.ok_or("checkpoint_request_id: required")?;
-    let parsed: i128 = match value {
-        Value::Number(n) => match (n.as_u64(), n.as_i64()) {
-            (Some(u), _) if u <= MAX_SAFE_INTEGER => i128::from(u),
-            (None, Some(i)) if i.unsigned_abs() <= MAX_SAFE_INTEGER => i128::from(i),
-            // JSON has one number type: `5.0` is the safe integer 5 to the real service.
-            (None, None) => match n.as_f64() {
-                Some(f) if f.fract() == 0.0 && f.abs() <= MAX_SAFE_INTEGER as f64 => f as i128,
-                _ => return Err("checkpoint_request_id: not a safe integer".to_owned()),
-            },
-            _ => return Err("checkpoint_request_id: not a safe integer".to_owned()),
-        },
-        Value::String(s) => {
-            let digits = s.strip_prefix('-').unwrap_or(s);
-            if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
-                return Err("checkpoint_request_id: not an integer string".to_owned());
-            }
-            s.parse::<i128>()
-                .map_err(|_| "checkpoint_request_id: out of range".to_owned())?
-        }
-        _ => return Err("checkpoint_request_id: expected a string or integer".to_owned()),
-    };
-    if parsed < 1 || parsed > i128::from(i64::MAX) {
-        return Err("checkpoint_request_id: must be in 1..=9223372036854775807".to_owned());
-    }
-    i64::try_from(parsed).map_err(|_| "checkpoint_request_id: out of range".to_owned())
-}
-
 async fn checkpoint_request(
     State(inner): State<AppState>,
     headers: HeaderMap,
+    uri: Uri,
+    Query(query): Query<Vec<(String, String)>>,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    let parsed = parse_body(&body);
-    let client_id = parsed
-        .as_ref()
-        .ok()
-        .and_then(client_id_of)
-        .map(str::to_owned);
+    let (params, body_error) = protocol_params(&headers, query, &body);
+    let client_id = client_id_of(&params).map(str::to_owned);
     let faults = fault_prelude(&inner, client_id.as_deref(), "/sync/checkpoint-request").await?;
     if faults.checkpoint_request_not_found {
-        return Err(ApiError::not_found());
+        return Err(ApiError::route_not_found("POST", &uri.to_string()));
     }
-    let body = parsed?;
-    let mut problems = Vec::new();
-    if !body.is_object() {
-        problems.push("body: expected an object".to_owned());
-    }
-    if client_id.is_none() {
-        problems.push("client_id: required string".to_owned());
-    }
-    let requested = parse_checkpoint_request_id(body.get("checkpoint_request_id"));
-    if let Err(why) = &requested {
-        problems.push(why.clone());
-    }
-    let (Some(client_id), Ok(requested), true) = (client_id, requested, problems.is_empty()) else {
-        return Err(ApiError::validation(problems));
-    };
+    body_error?;
+    let (client_id, requested) =
+        validate::checkpoint_request(&params).map_err(ApiError::validation)?;
     let claims = authenticate(&inner, &headers)?;
     let stored = {
         let conn = inner.source.lock();
@@ -282,10 +260,12 @@ async fn checkpoint_request(
 async fn write_checkpoint2(
     State(inner): State<AppState>,
     headers: HeaderMap,
-    Query(query): Query<HashMap<String, String>>,
+    Query(query): Query<Vec<(String, String)>>,
 ) -> Result<Response, ApiError> {
-    let client_id = query.get("client_id").cloned();
+    let params = Value::Object(query_params(query));
+    let client_id = client_id_of(&params).map(str::to_owned);
     fault_prelude(&inner, client_id.as_deref(), "/write-checkpoint2.json").await?;
+    validate::write_checkpoint_request(&params).map_err(ApiError::validation)?;
     let claims = authenticate(&inner, &headers)?;
     let id = {
         let conn = inner.source.lock();
@@ -366,30 +346,4 @@ async fn upload(
         axum::Json(json!({"data": {"applied": applied}})),
     )
         .into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn checkpoint_request_id_rules() {
-        let ok = |v: Value| parse_checkpoint_request_id(Some(&v));
-        assert_eq!(ok(json!("42")), Ok(42));
-        assert_eq!(ok(json!(42)), Ok(42));
-        assert_eq!(ok(json!("9223372036854775807")), Ok(i64::MAX));
-        assert!(ok(json!("9223372036854775808")).is_err());
-        assert!(ok(json!(0)).is_err());
-        assert!(ok(json!("0")).is_err());
-        assert!(ok(json!(-1)).is_err());
-        assert!(ok(json!("-5")).is_err());
-        assert!(ok(json!(9007199254740992u64)).is_err());
-        assert_eq!(ok(json!(9007199254740991u64)), Ok(9007199254740991));
-        assert!(ok(json!(1.5)).is_err());
-        assert_eq!(ok(json!(5.0)), Ok(5));
-        assert!(ok(json!(1e17)).is_err());
-        assert!(ok(json!("1e3")).is_err());
-        assert!(ok(json!(null)).is_err());
-        assert!(parse_checkpoint_request_id(None).is_err());
-    }
 }

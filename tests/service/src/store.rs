@@ -93,12 +93,18 @@ pub struct Store {
     write_checkpoints: HashMap<(String, String), WriteCheckpoint>,
 }
 
+/// Version of the deployed sync rules; like the real service, bucket names start with it
+/// (`1#user_lists["u1"]`).
+pub const SYNC_RULES_VERSION: u32 = 1;
+
 /// Bucket name of a global definition or of a per-user definition for `owner`.
 pub fn bucket_name(def: &BucketDefinition, owner: Option<&str>) -> String {
-    match owner {
-        None => format!("{}[]", def.name),
-        Some(owner) => format!("{}[{}]", def.name, Value::String(owner.to_owned())),
-    }
+    let params = owner.map(|o| Value::String(o.to_owned()).to_string());
+    format!(
+        "{SYNC_RULES_VERSION}#{}[{}]",
+        def.name,
+        params.unwrap_or_default()
+    )
 }
 
 /// The buckets a user receives: name, priority and index of the defining bucket definition.
@@ -329,8 +335,8 @@ mod tests {
             &config,
             &change(2, "lists", "l1", Some(r#"{"id":"l1","owner_id":"u2"}"#)),
         );
-        let u1 = store.ops_after(r#"user_lists["u1"]"#, 0, i64::MAX, 100);
-        let u2 = store.ops_after(r#"user_lists["u2"]"#, 0, i64::MAX, 100);
+        let u1 = store.ops_after(r#"1#user_lists["u1"]"#, 0, i64::MAX, 100);
+        let u2 = store.ops_after(r#"1#user_lists["u2"]"#, 0, i64::MAX, 100);
         assert_eq!(
             u1.iter().map(|o| o.kind).collect::<Vec<_>>(),
             vec![OpKind::Put, OpKind::Remove]
@@ -355,7 +361,7 @@ mod tests {
         let after = store.snapshot(&config, "u", "c").buckets[0].clone();
         assert_eq!(before, after);
         let kinds: Vec<OpKind> = store
-            .ops_after("global_announcements[]", 0, i64::MAX, 10)
+            .ops_after("1#global_announcements[]", 0, i64::MAX, 10)
             .iter()
             .map(|o| o.kind)
             .collect();

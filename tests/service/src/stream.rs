@@ -25,7 +25,10 @@ pub struct StreamRequest {
     pub client_id: String,
     /// Resume points from `buckets[].after`.
     pub after: HashMap<String, i64>,
-    /// The full request body (for scripted mode).
+    /// `raw_data: true` was requested: row data stays JSON text in ndjson (BSON always
+    /// carries it as text).
+    pub raw_data: bool,
+    /// The request parameters (query and body; for scripted mode).
     pub body: Value,
     /// Negotiated framing.
     pub format: Format,
@@ -133,6 +136,12 @@ pub async fn run(inner: Arc<Inner>, request: StreamRequest, sender: BodySender) 
     // The real service warns once 20 s before expiry; only when that is still ahead.
     let warning = inner.options.expire_warning_period;
     let mut pre_expiry = (expires_in > warning.as_secs_f64()).then(|| expiry - warning);
+    if expires_in == 0.0 {
+        // A token past `exp` but within the clock tolerance: like the real service, the only
+        // line is the expiry notice.
+        let _ = sink.send(&json!({"token_expires_in": 0}), &faults).await;
+        return;
+    }
     loop {
         if *shutdown.borrow() {
             return;
@@ -295,7 +304,8 @@ async fn sync_round(
                     break;
                 };
                 let has_more = ops.len() == limit;
-                let data: Vec<Value> = ops.iter().map(op_json).collect();
+                let nested = request.format == Format::Ndjson && !request.raw_data;
+                let data: Vec<Value> = ops.iter().map(|op| op_json(op, nested)).collect();
                 let line = json!({"data": {
                     "bucket": bucket.name,
                     "after": start.to_string(),
@@ -324,14 +334,21 @@ async fn sync_round(
     Ok(())
 }
 
-fn op_json(op: &crate::store::Op) -> Value {
+/// One oplog entry. `nested`: row data as a JSON object (ndjson without `raw_data: true`, the
+/// real service's legacy format) instead of JSON text.
+fn op_json(op: &crate::store::Op, nested: bool) -> Value {
+    let data = match &op.data {
+        Some(text) if nested => serde_json::from_str(text).unwrap_or(Value::Null),
+        Some(text) => Value::String(text.clone()),
+        None => Value::Null,
+    };
     match op.kind {
         crate::store::OpKind::Put => json!({
             "op_id": op.op_id.to_string(),
             "op": "PUT",
             "object_type": op.object_type,
             "object_id": op.object_id,
-            "data": op.data,
+            "data": data,
             "checksum": op.checksum,
         }),
         crate::store::OpKind::Remove => json!({

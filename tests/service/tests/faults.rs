@@ -188,7 +188,7 @@ async fn corrupt_checksums_break_bucket_sums() {
         }
     }
     let bucket = &seen[0]["checkpoint"]["buckets"][1];
-    assert_eq!(bucket["bucket"], json!("user_lists[\"u1\"]"));
+    assert_eq!(bucket["bucket"], json!("1#user_lists[\"u1\"]"));
     assert_ne!(bucket["checksum"], json!(checksum::js_signed(sum)));
     assert_eq!(
         bucket["checksum"],

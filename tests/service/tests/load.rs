@@ -59,7 +59,7 @@ async fn hundred_clients_stream_while_five_upload() {
             while ops < UPLOADS_EACH {
                 let line = lines.next().await.expect("diffs for every upload");
                 if let Some(data) = line.get("data") {
-                    assert_eq!(data["bucket"], json!(format!("user_todos[\"{user}\"]")));
+                    assert_eq!(data["bucket"], json!(format!("1#user_todos[\"{user}\"]")));
                     ops += data["data"].as_array().map_or(0, Vec::len);
                 }
             }

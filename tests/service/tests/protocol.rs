@@ -62,9 +62,9 @@ async fn initial_sync_sends_checkpoint_data_per_priority_then_complete() {
     assert_eq!(
         names,
         [
-            "global_announcements[]",
-            "user_lists[\"u1\"]",
-            "user_todos[\"u1\"]"
+            "1#global_announcements[]",
+            "1#user_lists[\"u1\"]",
+            "1#user_todos[\"u1\"]"
         ]
     );
     assert_eq!(
@@ -76,7 +76,7 @@ async fn initial_sync_sends_checkpoint_data_per_priority_then_complete() {
         json!({"last_op_id": "4", "priority": 1})
     );
     let list_data = &seen[3]["data"];
-    assert_eq!(list_data["bucket"], json!("user_lists[\"u1\"]"));
+    assert_eq!(list_data["bucket"], json!("1#user_lists[\"u1\"]"));
     let op = &list_data["data"][0];
     assert_eq!(op["op"], json!("PUT"));
     assert_eq!(op["op_id"], json!("2"));
@@ -140,7 +140,7 @@ async fn changes_stream_as_diffs_with_data_and_remove() {
     assert_eq!(diff["removed_buckets"], json!([]));
     assert_eq!(
         diff["updated_buckets"][0]["bucket"],
-        json!("user_todos[\"u1\"]")
+        json!("1#user_todos[\"u1\"]")
     );
     upload(
         &svc,
@@ -184,7 +184,7 @@ async fn resume_with_after_sends_only_newer_ops() {
     }
     let token = svc.mint_token("u1");
     let mut body = stream_body("c1");
-    body["buckets"] = json!([{"name": "user_lists[\"u1\"]", "after": "2"}]);
+    body["buckets"] = json!([{"name": "1#user_lists[\"u1\"]", "after": "2"}]);
     let mut lines = open_stream(&svc, &token, &body).await;
     let seen = lines.until("checkpoint_complete").await;
     let data: Vec<&Value> = seen.iter().filter_map(|l| l.get("data")).collect();
@@ -219,8 +219,12 @@ async fn auth_errors_have_codes_and_validation_comes_first() {
     let forged = psync_test_service::auth::mint(b"wrong", "u1", 1, i64::from(i32::MAX));
     let (status, body) = post(&svc, "/sync/stream", Some(&forged), &stream_body("c")).await;
     assert_eq!(
-        (status, body["error"]["code"].as_str()),
-        (401, Some("PSYNC_S2102"))
+        (status, &body["error"]),
+        (
+            401,
+            &json!({"name": "AuthorizationError", "code": "PSYNC_S2101", "status": 401,
+                    "description": "signature verification failed"})
+        )
     );
     // Bad body with a bad token: 400, not 401.
     let (status, body) = post(

@@ -74,9 +74,9 @@ async fn custom_config_with_global_bucket() {
     let mut lines = open_stream(&svc, &token, &stream_body("c1")).await;
     let seen = lines.until("checkpoint_complete").await;
     let buckets = &seen[0]["checkpoint"]["buckets"];
-    assert_eq!(buckets[0]["bucket"], json!("all_notes[]"));
+    assert_eq!(buckets[0]["bucket"], json!("1#all_notes[]"));
     assert_eq!(buckets[0]["count"], json!(1));
-    assert_eq!(buckets[1]["bucket"], json!("my_notes[\"u1\"]"));
+    assert_eq!(buckets[1]["bucket"], json!("1#my_notes[\"u1\"]"));
     assert_eq!(buckets[1]["count"], json!(0));
     assert_eq!(buckets[1]["checksum"], json!(0));
 }

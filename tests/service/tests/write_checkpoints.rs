@@ -69,7 +69,7 @@ async fn id_appears_only_after_the_upload_is_replicated() {
     assert_eq!(diff["write_checkpoint"], json!("2"));
     assert_eq!(
         diff["updated_buckets"][0]["bucket"],
-        json!("user_lists[\"u1\"]")
+        json!("1#user_lists[\"u1\"]")
     );
     assert_eq!(key(&seen[1]), "data");
     assert!(

@@ -125,7 +125,7 @@ pub fn client() -> reqwest::Client {
 
 pub fn stream_body(client_id: &str) -> Value {
     json!({"buckets": [], "include_checksum": true, "raw_data": true, "binary_data": true,
-           "client_id": client_id, "parameters": null,
+           "client_id": client_id, "parameters": {},
            "streams": {"include_defaults": true, "subscriptions": []}})
 }
 

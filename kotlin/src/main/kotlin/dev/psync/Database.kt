@@ -133,7 +133,7 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
      * in this process or another, is connected to it.
      */
     suspend fun connect(connector: BackendConnector, options: SyncOptions = SyncOptions()) =
-        call { it.connect(ConnectorAdapter(connector) { native -> Database(native) }, options) }
+        call { it.connect(ConnectorAdapter(connector) { native -> Database(native) }, options.copy(clientLanguage = options.clientLanguage ?: "kotlin")) }
 
     /** Stops syncing; local data stays. */
     suspend fun disconnect() = call { it.disconnect() }
