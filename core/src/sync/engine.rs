@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use parking_lot::Mutex;
 use rusqlite::Connection;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use super::apply::{self, ApplyOutcome, FULL_SYNC_PRIORITY};
 use super::line::{DataLine, SyncLine};
@@ -268,7 +268,7 @@ fn start(
         "raw_data": true,
         "binary_data": true,
         "client_id": client_id,
-        "parameters": options.parameters.clone().unwrap_or_else(|| json!({})),
+        "parameters": options.parameters.clone().unwrap_or(Value::Null),
         "streams": {"include_defaults": options.include_defaults, "subscriptions": subscription_json},
     });
     if let (Some(meta), Some(map)) = (&options.app_metadata, request.as_object_mut()) {
