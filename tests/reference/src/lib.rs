@@ -7,6 +7,7 @@
 //! `cargo xtask test` sets after caching the library under `$HOME/.cache/psync/reference/`.
 
 pub mod allowed;
+pub mod fixtures;
 pub mod generator;
 pub mod matcher;
 pub mod normalise;
