@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Migration runner behaviour: the scenarios of section I of `spec/scenarios.md`.
+//! Migration runner behaviour: the migration scenarios (ids I.nn).
 
 mod common;
 

@@ -9,13 +9,11 @@ use psync_core::schema::{Column, Schema, Table, replace_schema};
 use rusqlite::Connection;
 use serde_json::Value;
 
-/// The shared fixtures folder (`PSYNC_FIXTURES`, set by `cargo xtask test`).
-fn fixtures() -> String {
-    std::env::var("PSYNC_FIXTURES").unwrap_or_else(|_| "/work/shared/fixtures".to_string())
-}
+/// The fixture databases written by the real cores (`tests/fixtures/`).
+const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
 
 fn fixture_json(name: &str) -> Value {
-    let path = format!("{}/{name}.expected.json", fixtures());
+    let path = format!("{FIXTURES}/{name}.expected.json");
     let text = std::fs::read_to_string(&path).expect("fixture expected.json");
     serde_json::from_str(&text).expect("fixture json")
 }
@@ -80,7 +78,7 @@ fn replacing_the_fixture_schema_on_real_core_files_changes_nothing() {
         let fixture = fixture_json(name);
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("copy.db");
-        std::fs::copy(format!("{}/{name}.db", fixtures()), &path).expect("copy fixture");
+        std::fs::copy(format!("{FIXTURES}/{name}.db"), &path).expect("copy fixture");
         let db = common::register(Connection::open(&path).expect("open copy"));
         // Migrate first (the legacy file is at version 12); the fixtures record that replacing
         // the schema after `powersync_init` changes nothing.

@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The migration hazard of fixture `a` (engine-side floor rule) (fixtures/README.md, docs/adr/0001): a v12 database with
+//! The migration hazard of fixture `a` (engine-side floor rule) (tests/fixtures/README.md, docs/adr/0001): a v12 database with
 //! pending local writes and a legacy write checkpoint 101, continued in requests mode against a
 //! service that lost its record and seeds 1. The reference core applies the stale pending
 //! checkpoint over the local writes; ours must not.
@@ -7,7 +7,7 @@
 #[path = "schema_common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
@@ -15,9 +15,9 @@ use serde_json::{Value, json};
 
 const FIXTURE_A: &str = "a-legacy-0.4.12-pending-max";
 
+/// The fixture databases written by the real cores (`tests/fixtures/`).
 fn fixture_dir() -> PathBuf {
-    std::env::var_os("PSYNC_FIXTURES")
-        .map_or_else(|| PathBuf::from("/work/shared/fixtures"), PathBuf::from)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
 
 struct Db {

@@ -3,8 +3,9 @@
 //! Python and Swift from it (library mode, `--config uniffi.toml`), then build and test the
 //! Python wheel and the Kotlin wrapper.
 //!
-//! Everything generated or built lands under `target/` (never committed). Tool installs are
-//! idempotent: each is skipped when the tool is already there.
+//! Everything generated or built lands under `target/` (never committed), the Python tools and
+//! the wheel in a venv there (`target/psync-venv`). Every tool is pinned; installs are
+//! idempotent: each is skipped when the pinned version is already there.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -14,6 +15,16 @@ use crate::{cache_dir, run};
 const LANGUAGES: [&str; 3] = ["kotlin", "python", "swift"];
 const JNA_JAR: &str = "/usr/share/java/jna.jar";
 const JUNIT_CONSOLE_JAR: &str = "/usr/share/java/junit-platform-console-standalone.jar";
+/// The Kotlin compiler (npm), pinned.
+const KOTLIN_COMPILER_VERSION: &str = "2.4.20";
+/// The Python tools (PyPI), pinned; installed into the venv.
+const PYTHON_TOOLS: [&str; 5] = [
+    "maturin==1.16.0",
+    "mypy==2.4.1",
+    "pytest==9.2.0",
+    "pytest-asyncio==1.5.0",
+    "ruff==0.17.5",
+];
 
 /// Paths shared by the steps.
 struct Layout {
@@ -56,6 +67,16 @@ impl Layout {
     fn library(&self) -> PathBuf {
         self.debug.join("libpsync_ffi.so")
     }
+
+    /// The venv holding the Python tools and the installed wheel.
+    fn venv(&self) -> PathBuf {
+        self.target.join("psync-venv")
+    }
+
+    /// A program of the venv (`python`, `maturin`, `ruff`, `mypy`).
+    fn venv_tool(&self, name: &str) -> Result<String, String> {
+        path_str(&self.venv().join("bin").join(name)).map(str::to_owned)
+    }
 }
 
 /// Runs every bindings step.
@@ -63,7 +84,7 @@ pub(crate) fn test() -> Result<(), String> {
     let layout = Layout::new()?;
     build_native(&layout)?;
     generate(&layout)?;
-    install_tools()?;
+    install_tools(&layout)?;
     let service = build_test_service(&layout)?;
     python(&layout, service.as_deref())?;
     kotlin(&layout, service.as_deref())
@@ -113,8 +134,8 @@ fn generate(layout: &Layout) -> Result<(), String> {
     Ok(())
 }
 
-/// JNA and JUnit (apt), the Kotlin compiler (npm, cached) and the Python tools (pip).
-fn install_tools() -> Result<(), String> {
+/// JNA and JUnit (apt), the Kotlin compiler (npm, cached) and the Python tools (venv).
+fn install_tools(layout: &Layout) -> Result<(), String> {
     if !Path::new(JNA_JAR).exists() || !Path::new(JUNIT_CONSOLE_JAR).exists() {
         run("apt-get", &["update", "-qq"])?;
         run(
@@ -123,34 +144,45 @@ fn install_tools() -> Result<(), String> {
         )?;
     }
     let npm = cache_dir()?.join("npm");
-    if !kotlin_home(&npm).join("bin").join("kotlinc").exists() {
+    // Compare without whitespace: the published manifest's formatting is not ours to rely on.
+    let installed =
+        std::fs::read_to_string(kotlin_home(&npm).join("package.json")).is_ok_and(|manifest| {
+            let compact: String = manifest.split_whitespace().collect();
+            compact.contains(&format!("\"version\":\"{KOTLIN_COMPILER_VERSION}\""))
+        });
+    if !installed {
         std::fs::create_dir_all(&npm).map_err(|e| format!("create {npm:?}: {e}"))?;
+        let package = format!("kotlin-compiler@{KOTLIN_COMPILER_VERSION}");
         run(
             "npm",
-            &["install", "--prefix", path_str(&npm)?, "kotlin-compiler"],
-        )?;
-    }
-    let have_python_tools = Command::new("python3")
-        .args(["-c", "import maturin, pytest, pytest_asyncio, ruff, mypy"])
-        .status()
-        .is_ok_and(|s| s.success());
-    if !have_python_tools {
-        run(
-            "python3",
             &[
-                "-m",
-                "pip",
                 "install",
-                "-q",
-                "maturin",
-                "pytest",
-                "pytest-asyncio",
-                "ruff",
-                "mypy",
+                "--prefix",
+                path_str(&npm)?,
+                "--save-exact",
+                &package,
             ],
         )?;
     }
-    Ok(())
+    python_tools(layout)
+}
+
+/// Creates the venv when missing and installs the pinned Python tools into it. A stamp file
+/// records the installed pins, so changing one reinstalls.
+fn python_tools(layout: &Layout) -> Result<(), String> {
+    let venv = layout.venv();
+    if !venv.join("bin").join("pip").exists() {
+        run("python3", &["-m", "venv", "--clear", path_str(&venv)?])?;
+    }
+    let stamp = venv.join("psync-tools.txt");
+    let pins = PYTHON_TOOLS.join("\n");
+    if std::fs::read_to_string(&stamp).is_ok_and(|installed| installed == pins) {
+        return Ok(());
+    }
+    let mut args = vec!["-m", "pip", "install", "-q", "--disable-pip-version-check"];
+    args.extend(PYTHON_TOOLS);
+    run(&layout.venv_tool("python")?, &args)?;
+    std::fs::write(&stamp, pins).map_err(|e| format!("write {stamp:?}: {e}"))
 }
 
 fn kotlin_home(npm: &Path) -> PathBuf {
@@ -174,7 +206,7 @@ fn python(layout: &Layout, service: Option<&Path>) -> Result<(), String> {
     let _ = std::fs::remove_dir_all(&wheels);
     run_in(
         &python_dir,
-        "maturin",
+        &layout.venv_tool("maturin")?,
         &[
             "build",
             "--profile",
@@ -191,31 +223,34 @@ fn python(layout: &Layout, service: Option<&Path>) -> Result<(), String> {
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
         .ok_or("maturin built no wheel")?;
+    let python = layout.venv_tool("python")?;
     run(
-        "python3",
+        &python,
         &[
             "-m",
             "pip",
             "install",
             "-q",
+            "--disable-pip-version-check",
             "--force-reinstall",
             "--no-deps",
             path_str(&wheel)?,
         ],
     )?;
-    run_in(&python_dir, "ruff", &["check", "psync", "tests"], &[])?;
+    let ruff = layout.venv_tool("ruff")?;
+    run_in(&python_dir, &ruff, &["check", "psync", "tests"], &[])?;
     run_in(
         &python_dir,
-        "ruff",
+        &ruff,
         &["format", "--check", "psync", "tests"],
         &[],
     )?;
-    run_in(&python_dir, "mypy", &["psync"], &[])?;
+    run_in(&python_dir, &layout.venv_tool("mypy")?, &["psync"], &[])?;
     // -P: import the installed wheel, not the source folder (which lacks `_ffi`).
     let env = service_env(service)?;
     run_in(
         &python_dir,
-        "python3",
+        &python,
         &["-P", "-m", "pytest", "-q", "tests"],
         &env,
     )

@@ -12,13 +12,14 @@ use psync_core::state::DatabaseState;
 use rusqlite::Connection;
 use serde_json::{Value as Json, json};
 
-pub const FIXTURES: &str = "/work/shared/fixtures";
 pub const FIXTURE_A: &str = "a-legacy-0.4.12-pending-max";
 pub const FIXTURE_C: &str = "c-0.5.3-checkpoint-requests";
 pub const MAX_OP_ID: i64 = i64::MAX;
 
+/// The fixture databases written by the real cores (`tests/fixtures/`, made by
+/// `cargo xtask fixtures`).
 pub fn fixture_dir() -> PathBuf {
-    std::env::var_os("PSYNC_FIXTURES").map_or_else(|| PathBuf::from(FIXTURES), PathBuf::from)
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
 }
 
 pub fn expected(name: &str) -> Json {

@@ -13,12 +13,11 @@ use psync_core::{Database, Result, Value};
 use psync_demo::ServiceConnector;
 use psync_test_service::TestService;
 
-/// Fixture a, from the shared fixtures folder (`PSYNC_FIXTURES`, set by `cargo xtask test`).
-fn fixture() -> String {
-    let dir =
-        std::env::var("PSYNC_FIXTURES").unwrap_or_else(|_| "/work/shared/fixtures".to_string());
-    format!("{dir}/a-legacy-0.4.12-pending-max.db")
-}
+/// Fixture a, written by core 0.4.12 (`tests/fixtures/`).
+const FIXTURE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../fixtures/a-legacy-0.4.12-pending-max.db"
+);
 const WAIT: Duration = Duration::from_secs(10);
 
 /// Credentials from the service; uploads are "accepted and dropped" (the service does not
@@ -67,7 +66,7 @@ async fn migrated_legacy_database_never_applies_a_stale_checkpoint() {
     let service = TestService::start().await.expect("service");
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("a.db");
-    std::fs::copy(fixture(), &path).expect("copy fixture");
+    std::fs::copy(FIXTURE, &path).expect("copy fixture");
     let db = Database::open(&path).expect("open and migrate");
     assert_eq!(kv(&db, "last_seen_checkpoint_request_id"), Some(101));
     assert_eq!(kv(&db, "target_checkpoint_request_id"), Some(i64::MAX));

@@ -7,6 +7,7 @@
 //! `cargo xtask test` sets after caching the library under `$HOME/.cache/psync/reference/`.
 
 pub mod allowed;
+pub mod fixtures;
 pub mod generator;
 pub mod matcher;
 pub mod normalise;
@@ -24,14 +25,21 @@ pub use psync_core::state::DatabaseState;
 
 /// Environment variable naming the reference core's shared library.
 pub const REFERENCE_ENV: &str = "PSYNC_REFERENCE_CORE";
+/// Environment variable naming the legacy core 0.4.12 (only the fixture check needs it).
+pub const LEGACY_ENV: &str = "PSYNC_LEGACY_CORE";
 
 /// Entry point of the reference core's loadable extension.
 const REFERENCE_ENTRY_POINT: &str = "sqlite3_powersync_init";
 
-/// Where `cargo xtask test` caches the reference core.
-fn default_reference_path() -> Option<PathBuf> {
+/// Where `cargo xtask` caches core `version`.
+fn cached_core_path(version: &str) -> Option<PathBuf> {
     let home = std::env::var_os("HOME")?;
-    Some(PathBuf::from(home).join(".cache/psync/reference/0.5.3/libpowersync_x64.linux.so"))
+    Some(
+        PathBuf::from(home)
+            .join(".cache/psync/reference")
+            .join(version)
+            .join("libpowersync_x64.linux.so"),
+    )
 }
 
 /// Path of the reference core library, or an explanation of how to get it.
@@ -39,21 +47,30 @@ fn default_reference_path() -> Option<PathBuf> {
 /// Prefers `PSYNC_REFERENCE_CORE`; falls back to the xtask cache location so that
 /// `cargo test` works after one `cargo xtask test`.
 pub fn reference_core_path() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os(REFERENCE_ENV) {
+    core_path(REFERENCE_ENV, "0.5.3")
+}
+
+/// Path of the legacy core 0.4.12 (`PSYNC_LEGACY_CORE`, else the xtask cache).
+pub fn legacy_core_path() -> Result<PathBuf, String> {
+    core_path(LEGACY_ENV, "0.4.12")
+}
+
+fn core_path(env: &str, version: &str) -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os(env) {
         let path = PathBuf::from(path);
         if path.is_file() {
             return Ok(path);
         }
         return Err(format!(
-            "{REFERENCE_ENV}={} does not exist; run `cargo xtask test` to download the reference core",
+            "{env}={} does not exist; run `cargo xtask test` to download the core",
             path.display()
         ));
     }
-    match default_reference_path() {
+    match cached_core_path(version) {
         Some(path) if path.is_file() => Ok(path),
         _ => Err(format!(
-            "the reference PowerSync core 0.5.3 is missing ({REFERENCE_ENV} unset and nothing \
-             cached under ~/.cache/psync/reference); run `cargo xtask test` to download it"
+            "the PowerSync core {version} is missing ({env} unset and nothing cached under \
+             ~/.cache/psync/reference); run `cargo xtask test` to download it"
         )),
     }
 }
