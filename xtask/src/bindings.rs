@@ -238,11 +238,11 @@ fn python(layout: &Layout, service: Option<&Path>) -> Result<(), String> {
         ],
     )?;
     let ruff = layout.venv_tool("ruff")?;
-    run_in(&python_dir, &ruff, &["check", "psync", "tests"], &[])?;
+    run_in(&python_dir, &ruff, &["check", "psync", "tests", "examples"], &[])?;
     run_in(
         &python_dir,
         &ruff,
-        &["format", "--check", "psync", "tests"],
+        &["format", "--check", "psync", "tests", "examples"],
         &[],
     )?;
     run_in(&python_dir, &layout.venv_tool("mypy")?, &["psync"], &[])?;
