@@ -161,10 +161,14 @@ pub fn gate_open(conn: &Connection) -> Result<bool> {
     }
 }
 
+/// Rows touched since the last apply. `CROSS JOIN` fixes the loop order (SQLite never
+/// reorders it): buckets outside, then the `(bucket, op_id)` index range of each bucket's
+/// unapplied ops. With a plain `JOIN` the planner may walk every op and look its bucket up,
+/// which makes every checkpoint cost as much as the whole op log.
 const FULL_ROWS_SQL: &str = "
 WITH updated(row_type, row_id) AS (
   SELECT o.row_type, o.row_id FROM ps_buckets b
-    JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op
+    CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op
   UNION SELECT row_type, row_id FROM ps_updated_rows)
 SELECT u.row_type, u.row_id,
   (SELECT r.data FROM ps_oplog r WHERE r.row_type = u.row_type AND r.row_id = u.row_id
@@ -237,12 +241,14 @@ const BULK_ORPHANS_SQL: &str = "
 SELECT u.row_type, u.row_id, NULL FROM ps_updated_rows u
 WHERE NOT EXISTS (SELECT 1 FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id)";
 
+/// Rows touched since the last apply in the buckets of one priority (`?1`: JSON list of bucket
+/// names); `CROSS JOIN` as in [`FULL_ROWS_SQL`].
 const PARTIAL_ROWS_SQL: &str = "
 WITH scope(id, last_applied_op) AS (
   SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))),
 updated(row_type, row_id) AS (
   SELECT DISTINCT o.row_type, o.row_id FROM scope s
-    JOIN ps_oplog o ON o.bucket = s.id AND o.op_id > s.last_applied_op)
+    CROSS JOIN ps_oplog o ON o.bucket = s.id AND o.op_id > s.last_applied_op)
 SELECT u.row_type, u.row_id,
   (SELECT r.data FROM ps_oplog r WHERE r.row_type = u.row_type AND r.row_id = u.row_id
      AND r.bucket IN (SELECT id FROM scope)
