@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::watch as tokio_watch;
 
-pub use checkpoint::{CheckpointError, CheckpointRequest};
+pub use checkpoint::{CheckpointError, CheckpointRequest, CheckpointTimings};
 pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
 pub use driver::LINE_BATCH_MAX_BYTES;
 pub use status::{DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus};
@@ -59,6 +59,8 @@ pub(crate) struct ClientInner {
     pub(crate) max_applied: AtomicI64,
     pub(crate) lifecycle: tokio_watch::Sender<Lifecycle>,
     logger: Mutex<Option<Logger>>,
+    /// Timestamps of the latest checkpoint request round (see [`CheckpointTimings`]).
+    pub(crate) checkpoint_timings: Mutex<CheckpointTimings>,
 }
 
 /// Receives log lines from the engine and the client (never tokens or row data).
@@ -192,6 +194,7 @@ impl SyncDatabase {
             max_applied: AtomicI64::new(i64::MIN),
             lifecycle: tokio_watch::Sender::new(Lifecycle::Idle),
             logger: Mutex::new(None),
+            checkpoint_timings: Mutex::new(CheckpointTimings::default()),
         });
         Self {
             _owner: Some(Arc::new(OwnerGuard {
@@ -385,6 +388,13 @@ impl SyncDatabase {
         &self,
     ) -> std::result::Result<CheckpointRequest, CheckpointError> {
         checkpoint::request(&self.inner).await
+    }
+
+    /// Timestamps of the latest checkpoint request round: when its POST went out and was
+    /// answered, and when the checkpoint carrying the latest applied request id arrived and
+    /// was applied (for latency breakdowns; `cargo xtask bench-client` prints them).
+    pub fn checkpoint_timings(&self) -> CheckpointTimings {
+        *self.inner.checkpoint_timings.lock()
     }
 
     /// Waits until a complete sync happened (`has_synced`), or `priority` completed.
