@@ -120,10 +120,18 @@ async fn count_lists(db: &SyncDatabase) -> BenchResult<i64> {
 
 async fn sequential(db: &SyncDatabase, requests: usize) -> BenchResult<Vec<Split>> {
     let mut splits = Vec::with_capacity(requests);
-    for _ in 0..requests {
+    for n in 0..requests {
         let start = Instant::now();
         let request = db.request_checkpoint().await?;
-        request.wait_for_sync(Some(WAIT)).await?;
+        if let Err(error) = request.wait_for_sync(Some(WAIT)).await {
+            let status = db.status();
+            return Err(format!(
+                "request #{n} (id {}): {error}; timings {:?}; status {status:?}",
+                request.id(),
+                db.checkpoint_timings()
+            )
+            .into());
+        }
         let end = Instant::now();
         splits.push(Split::new(
             start,
@@ -158,6 +166,24 @@ async fn in_flight(db: &SyncDatabase, waves: usize, width: usize) -> BenchResult
     Ok(samples)
 }
 
+/// The slowest sequential requests on stderr: where in the run and in which part.
+fn report_slowest(rows: usize, splits: &[Split]) {
+    let mut order: Vec<usize> = (0..splits.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(splits[i].total));
+    for &i in order.iter().take(5) {
+        let s = &splits[i];
+        eprintln!(
+            "  {rows} rows, request #{i}: total {:.2} ms = POST {:.2} + service {:.2} + before POST {:.2} + after arrival {:.2} (apply {:.2})",
+            ms(s.total),
+            ms(s.post),
+            ms(s.service_wait),
+            ms(s.before_post),
+            ms(s.after_arrival),
+            ms(s.apply)
+        );
+    }
+}
+
 /// What one size measured.
 struct SizeResult {
     rows: usize,
@@ -186,6 +212,7 @@ async fn measure(rows: usize, requests: usize) -> BenchResult<SizeResult> {
         return Err(format!("synced {synced} rows, expected {rows}").into());
     }
     let splits = sequential(&db, requests).await?;
+    report_slowest(rows, &splits);
     let concurrent = in_flight(&db, 10, 100).await?;
     db.close().await?;
     Ok(SizeResult {
@@ -206,7 +233,7 @@ fn print_tables(results: &mut [SizeResult]) {
         let mut total: Vec<Duration> = r.splits.iter().map(|s| s.total).collect();
         let max = total.iter().max().copied().unwrap_or_default();
         println!(
-            "| {} | {:.1} | {} | {:.2} | {} |",
+            "| {} | {:.2} | {} | {:.2} | {} |",
             r.rows,
             r.initial_sync.as_secs_f64(),
             p50_p99(&mut total),
