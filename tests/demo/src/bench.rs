@@ -71,6 +71,9 @@ struct Split {
     after_arrival: Duration,
     /// Line received → apply transaction done.
     apply: Duration,
+    /// Time this process's threads spent runnable but waiting for a CPU during the request
+    /// (summed over threads, from `/proc/self/task/*/schedstat`; zero where unavailable).
+    cpu_wait: Duration,
 }
 
 impl Split {
@@ -78,7 +81,12 @@ impl Split {
         self.before_post + self.after_arrival
     }
 
-    fn new(start: Instant, end: Instant, id: i64, t: CheckpointTimings) -> BenchResult<Self> {
+    fn new(
+        (start, end): (Instant, Instant),
+        cpu_wait: Duration,
+        id: i64,
+        t: CheckpointTimings,
+    ) -> BenchResult<Self> {
         let (Some(sent), Some(answered), Some(received), Some(applied)) =
             (t.post_sent, t.post_answered, t.lines_received, t.applied)
         else {
@@ -95,8 +103,23 @@ impl Split {
             before_post: sent - start,
             after_arrival: end - arrival,
             apply: applied.saturating_duration_since(received),
+            cpu_wait,
         })
     }
+}
+
+/// Total run-queue wait of this process's threads so far (Linux; zero elsewhere). The machine
+/// is shared, so a request's tail latency is often time spent waiting for a CPU.
+fn run_queue_wait() -> Duration {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Duration::ZERO;
+    };
+    let nanos: u64 = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
 }
 
 /// Inserts `rows` lists of [`USER`] into the service's source database in one statement.
@@ -121,6 +144,7 @@ async fn count_lists(db: &SyncDatabase) -> BenchResult<i64> {
 async fn sequential(db: &SyncDatabase, requests: usize) -> BenchResult<Vec<Split>> {
     let mut splits = Vec::with_capacity(requests);
     for n in 0..requests {
+        let waited_before = run_queue_wait();
         let start = Instant::now();
         let request = db.request_checkpoint().await?;
         if let Err(error) = request.wait_for_sync(Some(WAIT)).await {
@@ -133,9 +157,10 @@ async fn sequential(db: &SyncDatabase, requests: usize) -> BenchResult<Vec<Split
             .into());
         }
         let end = Instant::now();
+        let cpu_wait = run_queue_wait().saturating_sub(waited_before);
         splits.push(Split::new(
-            start,
-            end,
+            (start, end),
+            cpu_wait,
             request.id(),
             db.checkpoint_timings(),
         )?);
@@ -173,13 +198,14 @@ fn report_slowest(rows: usize, splits: &[Split]) {
     for &i in order.iter().take(5) {
         let s = &splits[i];
         eprintln!(
-            "  {rows} rows, request #{i}: total {:.2} ms = POST {:.2} + service {:.2} + before POST {:.2} + after arrival {:.2} (apply {:.2})",
+            "  {rows} rows, request #{i}: total {:.2} ms = POST {:.2} + service {:.2} + before POST {:.2} + after arrival {:.2} (apply {:.2}); threads waited {:.2} ms for a CPU",
             ms(s.total),
             ms(s.post),
             ms(s.service_wait),
             ms(s.before_post),
             ms(s.after_arrival),
-            ms(s.apply)
+            ms(s.apply),
+            ms(s.cpu_wait)
         );
     }
 }
@@ -246,16 +272,16 @@ fn print_tables(results: &mut [SizeResult]) {
         "sequential requests split (ms, p50 / p99 of each part; ours = total − POST − service wait)"
     );
     println!(
-        "| rows synced | n | total | POST round trip | service wait | ours | ours: before POST | ours: after arrival | apply transaction |"
+        "| rows synced | n | total | POST round trip | service wait | ours | ours: before POST | ours: after arrival | apply transaction | run-queue wait |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for r in results.iter() {
         let part = |f: fn(&Split) -> Duration| {
             let mut v: Vec<Duration> = r.splits.iter().map(f).collect();
             p50_p99(&mut v)
         };
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.rows,
             r.splits.len(),
             part(|s| s.total),
@@ -265,6 +291,7 @@ fn print_tables(results: &mut [SizeResult]) {
             part(|s| s.before_post),
             part(|s| s.after_arrival),
             part(|s| s.apply),
+            part(|s| s.cpu_wait),
         );
     }
     println!(
