@@ -37,10 +37,19 @@ fn constraint_datatype(message: &str) -> Error {
     .into()
 }
 
+pub(crate) const GET_INTEGER_SQL: &str = "SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?";
+pub(crate) const GET_TEXT_SQL: &str = "SELECT value FROM ps_kv WHERE key = ?";
+pub(crate) const SET_SQL: &str = "INSERT OR REPLACE INTO ps_kv(key, value) VALUES (?, ?)";
+pub(crate) const DELETE_SQL: &str = "DELETE FROM ps_kv WHERE key = ?";
+/// Bumps the checkpoint-request counter `?1` (created at 1) and returns it.
+pub(crate) const NEXT_ID_SQL: &str = "INSERT INTO ps_kv(key, value) VALUES (?1, 1)
+ ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
+ RETURNING CAST(value AS INTEGER)";
+
 /// Reads an integer key; `None` when absent or NULL.
 pub fn get_i64(conn: &Connection, key: &str) -> Result<Option<i64>> {
     Ok(conn
-        .prepare_cached("SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?")?
+        .prepare_cached(GET_INTEGER_SQL)?
         .query_row([key], |r| r.get::<_, Option<i64>>(0))
         .optional()?
         .flatten())
@@ -50,18 +59,16 @@ pub fn get_i64(conn: &Connection, key: &str) -> Result<Option<i64>> {
 pub fn set_i64(conn: &Connection, key: &str, value: Option<i64>) -> Result<()> {
     match value {
         Some(v) => conn
-            .prepare_cached("INSERT OR REPLACE INTO ps_kv(key, value) VALUES (?, ?)")?
+            .prepare_cached(SET_SQL)?
             .execute(rusqlite::params![key, v])?,
-        None => conn
-            .prepare_cached("DELETE FROM ps_kv WHERE key = ?")?
-            .execute([key])?,
+        None => conn.prepare_cached(DELETE_SQL)?.execute([key])?,
     };
     Ok(())
 }
 
 /// The database's client id; errors when migrations never created one.
 pub fn client_id(conn: &Connection) -> Result<String> {
-    conn.prepare_cached("SELECT value FROM ps_kv WHERE key = ?")?
+    conn.prepare_cached(GET_TEXT_SQL)?
         .query_row([CLIENT_ID_KEY], |r| r.get::<_, String>(0))
         .optional()?
         .ok_or_else(|| Error::storage("No client_id found in ps_kv"))
@@ -114,11 +121,7 @@ pub fn set_last_applied(conn: &Connection, value: Option<i64>) -> Result<()> {
 /// `next_checkpoint_request_id` command refuses to run unseeded before calling it).
 pub fn next_checkpoint_request_id(conn: &Connection) -> Result<i64> {
     Ok(conn
-        .prepare_cached(
-            "INSERT INTO ps_kv(key, value) VALUES (?1, 1)
-         ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
-         RETURNING CAST(value AS INTEGER)",
-        )?
+        .prepare_cached(NEXT_ID_SQL)?
         .query_row([LAST_REQUESTED_KEY], |r| r.get(0))?)
 }
 
@@ -207,7 +210,7 @@ fn register_client_id(conn: &Connection) -> Result<()> {
         Determinism::Volatile,
         |conn, _| {
             let id = conn
-                .prepare_cached("SELECT value FROM ps_kv WHERE key = ?")?
+                .prepare_cached(GET_TEXT_SQL)?
                 .query_row([CLIENT_ID_KEY], |r| r.get::<_, String>(0))
                 .optional()?;
             match id {

@@ -9,6 +9,8 @@ pub mod crud;
 pub mod db;
 pub mod error;
 pub mod ext;
+#[doc(hidden)]
+pub mod hot_statements;
 pub mod kv;
 pub mod migrations;
 pub mod schema;

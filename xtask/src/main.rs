@@ -71,7 +71,9 @@ fn lint() -> Result<(), String> {
     )
 }
 
-/// Client latency benchmark (request_checkpoint → synced) against the embedded service.
+/// Client latency benchmark (request_checkpoint → synced, split into POST, service wait and our
+/// own work) against the embedded service with 1k, 100k and 1M rows synced first
+/// (`PSYNC_BENCH_CLIENT_SIZES`, `PSYNC_BENCH_CLIENT_REQUESTS` narrow it).
 fn bench_client() -> Result<(), String> {
     run(
         "cargo",

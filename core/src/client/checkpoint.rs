@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 
@@ -48,6 +48,26 @@ impl std::fmt::Display for CheckpointError {
 }
 
 impl std::error::Error for CheckpointError {}
+
+/// Timestamps of the latest checkpoint request round, so a benchmark can split
+/// `request_checkpoint()` → synced into the POST, the service's wait and the client's own
+/// work. Recorded by copying a few values under a lock, no allocation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CheckpointTimings {
+    /// Id carried by the latest `POST /sync/checkpoint-request` of `request_checkpoint()`.
+    pub posted_id: Option<i64>,
+    /// When that POST was sent.
+    pub post_sent: Option<Instant>,
+    /// When its answer was read.
+    pub post_answered: Option<Instant>,
+    /// Checkpoint request id of the latest applied checkpoint that carried one.
+    pub applied_id: Option<i64>,
+    /// When the sync client took the network chunk holding the line that completed that
+    /// checkpoint off the stream (later than its arrival only if the client was busy).
+    pub lines_received: Option<Instant>,
+    /// When the write transaction applying it returned, before the status was published.
+    pub applied: Option<Instant>,
+}
 
 /// A checkpoint the service acknowledged; synced once a checkpoint including it was applied.
 pub struct CheckpointRequest {
@@ -211,7 +231,7 @@ pub(crate) async fn allocate(
     if coverage.posted_max.is_some_and(|posted| posted > upper) {
         *coverage = PostedCoverage::default();
     }
-    let accepted = post(shared, upper).await?;
+    let accepted = post(shared, client, upper).await?;
     if accepted < upper {
         return Err(CheckpointError::Failed(format!(
             "service accepted {accepted}, older than requested id {upper}"
@@ -226,7 +246,7 @@ pub(crate) async fn allocate(
     })
     .await
     .map_err(|e| CheckpointError::Failed(e.to_string()))?;
-    let reposted = post(shared, retry).await?;
+    let reposted = post(shared, client, retry).await?;
     if reposted < retry {
         return Err(CheckpointError::Failed(format!(
             "service accepted {reposted}, older than requested id {retry}"
@@ -347,12 +367,25 @@ impl Drop for AllocatorGuard<'_> {
     }
 }
 
-async fn post(shared: &Arc<SessionShared>, id: i64) -> Result<i64, CheckpointError> {
+async fn post(
+    shared: &Arc<SessionShared>,
+    client: &ClientInner,
+    id: i64,
+) -> Result<i64, CheckpointError> {
     let credentials = shared
         .credentials()
         .await
         .map_err(|e| CheckpointError::Failed(e.to_string()))?;
-    match http::post_checkpoint_request(&shared.http, &credentials, &shared.client_id, id).await {
+    let sent = Instant::now();
+    let answer =
+        http::post_checkpoint_request(&shared.http, &credentials, &shared.client_id, id).await;
+    {
+        let mut timings = client.checkpoint_timings.lock();
+        timings.posted_id = Some(id);
+        timings.post_sent = Some(sent);
+        timings.post_answered = Some(Instant::now());
+    }
+    match answer {
         Ok(accepted) => Ok(accepted),
         Err(HttpFailure::Unauthorized(message)) => {
             shared.invalidate_credentials();

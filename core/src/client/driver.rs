@@ -4,6 +4,7 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use futures_util::StreamExt;
 
@@ -238,6 +239,7 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
             }
             Event::Chunk(Some(Err(error))) => return Err(error),
             Event::Chunk(Some(Ok(mut frames))) => {
+                let received = Instant::now();
                 if let Some(open) = stream.as_mut() {
                     if !open.saw_line && !frames.is_empty() {
                         open.saw_line = true;
@@ -254,12 +256,29 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
                             Frame::Binary(bytes) => SyncCommand::LineBinary(bytes),
                         })
                         .collect();
-                    queue.extend(
-                        blocking(&client.db, move |db| engine::control_lines(db, &lines)).await?,
-                    );
+                    let instructions =
+                        blocking(&client.db, move |db| engine::control_lines(db, &lines)).await?;
+                    record_applied_timing(client, &instructions, received);
+                    queue.extend(instructions);
                 }
             }
         }
+    }
+}
+
+/// Notes when the checkpoint carrying a checkpoint request id arrived and was applied.
+fn record_applied_timing(client: &ClientInner, instructions: &[Instruction], received: Instant) {
+    let applied_id = instructions.iter().rev().find_map(|i| match i {
+        Instruction::DidCompleteSync {
+            applied_checkpoint_request_id: Some(id),
+        } => Some(*id),
+        _ => None,
+    });
+    if let Some(id) = applied_id {
+        let mut timings = client.checkpoint_timings.lock();
+        timings.applied_id = Some(id);
+        timings.lines_received = Some(received);
+        timings.applied = Some(Instant::now());
     }
 }
 

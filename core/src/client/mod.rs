@@ -26,7 +26,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::watch as tokio_watch;
 
-pub use checkpoint::{CheckpointError, CheckpointRequest};
+pub use checkpoint::{CheckpointError, CheckpointRequest, CheckpointTimings};
 pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
 pub use driver::LINE_BATCH_MAX_BYTES;
 pub use status::{DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus};
@@ -65,6 +65,8 @@ pub(crate) struct ClientInner {
     /// Held from `connect()` to `disconnect()`/`close()`, or until the client is freed (after
     /// its tasks stopped): no other client syncs this file meanwhile (`sync_lock.rs`).
     sync_lock: Mutex<Option<sync_lock::SyncFileLock>>,
+    /// Timestamps of the latest checkpoint request round (see [`CheckpointTimings`]).
+    pub(crate) checkpoint_timings: Mutex<CheckpointTimings>,
 }
 
 /// Receives log lines from the engine and the client (never tokens or row data).
@@ -199,6 +201,7 @@ impl SyncDatabase {
             lifecycle: tokio_watch::Sender::new(Lifecycle::Idle),
             logger: Mutex::new(None),
             sync_lock: Mutex::new(None),
+            checkpoint_timings: Mutex::new(CheckpointTimings::default()),
         });
         Self {
             _owner: Some(Arc::new(OwnerGuard {
@@ -430,6 +433,13 @@ impl SyncDatabase {
         &self,
     ) -> std::result::Result<CheckpointRequest, CheckpointError> {
         checkpoint::request(&self.inner).await
+    }
+
+    /// Timestamps of the latest checkpoint request round: when its POST went out and was
+    /// answered, and when the checkpoint carrying the latest applied request id arrived and
+    /// was applied (for latency breakdowns; `cargo xtask bench-client` prints them).
+    pub fn checkpoint_timings(&self) -> CheckpointTimings {
+        *self.inner.checkpoint_timings.lock()
     }
 
     /// Waits until a complete sync happened (`has_synced`), or `priority` completed.

@@ -9,7 +9,9 @@ use super::engine;
 use super::http;
 use super::session::{SeedState, SessionShared};
 use super::{ClientInner, SyncDatabase, blocking};
+use crate::crud::queue;
 use crate::kv::MAX_OP_ID;
+use crate::sync::apply::CRUD_PENDING_SQL;
 use crate::{Error, Result};
 
 /// The upload task: one round per trigger, throttled, retried after errors.
@@ -65,7 +67,7 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
 async fn first_crud_id(client: &ClientInner) -> Result<Option<i64>> {
     blocking(&client.db, |db| {
         Ok(db
-            .get_optional("SELECT id FROM ps_crud ORDER BY id LIMIT 1", &[])?
+            .get_optional(queue::FIRST_CRUD_ID_SQL, &[])?
             .and_then(|row| row.get(0).and_then(|v| v.as_i64())))
     })
     .await
@@ -93,10 +95,7 @@ async fn gate_snapshot(client: &ClientInner) -> Result<(Option<i64>, Option<i64>
         db.read(|tx| {
             let target = crate::kv::target(tx.connection())?;
             let seq = tx
-                .get_optional(
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'ps_crud'",
-                    &[],
-                )?
+                .get_optional(queue::CRUD_SEQUENCE_SQL, &[])?
                 .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
             Ok((target, seq))
         })
@@ -119,15 +118,12 @@ async fn update_target(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -
         db.write(|tx| {
             let conn = tx.connection();
             let empty = tx
-                .get("SELECT NOT EXISTS (SELECT 1 FROM ps_crud)", &[])?
+                .get(CRUD_PENDING_SQL, &[])?
                 .get(0)
                 .and_then(|v| v.as_i64())
-                == Some(1);
+                == Some(0);
             let seq = tx
-                .get_optional(
-                    "SELECT seq FROM sqlite_sequence WHERE name = 'ps_crud'",
-                    &[],
-                )?
+                .get_optional(queue::CRUD_SEQUENCE_SQL, &[])?
                 .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
             if empty && seq == Some(seq_before) && crate::kv::target(conn)? == Some(MAX_OP_ID) {
                 engine::set_target(db, conn, id)?;

@@ -12,7 +12,7 @@
 mod clear;
 mod json_fns;
 pub mod queue;
-mod vtab;
+pub(crate) mod vtab;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -9,6 +9,21 @@ use serde_json::{Map, Value};
 use crate::kv;
 use crate::{Error, Result};
 
+pub(crate) const CRUD_BATCH_SQL: &str =
+    "SELECT id, data, tx_id FROM ps_crud ORDER BY id ASC LIMIT ?";
+pub(crate) const FIRST_CRUD_SQL: &str = "SELECT id, tx_id FROM ps_crud ORDER BY id ASC LIMIT 1";
+/// The queued writes from id `?` on. `ps_crud` has no index on `tx_id`, so a transaction's
+/// writes are read from its first id on until another transaction's begin: they have
+/// consecutive ids (queued inside one SQLite write transaction).
+pub(crate) const CRUD_FROM_SQL: &str =
+    "SELECT id, data, tx_id FROM ps_crud WHERE id >= ? ORDER BY id ASC";
+pub(crate) const CRUD_BY_ID_SQL: &str = "SELECT id, data, tx_id FROM ps_crud WHERE id = ?";
+pub(crate) const DELETE_UPLOADED_SQL: &str = "DELETE FROM ps_crud WHERE id <= ?";
+/// The id of the oldest queued write.
+pub(crate) const FIRST_CRUD_ID_SQL: &str = "SELECT id FROM ps_crud ORDER BY id LIMIT 1";
+/// The highest `ps_crud` id ever handed out (AUTOINCREMENT), to notice writes made meanwhile.
+pub(crate) const CRUD_SEQUENCE_SQL: &str = "SELECT seq FROM sqlite_sequence WHERE name = 'ps_crud'";
+
 /// The kind of a queued local write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UpdateType {
@@ -111,12 +126,14 @@ pub struct CrudTransaction {
     pub entries: Vec<CrudEntry>,
 }
 
+/// Reads entries; with `only_tx`, stops at the first entry of another transaction.
 fn read_entries(
     conn: &Connection,
     sql: &str,
     params: impl rusqlite::Params,
+    only_tx: Option<i64>,
 ) -> Result<Vec<CrudEntry>> {
-    let mut stmt = conn.prepare(sql)?;
+    let mut stmt = conn.prepare_cached(sql)?;
     let rows = stmt.query_map(params, |r| {
         Ok((
             r.get::<_, i64>(0)?,
@@ -127,6 +144,9 @@ fn read_entries(
     let mut entries = Vec::new();
     for row in rows {
         let (id, data, tx_id) = row?;
+        if only_tx.is_some_and(|tx| tx_id != Some(tx)) {
+            break;
+        }
         let data = data.ok_or_else(|| Error::storage(format!("ps_crud row {id} has no data")))?;
         entries.push(CrudEntry::from_row(id, tx_id, &data)?);
     }
@@ -136,11 +156,7 @@ fn read_entries(
 /// Up to `limit` queued writes, oldest first.
 pub fn get_crud_batch(conn: &Connection, limit: usize) -> Result<Option<CrudBatch>> {
     let limit = i64::try_from(limit).unwrap_or(i64::MAX).max(1);
-    let mut entries = read_entries(
-        conn,
-        "SELECT id, data, tx_id FROM ps_crud ORDER BY id ASC LIMIT ?",
-        [limit.saturating_add(1)],
-    )?;
+    let mut entries = read_entries(conn, CRUD_BATCH_SQL, [limit.saturating_add(1)], None)?;
     if entries.is_empty() {
         return Ok(None);
     }
@@ -152,23 +168,15 @@ pub fn get_crud_batch(conn: &Connection, limit: usize) -> Result<Option<CrudBatc
 /// All writes of the oldest queued transaction.
 pub fn get_next_crud_transaction(conn: &Connection) -> Result<Option<CrudTransaction>> {
     let first: Option<(i64, Option<i64>)> = conn
-        .prepare_cached("SELECT id, tx_id FROM ps_crud ORDER BY id ASC LIMIT 1")?
+        .prepare_cached(FIRST_CRUD_SQL)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     let Some((first_id, tx_id)) = first else {
         return Ok(None);
     };
     let entries = match tx_id {
-        Some(tx) => read_entries(
-            conn,
-            "SELECT id, data, tx_id FROM ps_crud WHERE tx_id = ? ORDER BY id ASC",
-            [tx],
-        )?,
-        None => read_entries(
-            conn,
-            "SELECT id, data, tx_id FROM ps_crud WHERE id = ?",
-            [first_id],
-        )?,
+        Some(tx) => read_entries(conn, CRUD_FROM_SQL, [first_id], Some(tx))?,
+        None => read_entries(conn, CRUD_BY_ID_SQL, [first_id], None)?,
     };
     Ok(Some(CrudTransaction {
         transaction_id: tx_id,
@@ -185,13 +193,13 @@ pub fn complete_upload(
     write_checkpoint: Option<i64>,
 ) -> Result<()> {
     crate::ext::require_transaction(conn, "complete_upload")?;
-    conn.prepare_cached("DELETE FROM ps_crud WHERE id <= ?")?
+    conn.prepare_cached(DELETE_UPLOADED_SQL)?
         .execute([last_client_id])?;
-    let empty: bool = conn
-        .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM ps_crud)")?
+    let pending: bool = conn
+        .prepare_cached(crate::sync::apply::CRUD_PENDING_SQL)?
         .query_row([], |r| r.get(0))?;
     let target = match write_checkpoint {
-        Some(wc) if empty => wc,
+        Some(wc) if !pending => wc,
         _ => kv::MAX_OP_ID,
     };
     kv::set_target(conn, Some(target))?;

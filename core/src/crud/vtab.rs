@@ -28,6 +28,17 @@ use crate::schema::FLAG_IGNORE_EMPTY_UPDATE;
 const SIMPLE_SCHEMA: &CStr = c"CREATE TABLE powersync_crud(op TEXT, id TEXT, type TEXT, data TEXT, old_values TEXT, metadata TEXT, options INT HIDDEN)";
 const MANUAL_SCHEMA: &CStr = c"CREATE TABLE powersync_crud_(data TEXT, options INT HIDDEN)";
 
+/// Takes the next local transaction id.
+pub(crate) const NEXT_TX_SQL: &str =
+    "UPDATE ps_tx SET next_tx = next_tx + 1 WHERE id = 1 RETURNING next_tx";
+pub(crate) const RECLAIM_TX_SQL: &str =
+    "UPDATE ps_tx SET next_tx = ?1 + 1 WHERE id = 1 AND next_tx <= ?1";
+pub(crate) const INSERT_CRUD_SQL: &str = "INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)";
+/// `powersync_crud_` insert; flag 16 drops empty PATCHes.
+pub(crate) const INSERT_MANUAL_CRUD_SQL: &str = "WITH insertion (tx_id, data) AS (VALUES (?1, ?2))
+ INSERT INTO ps_crud(tx_id, data) SELECT * FROM insertion
+ WHERE (NOT (?3 & 16)) OR data->>'op' != 'PATCH' OR data->'data' != '{}'";
+
 const SIMPLE_MODULE: Module<'static, SimpleCrudTable> = Module::update_module_with_tx();
 const MANUAL_MODULE: Module<'static, ManualCrudTable> = Module::update_module_with_tx();
 
@@ -76,9 +87,7 @@ impl CrudTableCore {
         }
         let next: i64 = self
             .conn
-            .prepare_cached(
-                "UPDATE ps_tx SET next_tx = next_tx + 1 WHERE id = 1 RETURNING next_tx",
-            )?
+            .prepare_cached(NEXT_TX_SQL)?
             .query_row([], |r| r.get(0))?;
         let tx_id = next - 1;
         *current = Some(tx_id);
@@ -104,10 +113,7 @@ impl CrudTableCore {
     /// transaction would get the same id. Returns whether the id had to be re-taken, in which
     /// case the gate update of this transaction was rolled back too.
     fn reclaim_tx_id(&self, tx_id: i64) -> rusqlite::Result<bool> {
-        let changed = self
-            .conn
-            .prepare_cached("UPDATE ps_tx SET next_tx = ?1 + 1 WHERE id = 1 AND next_tx <= ?1")?
-            .execute([tx_id])?;
+        let changed = self.conn.prepare_cached(RECLAIM_TX_SQL)?.execute([tx_id])?;
         Ok(changed > 0)
     }
 }
@@ -213,12 +219,10 @@ impl SimpleCrudTable {
         let json = serde_json::to_string(&entry)
             .map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))?;
         let conn = &self.core.conn;
-        conn.prepare_cached("INSERT INTO ps_crud(tx_id, data) VALUES (?, ?)")?
+        conn.prepare_cached(INSERT_CRUD_SQL)?
             .execute(rusqlite::params![tx_id, json])?;
-        conn.prepare_cached(
-            "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES (?, ?)",
-        )?
-        .execute([row_type, id])?;
+        conn.prepare_cached(crate::sync::storage::MARK_ROW_SQL)?
+            .execute([row_type, id])?;
         if !self.gate_updated {
             conn.execute_batch(&format!(
                 "INSERT OR REPLACE INTO ps_kv(key, value) VALUES ('{TARGET_KEY}', {MAX_OP_ID});
@@ -243,11 +247,7 @@ impl ManualCrudTable {
         let options = values.get(1).map(flags).unwrap_or(0);
         self.core
             .conn
-            .prepare_cached(
-                "WITH insertion (tx_id, data) AS (VALUES (?1, ?2))
-             INSERT INTO ps_crud(tx_id, data) SELECT * FROM insertion
-             WHERE (NOT (?3 & 16)) OR data->>'op' != 'PATCH' OR data->'data' != '{}'",
-            )?
+            .prepare_cached(INSERT_MANUAL_CRUD_SQL)?
             .execute(rusqlite::params![tx_id, data, options])?;
         Ok(())
     }

@@ -14,6 +14,28 @@ use crate::{Result, kv};
 /// Priority code of a full (complete) checkpoint.
 pub const FULL_SYNC_PRIORITY: i32 = i32::MAX;
 
+pub(crate) const SET_LAST_OP_SQL: &str =
+    "UPDATE ps_buckets SET last_op = ?2 WHERE name IN (SELECT value FROM json_each(?1))";
+pub(crate) const MARK_ALL_APPLIED_SQL: &str = "UPDATE ps_buckets SET last_applied_op = last_op";
+pub(crate) const CLEAR_UPDATED_ROWS_SQL: &str = "DELETE FROM ps_updated_rows";
+pub(crate) const MARK_SCOPE_APPLIED_SQL: &str = "UPDATE ps_buckets SET last_applied_op = last_op
+ WHERE name IN (SELECT value FROM json_each(?1))";
+pub(crate) const DELETE_SYNC_STATE_BELOW_SQL: &str =
+    "DELETE FROM ps_sync_state WHERE priority < ?1";
+pub(crate) const SET_SYNC_STATE_SQL: &str =
+    "INSERT OR REPLACE INTO ps_sync_state(priority, last_synced_at) VALUES (?1, ?2)";
+pub(crate) const SET_COUNTERS_SQL: &str =
+    "UPDATE ps_buckets SET count_at_last = ?2, count_since_last = 0 WHERE name = ?1";
+/// Whether local writes wait for upload (stops at the first row).
+pub(crate) const CRUD_PENDING_SQL: &str = "SELECT EXISTS (SELECT 1 FROM ps_crud)";
+pub(crate) const NOTHING_PUBLISHED_SQL: &str =
+    "SELECT NOT EXISTS (SELECT 1 FROM ps_buckets WHERE last_applied_op > 0)";
+pub(crate) const TABLE_EXISTS_SQL: &str =
+    "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)";
+pub(crate) const UNTYPED_UPSERT_SQL: &str =
+    "REPLACE INTO ps_untyped(type, id, data) VALUES (?1, ?2, ?3)";
+pub(crate) const UNTYPED_DELETE_SQL: &str = "DELETE FROM ps_untyped WHERE type = ?1 AND id = ?2";
+
 /// A bucket whose stored checksum does not match the checkpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ChecksumMismatch {
@@ -90,10 +112,8 @@ pub fn sync_local(
 
     // 2. Record position (persists even if the gate blocks).
     let scope_json = serde_json::to_string(&in_scope)?;
-    conn.prepare_cached(
-        "UPDATE ps_buckets SET last_op = ?2 WHERE name IN (SELECT value FROM json_each(?1))",
-    )?
-    .execute(rusqlite::params![scope_json, target.last_op_id])?;
+    conn.prepare_cached(SET_LAST_OP_SQL)?
+        .execute(rusqlite::params![scope_json, target.last_op_id])?;
     if let (None, Some(w)) = (priority, target.write_checkpoint) {
         kv::set_last_seen(conn, Some(w))?;
     }
@@ -112,32 +132,23 @@ pub fn sync_local(
     // 6. Mark applied.
     match priority {
         None => {
-            conn.prepare_cached("UPDATE ps_buckets SET last_applied_op = last_op")?
-                .execute([])?;
-            conn.prepare_cached("DELETE FROM ps_updated_rows")?
-                .execute([])?;
+            conn.prepare_cached(MARK_ALL_APPLIED_SQL)?.execute([])?;
+            conn.prepare_cached(CLEAR_UPDATED_ROWS_SQL)?.execute([])?;
         }
         Some(_) => {
-            conn.prepare_cached(
-                "UPDATE ps_buckets SET last_applied_op = last_op
-                 WHERE name IN (SELECT value FROM json_each(?1))",
-            )?
-            .execute([&scope_json])?;
+            conn.prepare_cached(MARK_SCOPE_APPLIED_SQL)?
+                .execute([&scope_json])?;
         }
     }
     let code = priority.unwrap_or(FULL_SYNC_PRIORITY);
-    conn.prepare_cached("DELETE FROM ps_sync_state WHERE priority < ?1")?
+    conn.prepare_cached(DELETE_SYNC_STATE_BELOW_SQL)?
         .execute([code])?;
-    conn.prepare_cached(
-        "INSERT OR REPLACE INTO ps_sync_state(priority, last_synced_at) VALUES (?1, ?2)",
-    )?
-    .execute(rusqlite::params![code, now_micros])?;
+    conn.prepare_cached(SET_SYNC_STATE_SQL)?
+        .execute(rusqlite::params![code, now_micros])?;
 
     // 7. Progress counters after a full apply.
     if priority.is_none() {
-        let mut stmt = conn.prepare_cached(
-            "UPDATE ps_buckets SET count_at_last = ?2, count_since_last = 0 WHERE name = ?1",
-        )?;
+        let mut stmt = conn.prepare_cached(SET_COUNTERS_SQL)?;
         for (name, bucket) in &target.buckets {
             if let Some(count) = bucket.count {
                 stmt.execute(rusqlite::params![name, count])?;
@@ -150,7 +161,7 @@ pub fn sync_local(
 /// Gate open ⇔ `ps_crud` empty ∧ (no target ∨ target ≤ last_seen).
 pub fn gate_open(conn: &Connection) -> Result<bool> {
     let crud_pending: bool = conn
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM ps_crud)")?
+        .prepare_cached(CRUD_PENDING_SQL)?
         .query_row([], |r| r.get(0))?;
     if crud_pending {
         return Ok(false);
@@ -161,10 +172,16 @@ pub fn gate_open(conn: &Connection) -> Result<bool> {
     }
 }
 
-const FULL_ROWS_SQL: &str = "
+/// Rows touched since the last apply. `CROSS JOIN` fixes the loop order (SQLite never
+/// reorders it): buckets outside, then the `(bucket, op_id)` index range of each bucket's
+/// unapplied ops. With a plain `JOIN` and most ops in one bucket, SQLite walks the whole
+/// `(row_type, row_id)` index (from the `row_type IS NOT NULL` below, saving the sort) and
+/// looks each op's bucket up: every checkpoint then costs as much as the whole op log
+/// (`core/tests/query_plans.rs` checks the plan).
+pub(crate) const FULL_ROWS_SQL: &str = "
 WITH updated(row_type, row_id) AS (
   SELECT o.row_type, o.row_id FROM ps_buckets b
-    JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op
+    CROSS JOIN ps_oplog o ON o.bucket = b.id AND o.op_id > b.last_applied_op
   UNION SELECT row_type, row_id FROM ps_updated_rows)
 SELECT u.row_type, u.row_id,
   (SELECT r.data FROM ps_oplog r WHERE r.row_type = u.row_type AND r.row_id = u.row_id
@@ -178,21 +195,21 @@ ORDER BY u.row_type";
 /// `data` comes from the row holding `max(op_id)`.
 ///
 /// Bulk mode, one row type (raw and untyped destinations).
-const BULK_TYPE_ROWS_SQL: &str = "
+pub(crate) const BULK_TYPE_ROWS_SQL: &str = "
 SELECT row_type, row_id, data, max(op_id) FROM ps_oplog
 WHERE row_type = ?1 AND row_id IS NOT NULL
 GROUP BY row_id";
 
 /// Distinct row types in `ps_oplog`, by skipping through the `(row_type, row_id)` index.
+pub(crate) const OPLOG_TYPES_SQL: &str = "WITH RECURSIVE t(x) AS (
+   SELECT min(row_type) FROM ps_oplog
+   UNION ALL
+   SELECT (SELECT min(row_type) FROM ps_oplog WHERE row_type > t.x) FROM t
+   WHERE t.x IS NOT NULL)
+ SELECT x FROM t WHERE x IS NOT NULL";
+
 fn oplog_types(conn: &Connection) -> Result<Vec<String>> {
-    let mut stmt = conn.prepare_cached(
-        "WITH RECURSIVE t(x) AS (
-           SELECT min(row_type) FROM ps_oplog
-           UNION ALL
-           SELECT (SELECT min(row_type) FROM ps_oplog WHERE row_type > t.x) FROM t
-           WHERE t.x IS NOT NULL)
-         SELECT x FROM t WHERE x IS NOT NULL",
-    )?;
+    let mut stmt = conn.prepare_cached(OPLOG_TYPES_SQL)?;
     let types = stmt
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
@@ -201,48 +218,81 @@ fn oplog_types(conn: &Connection) -> Result<Vec<String>> {
 
 /// Row types with a PUT op that carries no data (normally none). One sequential scan of
 /// `ps_oplog`, much cheaper than the grouped pass per type that would look for such rows.
+pub(crate) const NULL_DATA_TYPES_SQL: &str = "SELECT DISTINCT row_type FROM ps_oplog NOT INDEXED
+ WHERE data IS NULL AND row_type IS NOT NULL";
+
 fn types_with_null_data(conn: &Connection) -> Result<HashSet<String>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT DISTINCT row_type FROM ps_oplog NOT INDEXED
-         WHERE data IS NULL AND row_type IS NOT NULL",
-    )?;
+    let mut stmt = conn.prepare_cached(NULL_DATA_TYPES_SQL)?;
     let types = stmt
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<HashSet<String>>>()?;
     Ok(types)
 }
 
+/// The quoted name of the data table of `row_type`.
+fn data_table(row_type: &str) -> String {
+    format!("\"ps_data__{}\"", row_type.replace('"', "\"\""))
+}
+
+/// The latest op of every row of type `?1` (bulk mode).
+const BULK_LATEST_SQL: &str = "SELECT row_id, data, max(op_id) FROM ps_oplog
+ WHERE row_type = ?1 AND row_id IS NOT NULL GROUP BY row_id";
+
+/// Bulk mode, typed table: writes every row whose latest op has data.
+pub(crate) fn bulk_typed_insert_sql(row_type: &str) -> String {
+    format!(
+        "INSERT OR REPLACE INTO {}(id, data)
+         SELECT row_id, data FROM ({BULK_LATEST_SQL}) WHERE data IS NOT NULL",
+        data_table(row_type)
+    )
+}
+
+/// Bulk mode, typed table: removes rows whose latest op has no data.
+pub(crate) fn bulk_typed_delete_sql(row_type: &str) -> String {
+    format!(
+        "DELETE FROM {} WHERE id IN (SELECT row_id FROM ({BULK_LATEST_SQL}) WHERE data IS NULL)",
+        data_table(row_type)
+    )
+}
+
+/// Upsert of one row into the data table of `row_type`.
+pub(crate) fn typed_upsert_sql(row_type: &str) -> String {
+    format!(
+        "REPLACE INTO {}(id, data) VALUES (?1, ?2)",
+        data_table(row_type)
+    )
+}
+
+/// Deletion of one row from the data table of `row_type`.
+pub(crate) fn typed_delete_sql(row_type: &str) -> String {
+    format!("DELETE FROM {} WHERE id = ?1", data_table(row_type))
+}
+
 /// Bulk mode for a typed table: the latest op of every row, in one set-based statement, and
 /// a second one for rows whose latest op has no data (only when `ps_oplog` has such ops).
 fn bulk_publish_typed(conn: &Connection, row_type: &str, null_data: bool) -> Result<()> {
-    let table = format!("\"ps_data__{}\"", row_type.replace('"', "\"\""));
-    let latest = "SELECT row_id, data, max(op_id) FROM ps_oplog
-                  WHERE row_type = ?1 AND row_id IS NOT NULL GROUP BY row_id";
-    conn.prepare_cached(&format!(
-        "INSERT OR REPLACE INTO {table}(id, data)
-         SELECT row_id, data FROM ({latest}) WHERE data IS NOT NULL"
-    ))?
-    .execute([row_type])?;
-    if null_data {
-        conn.prepare_cached(&format!(
-            "DELETE FROM {table} WHERE id IN (SELECT row_id FROM ({latest}) WHERE data IS NULL)"
-        ))?
+    conn.prepare_cached(&bulk_typed_insert_sql(row_type))?
         .execute([row_type])?;
+    if null_data {
+        conn.prepare_cached(&bulk_typed_delete_sql(row_type))?
+            .execute([row_type])?;
     }
     Ok(())
 }
 
 /// Bulk mode: rows marked for re-evaluation that no op mentions any more (deleted).
-const BULK_ORPHANS_SQL: &str = "
+pub(crate) const BULK_ORPHANS_SQL: &str = "
 SELECT u.row_type, u.row_id, NULL FROM ps_updated_rows u
 WHERE NOT EXISTS (SELECT 1 FROM ps_oplog o WHERE o.row_type = u.row_type AND o.row_id = u.row_id)";
 
-const PARTIAL_ROWS_SQL: &str = "
+/// Rows touched since the last apply in the buckets of one priority (`?1`: JSON list of bucket
+/// names); `CROSS JOIN` as in [`FULL_ROWS_SQL`].
+pub(crate) const PARTIAL_ROWS_SQL: &str = "
 WITH scope(id, last_applied_op) AS (
   SELECT id, last_applied_op FROM ps_buckets WHERE name IN (SELECT value FROM json_each(?1))),
 updated(row_type, row_id) AS (
   SELECT DISTINCT o.row_type, o.row_id FROM scope s
-    JOIN ps_oplog o ON o.bucket = s.id AND o.op_id > s.last_applied_op)
+    CROSS JOIN ps_oplog o ON o.bucket = s.id AND o.op_id > s.last_applied_op)
 SELECT u.row_type, u.row_id,
   (SELECT r.data FROM ps_oplog r WHERE r.row_type = u.row_type AND r.row_id = u.row_id
      AND r.bucket IN (SELECT id FROM scope)
@@ -276,17 +326,14 @@ fn destination(conn: &Connection, row_type: &str, raw_tables: &[RawTable]) -> Re
     }
     let table = format!("ps_data__{row_type}");
     let exists: bool = conn
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)",
-        )?
+        .prepare_cached(TABLE_EXISTS_SQL)?
         .query_row([&table], |r| r.get(0))?;
     if !exists {
         return Ok(Destination::Untyped);
     }
-    let quoted = format!("\"{}\"", table.replace('"', "\"\""));
     Ok(Destination::Typed {
-        upsert: format!("REPLACE INTO {quoted}(id, data) VALUES (?1, ?2)"),
-        delete: format!("DELETE FROM {quoted} WHERE id = ?1"),
+        upsert: typed_upsert_sql(row_type),
+        delete: typed_delete_sql(row_type),
     })
 }
 
@@ -303,7 +350,7 @@ fn publish_rows(
         return publish_query(conn, PARTIAL_ROWS_SQL, Some(scope), &mut destinations);
     }
     let nothing_published: bool = conn
-        .prepare_cached("SELECT NOT EXISTS (SELECT 1 FROM ps_buckets WHERE last_applied_op > 0)")?
+        .prepare_cached(NOTHING_PUBLISHED_SQL)?
         .query_row([], |r| r.get(0))?;
     if nothing_published {
         // Typed tables are filled with one INSERT … SELECT each; raw and untyped rows go
@@ -340,10 +387,8 @@ fn publish_query(
         None => select.query([])?,
         Some(p) => select.query([p])?,
     };
-    let mut untyped_upsert =
-        conn.prepare_cached("REPLACE INTO ps_untyped(type, id, data) VALUES (?1, ?2, ?3)")?;
-    let mut untyped_delete =
-        conn.prepare_cached("DELETE FROM ps_untyped WHERE type = ?1 AND id = ?2")?;
+    let mut untyped_upsert = conn.prepare_cached(UNTYPED_UPSERT_SQL)?;
+    let mut untyped_delete = conn.prepare_cached(UNTYPED_DELETE_SQL)?;
     while let Some(row) = rows.next()? {
         let row_type = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
         let row_id = row.get_ref(1)?.as_str().map_err(rusqlite::Error::from)?;

@@ -59,10 +59,12 @@ fn no_iteration() -> Error {
     ext::misuse("No iteration is active".to_string())
 }
 
+pub(crate) const SYNC_STATE_SQL: &str =
+    "SELECT priority, last_synced_at FROM ps_sync_state ORDER BY priority";
+
 /// The status stored in the database, as shown while no iteration is active.
 pub fn offline_status(conn: &Connection) -> Result<CoreSyncStatus> {
-    let mut stmt = conn
-        .prepare_cached("SELECT priority, last_synced_at FROM ps_sync_state ORDER BY priority")?;
+    let mut stmt = conn.prepare_cached(SYNC_STATE_SQL)?;
     let priority_status = stmt
         .query_map([], |r| {
             Ok(PriorityStatusEntry {

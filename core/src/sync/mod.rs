@@ -8,17 +8,17 @@
 //! * [`SyncEngine`]: the per-database state machine; [`register_functions`] installs
 //!   `powersync_control`, `powersync_offline_sync_status` and `powersync_trigger_resync`.
 
-mod apply;
+pub(crate) mod apply;
 pub mod bson;
 mod bson_de;
-mod engine;
+pub(crate) mod engine;
 pub mod line;
-mod new_keys;
+pub(crate) mod new_keys;
 mod raw;
 mod sql;
 mod state;
-mod storage;
-mod streams;
+pub(crate) mod storage;
+pub(crate) mod streams;
 pub mod types;
 
 pub use apply::{ApplyOutcome, ChecksumMismatch, FULL_SYNC_PRIORITY, gate_open};

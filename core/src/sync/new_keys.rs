@@ -31,6 +31,8 @@ const DEFAULT_KEYS: usize = 10_000;
 /// Upper bound on one filter (16 Mi bits = 2 MiB, sized for about 1.6M keys at 1% false
 /// positives; more keys only raise that rate).
 const MAX_BITS: usize = 1 << 24;
+pub(crate) const BUCKET_HAS_OPS_SQL: &str =
+    "SELECT EXISTS (SELECT 1 FROM ps_oplog WHERE bucket = ?1)";
 
 /// Per bucket id: `Some(filter)` when the bucket was empty at first sight, `None` when it
 /// already held ops (always look up).
@@ -52,7 +54,7 @@ impl NewKeyFilters {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
                 let has_ops: bool = conn
-                    .prepare_cached("SELECT EXISTS (SELECT 1 FROM ps_oplog WHERE bucket = ?1)")?
+                    .prepare_cached(BUCKET_HAS_OPS_SQL)?
                     .query_row([bucket], |r| r.get(0))?;
                 let keys = expected_keys()
                     .and_then(|n| usize::try_from(n).ok())

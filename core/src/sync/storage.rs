@@ -11,6 +11,45 @@ use crate::Result;
 
 const U32_MASK: i64 = 0xffff_ffff;
 
+/// Adds a run of data lines' counters and checksum deltas to a bucket (`?3`: a CLEAR reset it).
+pub(crate) const UPDATE_BUCKET_SQL: &str = "UPDATE ps_buckets SET
+   last_op = coalesce(?2, last_op),
+   add_checksum = ((CASE WHEN ?3 THEN 0 ELSE add_checksum END) + ?4) & ?8,
+   op_checksum = ((CASE WHEN ?3 THEN 0 ELSE op_checksum END) + ?5) & ?8,
+   last_applied_op = CASE WHEN ?3 THEN 0 ELSE last_applied_op END,
+   count_since_last = count_since_last + ?6,
+   downloaded_size = downloaded_size + ?7
+ WHERE id = ?1";
+pub(crate) const INSERT_BUCKET_SQL: &str =
+    "INSERT INTO ps_buckets(name) VALUES (?1) ON CONFLICT(name) DO NOTHING";
+pub(crate) const BUCKET_BY_NAME_SQL: &str =
+    "SELECT id, last_applied_op FROM ps_buckets WHERE name = ?1";
+/// Marks every row of a bucket for re-evaluation (CLEAR, bucket deletion).
+pub(crate) const MARK_BUCKET_ROWS_SQL: &str =
+    "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id)
+ SELECT row_type, row_id FROM ps_oplog
+ WHERE bucket = ?1 AND row_type IS NOT NULL AND row_id IS NOT NULL";
+pub(crate) const DELETE_BUCKET_OPS_SQL: &str = "DELETE FROM ps_oplog WHERE bucket = ?1";
+pub(crate) const SUPERSEDED_OPS_SQL: &str =
+    "SELECT rowid, hash FROM ps_oplog WHERE bucket = ?1 AND key = ?2";
+pub(crate) const DELETE_OP_SQL: &str = "DELETE FROM ps_oplog WHERE rowid = ?1";
+pub(crate) const INSERT_OP_SQL: &str =
+    "INSERT INTO ps_oplog(bucket, op_id, key, row_type, row_id, data, hash)
+ VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+/// Marks one row for re-evaluation at the next apply (also used by local writes).
+pub(crate) const MARK_ROW_SQL: &str =
+    "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES (?1, ?2)";
+pub(crate) const BUCKET_ID_SQL: &str = "SELECT id FROM ps_buckets WHERE name = ?1";
+pub(crate) const DELETE_BUCKET_SQL: &str = "DELETE FROM ps_buckets WHERE id = ?1";
+pub(crate) const REQUESTED_BUCKETS_SQL: &str = "SELECT name, last_op FROM ps_buckets
+ WHERE pending_delete = 0 AND name != '$local' ORDER BY id";
+pub(crate) const STORED_CHECKSUMS_SQL: &str =
+    "SELECT add_checksum, op_checksum FROM ps_buckets WHERE name = ?1";
+pub(crate) const PROGRESS_COUNTERS_SQL: &str =
+    "SELECT count_at_last, count_since_last FROM ps_buckets WHERE name = ?1";
+pub(crate) const RESET_PROGRESS_SQL: &str =
+    "UPDATE ps_buckets SET count_at_last = 0, count_since_last = 0";
+
 /// Stores the ops of one data line. `line_size` is the byte length of the raw line.
 /// Returns the number of ops stored.
 pub fn store_data_line(
@@ -100,16 +139,7 @@ pub fn store_data_lines(
         }
     }
     write_sorted(conn, &mut buckets, &mut pending, filters, expected_keys)?;
-    let mut update = conn.prepare_cached(
-        "UPDATE ps_buckets SET
-           last_op = coalesce(?2, last_op),
-           add_checksum = ((CASE WHEN ?3 THEN 0 ELSE add_checksum END) + ?4) & ?8,
-           op_checksum = ((CASE WHEN ?3 THEN 0 ELSE op_checksum END) + ?5) & ?8,
-           last_applied_op = CASE WHEN ?3 THEN 0 ELSE last_applied_op END,
-           count_since_last = count_since_last + ?6,
-           downloaded_size = downloaded_size + ?7
-         WHERE id = ?1",
-    )?;
+    let mut update = conn.prepare_cached(UPDATE_BUCKET_SQL)?;
     for b in &buckets {
         update.execute(params![
             b.id,
@@ -134,10 +164,9 @@ fn bucket_slot<'a>(
     if let Some(slot) = buckets.iter().position(|b| b.name == name) {
         return Ok(slot);
     }
-    conn.prepare_cached("INSERT INTO ps_buckets(name) VALUES (?1) ON CONFLICT(name) DO NOTHING")?
-        .execute([name])?;
+    conn.prepare_cached(INSERT_BUCKET_SQL)?.execute([name])?;
     let (id, last_applied_op): (i64, i64) = conn
-        .prepare_cached("SELECT id, last_applied_op FROM ps_buckets WHERE name = ?1")?
+        .prepare_cached(BUCKET_BY_NAME_SQL)?
         .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))?;
     buckets.push(BucketWrite {
         name,
@@ -169,13 +198,9 @@ fn oplog_key(op: &OplogEntry<'_>) -> Option<String> {
 /// CLEAR: every row of the bucket is re-evaluated at the next apply and its ops go away;
 /// the bucket's checksum restarts from the CLEAR op's.
 fn clear_bucket(conn: &Connection, bucket: &mut BucketWrite<'_>, checksum: u32) -> Result<()> {
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id)
-         SELECT row_type, row_id FROM ps_oplog
-         WHERE bucket = ?1 AND row_type IS NOT NULL AND row_id IS NOT NULL",
-    )?
-    .execute([bucket.id])?;
-    conn.prepare_cached("DELETE FROM ps_oplog WHERE bucket = ?1")?
+    conn.prepare_cached(MARK_BUCKET_ROWS_SQL)?
+        .execute([bucket.id])?;
+    conn.prepare_cached(DELETE_BUCKET_OPS_SQL)?
         .execute([bucket.id])?;
     bucket.cleared = true;
     bucket.unpublished = true;
@@ -199,16 +224,10 @@ fn write_sorted(
     pending.sort_by(|a, b| (a.bucket, &a.key).cmp(&(b.bucket, &b.key)));
     // A plain lookup (then a rowid delete only when something matched) is much cheaper than
     // DELETE … RETURNING, and during an initial sync nothing matches.
-    let mut superseded =
-        conn.prepare_cached("SELECT rowid, hash FROM ps_oplog WHERE bucket = ?1 AND key = ?2")?;
-    let mut delete_op = conn.prepare_cached("DELETE FROM ps_oplog WHERE rowid = ?1")?;
-    let mut insert = conn.prepare_cached(
-        "INSERT INTO ps_oplog(bucket, op_id, key, row_type, row_id, data, hash)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-    )?;
-    let mut mark_updated = conn.prepare_cached(
-        "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id) VALUES (?1, ?2)",
-    )?;
+    let mut superseded = conn.prepare_cached(SUPERSEDED_OPS_SQL)?;
+    let mut delete_op = conn.prepare_cached(DELETE_OP_SQL)?;
+    let mut insert = conn.prepare_cached(INSERT_OP_SQL)?;
+    let mut mark_updated = conn.prepare_cached(MARK_ROW_SQL)?;
     let mut superseded_rows: Vec<i64> = Vec::new();
     for PendingOp { bucket, key, op } in pending.drain(..) {
         let b = &mut buckets[bucket];
@@ -266,30 +285,21 @@ fn write_sorted(
 /// Deletes a bucket: its rows go to `ps_updated_rows`, its ops and row are removed.
 pub fn delete_bucket(conn: &Connection, name: &str) -> Result<()> {
     let id: Option<i64> = conn
-        .prepare_cached("SELECT id FROM ps_buckets WHERE name = ?1")?
+        .prepare_cached(BUCKET_ID_SQL)?
         .query_row([name], |r| r.get(0))
         .optional()?;
     let Some(id) = id else {
         return Ok(());
     };
-    conn.prepare_cached(
-        "INSERT OR IGNORE INTO ps_updated_rows(row_type, row_id)
-         SELECT row_type, row_id FROM ps_oplog
-         WHERE bucket = ?1 AND row_type IS NOT NULL AND row_id IS NOT NULL",
-    )?
-    .execute([id])?;
-    conn.prepare_cached("DELETE FROM ps_oplog WHERE bucket = ?1")?
-        .execute([id])?;
-    conn.prepare_cached("DELETE FROM ps_buckets WHERE id = ?1")?
-        .execute([id])?;
+    conn.prepare_cached(MARK_BUCKET_ROWS_SQL)?.execute([id])?;
+    conn.prepare_cached(DELETE_BUCKET_OPS_SQL)?.execute([id])?;
+    conn.prepare_cached(DELETE_BUCKET_SQL)?.execute([id])?;
     Ok(())
 }
 
 /// Names of every bucket the request lists (`pending_delete = 0`) with its `last_op`.
 pub fn requested_buckets(conn: &Connection) -> Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT name, last_op FROM ps_buckets WHERE pending_delete = 0 AND name != '$local' ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare_cached(REQUESTED_BUCKETS_SQL)?;
     let rows = stmt
         .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
@@ -299,7 +309,7 @@ pub fn requested_buckets(conn: &Connection) -> Result<Vec<(String, i64)>> {
 /// Stored checksum of a bucket: `(add, op)`; `(0, 0)` when it has no row.
 pub fn stored_checksums(conn: &Connection, name: &str) -> Result<(u32, u32)> {
     let row: Option<(i64, i64)> = conn
-        .prepare_cached("SELECT add_checksum, op_checksum FROM ps_buckets WHERE name = ?1")?
+        .prepare_cached(STORED_CHECKSUMS_SQL)?
         .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
     Ok(row.map_or((0, 0), |(add, op)| (add as u32, op as u32)))
@@ -308,7 +318,7 @@ pub fn stored_checksums(conn: &Connection, name: &str) -> Result<(u32, u32)> {
 /// Persisted progress counters `(count_at_last, count_since_last)`; zeros when unknown.
 pub fn progress_counters(conn: &Connection, name: &str) -> Result<(i64, i64)> {
     Ok(conn
-        .prepare_cached("SELECT count_at_last, count_since_last FROM ps_buckets WHERE name = ?1")?
+        .prepare_cached(PROGRESS_COUNTERS_SQL)?
         .query_row([name], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?
         .unwrap_or((0, 0)))
@@ -316,7 +326,6 @@ pub fn progress_counters(conn: &Connection, name: &str) -> Result<(i64, i64)> {
 
 /// Resets every bucket's progress counters (a bucket shrank).
 pub fn reset_progress_counters(conn: &Connection) -> Result<()> {
-    conn.prepare_cached("UPDATE ps_buckets SET count_at_last = 0, count_since_last = 0")?
-        .execute([])?;
+    conn.prepare_cached(RESET_PROGRESS_SQL)?.execute([])?;
     Ok(())
 }

@@ -21,6 +21,31 @@ use crate::Result;
 /// Default TTL of an explicit subscription, in seconds.
 pub const DEFAULT_TTL_SECONDS: i64 = 86_400;
 
+pub(crate) const DELETE_EXPIRED_SQL: &str = "DELETE FROM ps_stream_subscriptions
+ WHERE expires_at < ?1 OR (ttl IS NULL AND NOT active)";
+pub(crate) const EXTEND_TTL_SQL: &str =
+    "UPDATE ps_stream_subscriptions SET expires_at = ?1 + ttl * 1000000
+ WHERE ttl IS NOT NULL AND stream_name = ?2 AND local_params = ?3";
+pub(crate) const EXPLICIT_SUBSCRIPTIONS_SQL: &str =
+    "SELECT id, stream_name, local_params, local_priority FROM ps_stream_subscriptions
+ WHERE ttl IS NOT NULL ORDER BY id";
+pub(crate) const DEACTIVATE_ALL_SQL: &str =
+    "UPDATE ps_stream_subscriptions SET active = 0, is_default = 0";
+pub(crate) const ACTIVATE_SQL: &str =
+    "UPDATE ps_stream_subscriptions SET active = 1, is_default = ?2 WHERE stream_name = ?1";
+pub(crate) const SUBSCRIPTION_BY_ID_SQL: &str =
+    "SELECT stream_name, local_params FROM ps_stream_subscriptions WHERE id = ?1";
+pub(crate) const INSERT_DEFAULT_SQL: &str =
+    "INSERT INTO ps_stream_subscriptions(stream_name, active, is_default)
+ SELECT ?1, 1, 1 WHERE NOT EXISTS (SELECT 1 FROM ps_stream_subscriptions WHERE stream_name = ?1)";
+pub(crate) const DELETE_INACTIVE_SQL: &str =
+    "DELETE FROM ps_stream_subscriptions WHERE ttl IS NULL AND NOT active";
+pub(crate) const SNAPSHOT_SQL: &str =
+    "SELECT id, stream_name, local_params, active, is_default, ttl, expires_at, last_synced_at
+ FROM ps_stream_subscriptions ORDER BY id";
+pub(crate) const SET_STREAM_SYNCED_SQL: &str =
+    "UPDATE ps_stream_subscriptions SET last_synced_at = ?2 WHERE id = ?1";
+
 /// An explicit subscription as listed in a request (`sub` indexes of buckets point here).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RequestedSubscription {
@@ -59,11 +84,8 @@ pub fn prepare_request(
     now_micros: i64,
 ) -> Result<(Vec<RequestedSubscription>, Vec<Value>)> {
     extend_ttls(conn, active, now_micros)?;
-    conn.prepare_cached(
-        "DELETE FROM ps_stream_subscriptions
-         WHERE expires_at < ?1 OR (ttl IS NULL AND NOT active)",
-    )?
-    .execute([now_micros])?;
+    conn.prepare_cached(DELETE_EXPIRED_SQL)?
+        .execute([now_micros])?;
     let requested = explicit_subscriptions(conn)?;
     let mut list = Vec::with_capacity(requested.len());
     for sub in &requested {
@@ -80,10 +102,7 @@ pub fn prepare_request(
 
 /// Extends `expires_at` of explicit subscriptions the app references.
 pub fn extend_ttls(conn: &Connection, active: &[StreamKey], now_micros: i64) -> Result<()> {
-    let mut stmt = conn.prepare_cached(
-        "UPDATE ps_stream_subscriptions SET expires_at = ?1 + ttl * 1000000
-         WHERE ttl IS NOT NULL AND stream_name = ?2 AND local_params = ?3",
-    )?;
+    let mut stmt = conn.prepare_cached(EXTEND_TTL_SQL)?;
     for key in active {
         stmt.execute(rusqlite::params![now_micros, key.name, key.params_text()])?;
     }
@@ -92,10 +111,7 @@ pub fn extend_ttls(conn: &Connection, active: &[StreamKey], now_micros: i64) -> 
 
 /// Explicit subscriptions (ttl not NULL) in table order.
 pub fn explicit_subscriptions(conn: &Connection) -> Result<Vec<RequestedSubscription>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, stream_name, local_params, local_priority FROM ps_stream_subscriptions
-         WHERE ttl IS NOT NULL ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare_cached(EXPLICIT_SUBSCRIPTIONS_SQL)?;
     let rows = stmt.query_map([], |row| {
         Ok(RequestedSubscription {
             id: row.get(0)?,
@@ -115,13 +131,10 @@ pub fn reconcile(
     requested: &[RequestedSubscription],
 ) -> Result<Vec<String>> {
     let mut logs = Vec::new();
-    conn.prepare_cached("UPDATE ps_stream_subscriptions SET active = 0, is_default = 0")?
-        .execute([])?;
+    conn.prepare_cached(DEACTIVATE_ALL_SQL)?.execute([])?;
     for stream in &checkpoint.streams {
-        conn.prepare_cached(
-            "UPDATE ps_stream_subscriptions SET active = 1, is_default = ?2 WHERE stream_name = ?1",
-        )?
-        .execute(rusqlite::params![stream.name, stream.is_default])?;
+        conn.prepare_cached(ACTIVATE_SQL)?
+            .execute(rusqlite::params![stream.name, stream.is_default])?;
         for error in &stream.errors {
             match &error.subscription {
                 Value::String(s) if s == "default" => logs.push(format!(
@@ -137,10 +150,7 @@ pub fn reconcile(
                         continue;
                     };
                     let row: Option<(String, String)> = conn
-                        .prepare_cached(
-                            "SELECT stream_name, local_params FROM ps_stream_subscriptions
-                             WHERE id = ?1",
-                        )?
+                        .prepare_cached(SUBSCRIPTION_BY_ID_SQL)?
                         .query_row([sub.id], |r| Ok((r.get(0)?, r.get(1)?)))
                         .optional()?;
                     if let Some((name, params)) = row {
@@ -159,16 +169,11 @@ pub fn reconcile(
             }
         }
         if stream.is_default {
-            conn.prepare_cached(
-                "INSERT INTO ps_stream_subscriptions(stream_name, active, is_default)
-                 SELECT ?1, 1, 1 WHERE NOT EXISTS
-                   (SELECT 1 FROM ps_stream_subscriptions WHERE stream_name = ?1)",
-            )?
-            .execute([&stream.name])?;
+            conn.prepare_cached(INSERT_DEFAULT_SQL)?
+                .execute([&stream.name])?;
         }
     }
-    conn.prepare_cached("DELETE FROM ps_stream_subscriptions WHERE ttl IS NULL AND NOT active")?
-        .execute([])?;
+    conn.prepare_cached(DELETE_INACTIVE_SQL)?.execute([])?;
     Ok(logs)
 }
 
@@ -181,11 +186,7 @@ pub fn snapshot(
     checkpoint: Option<&TargetCheckpoint>,
     requested: &[RequestedSubscription],
 ) -> Result<Vec<StreamStatus>> {
-    let mut stmt = conn.prepare_cached(
-        "SELECT id, stream_name, local_params, active, is_default, ttl, expires_at,
-                last_synced_at
-         FROM ps_stream_subscriptions ORDER BY id",
-    )?;
+    let mut stmt = conn.prepare_cached(SNAPSHOT_SQL)?;
     let mut rows = stmt.query([])?;
     let mut out = Vec::new();
     while let Some(row) = rows.next()? {
@@ -252,8 +253,7 @@ pub fn mark_synced(
     priority: Option<i32>,
     now_micros: i64,
 ) -> Result<()> {
-    let mut stmt = conn
-        .prepare_cached("UPDATE ps_stream_subscriptions SET last_synced_at = ?2 WHERE id = ?1")?;
+    let mut stmt = conn.prepare_cached(SET_STREAM_SYNCED_SQL)?;
     for status in streams {
         let in_scope = match priority {
             None => true,
