@@ -238,7 +238,12 @@ fn python(layout: &Layout, service: Option<&Path>) -> Result<(), String> {
         ],
     )?;
     let ruff = layout.venv_tool("ruff")?;
-    run_in(&python_dir, &ruff, &["check", "psync", "tests", "examples"], &[])?;
+    run_in(
+        &python_dir,
+        &ruff,
+        &["check", "psync", "tests", "examples"],
+        &[],
+    )?;
     run_in(
         &python_dir,
         &ruff,
