@@ -179,7 +179,8 @@ class Database:
 
         The sets cross into the native library as one JSON document (Python's C encoder), which
         is much faster than converting each value; sets holding ``bytes`` (or NaN/infinity) take
-        the per-value path instead. ``rows_affected`` is the total over all sets.
+        the per-value path instead. ``rows_affected`` is the total over all sets (like
+        :meth:`execute`, it does not count rows written by the triggers of the app's views).
         """
         if not isinstance(param_sets, (list, tuple)):
             param_sets = list(param_sets)

@@ -67,23 +67,30 @@ fn execute_batch_runs_every_parameter_set_or_none() {
 
 #[test]
 fn parameter_sets_from_json_keep_sqlite_types() {
-    let sets = param_sets_from_json(r#"[[null, true, 7, 1.5, "x"], []]"#).expect("parse");
-    assert_eq!(
-        sets,
+    let text = r#"[[null, true, 7, 1.5, "x"], [], [ -2 , 1e3, "a\"b" , false]]"#;
+    let sets = param_sets_from_json(text).expect("parse");
+    let expected = vec![
         vec![
-            vec![
-                Value::Null,
-                Value::Integer(1),
-                Value::Integer(7),
-                Value::Real(1.5),
-                Value::Text("x".into())
-            ],
-            vec![]
-        ]
-    );
+            Value::Null,
+            Value::Integer(1),
+            Value::Integer(7),
+            Value::Real(1.5),
+            Value::Text("x".into()),
+        ],
+        vec![],
+        vec![
+            Value::Integer(-2),
+            Value::Real(1000.0),
+            Value::Text("a\"b".into()),
+            Value::Integer(0),
+        ],
+    ];
+    assert_eq!(sets, expected);
     for bad in [
         r#"[[{"a": 1}]]"#,
-        "[[18446744073709551615]]",
+        "[[[1]]]",
+        "[[9223372036854775808]]",
+        "[[18446744073709551616]]",
         "[1]",
         "not json",
     ] {

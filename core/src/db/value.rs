@@ -243,67 +243,45 @@ fn column_names(stmt: &rusqlite::Statement<'_>) -> Arc<[String]> {
 }
 
 /// Parameter sets for [`crate::Database::execute_batch`] from JSON text: an array of arrays of
-/// `null`, booleans (stored as 0/1), numbers (integers that fit in 64 bits stay integers) and
-/// strings. Hosts whose per-value marshalling is slow encode the sets with their native JSON
-/// encoder and cross the FFI once; blobs cannot be expressed and need the typed path.
+/// `null`, booleans (stored as 0/1), numbers and strings. Hosts whose per-value marshalling is
+/// slow encode the sets with their native JSON encoder and cross the FFI once; blobs cannot be
+/// expressed and need the typed path.
+///
+/// A number written without a fraction or exponent is an integer and must fit in 64 bits (an
+/// error otherwise, never a silent conversion to a float); any other number is a float.
 pub fn param_sets_from_json(text: &str) -> crate::Result<Vec<Vec<Value>>> {
-    serde_json::from_str::<Vec<Vec<JsonParam>>>(text)
-        .map(|sets| {
-            sets.into_iter()
-                .map(|set| set.into_iter().map(|p| p.0).collect())
+    let invalid = |what: String| crate::Error::invalid_argument(format!("parameter sets: {what}"));
+    let sets: Vec<Vec<&serde_json::value::RawValue>> =
+        serde_json::from_str(text).map_err(|e| invalid(e.to_string()))?;
+    sets.into_iter()
+        .map(|set| {
+            set.into_iter()
+                .map(|raw| json_param(raw.get()).map_err(&invalid))
                 .collect()
         })
-        .map_err(|e| crate::Error::invalid_argument(format!("parameter sets: {e}")))
+        .collect()
 }
 
-/// One JSON parameter, decoded straight into a [`Value`].
-struct JsonParam(Value);
-
-impl<'de> serde::Deserialize<'de> for JsonParam {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer
-            .deserialize_any(JsonParamVisitor)
-            .map(JsonParam)
-    }
-}
-
-struct JsonParamVisitor;
-
-impl serde::de::Visitor<'_> for JsonParamVisitor {
-    type Value = Value;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("null, a boolean, a number or a string")
-    }
-
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Integer(i64::from(v)))
-    }
-
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::Integer(v))
-    }
-
-    fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<Value, E> {
-        i64::try_from(v)
+/// One JSON parameter, from its text (already known to be valid JSON).
+fn json_param(text: &str) -> Result<Value, String> {
+    match text.as_bytes().first() {
+        Some(b'n') => Ok(Value::Null),
+        Some(b't') => Ok(Value::Integer(1)),
+        Some(b'f') => Ok(Value::Integer(0)),
+        Some(b'"') => serde_json::from_str(text)
+            .map(Value::Text)
+            .map_err(|e| e.to_string()),
+        Some(b'-' | b'0'..=b'9') if text.contains(['.', 'e', 'E']) => text
+            .parse()
+            .map(Value::Real)
+            .map_err(|_| format!("{text} is not a number")),
+        Some(b'-' | b'0'..=b'9') => text
+            .parse()
             .map(Value::Integer)
-            .map_err(|_| E::custom(format!("integer {v} does not fit in 64 bits")))
-    }
-
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(Value::Real(v))
-    }
-
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::Text(v.to_owned()))
-    }
-
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::Text(v))
+            .map_err(|_| format!("integer {text} does not fit in 64 bits")),
+        _ => Err(format!(
+            "{text} is not null, a boolean, a number or a string"
+        )),
     }
 }
 
