@@ -69,7 +69,8 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
 
     /**
      * Runs [sql] once for each parameter set in one transaction (all apply or none does),
-     * preparing it once; `rowsAffected` is the total.
+     * preparing it once; `rowsAffected` is the total (rows written by a view's triggers are not
+     * counted, as with [execute]).
      */
     fun executeBatch(sql: String, parameterSets: List<List<Any?>>): ExecuteResult =
         call { it.executeBatch(sql, parameterSets.map { set -> set.map(::toValue) }) }
