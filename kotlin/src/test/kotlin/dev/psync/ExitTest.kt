@@ -2,12 +2,9 @@
 package dev.psync
 
 import kotlinx.coroutines.Dispatchers
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertTrue
-import org.junit.jupiter.api.BeforeEach
-import org.junit.jupiter.api.io.TempDir
 import org.junit.jupiter.params.ParameterizedTest
 import org.junit.jupiter.params.provider.ValueSource
 import java.io.File
@@ -28,22 +25,7 @@ private fun classpathOf(vararg classes: Class<*>): String =
  * on stderr, and the database closed by the shutdown hook. Each mode runs [RUNS] JVMs at once
  * (see `ConnectedProcess.kt`).
  */
-class ExitTest {
-    @TempDir
-    lateinit var dir: Path
-
-    private lateinit var service: TestService
-
-    @BeforeEach
-    fun startService() {
-        service = TestService()
-    }
-
-    @AfterEach
-    fun stopService() {
-        service.close()
-    }
-
+class ExitTest : ServiceTest() {
     private fun startJvm(path: Path, mode: String, stdout: File, stderr: File): Process {
         val java = Path.of(System.getProperty("java.home"), "bin", "java").toString()
         val classpath =

@@ -5,36 +5,17 @@ import dev.psync.internal.SyncOptions
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertNotNull
 import org.junit.jupiter.api.Assertions.assertNull
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Assertions.fail
-import org.junit.jupiter.api.BeforeEach
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.io.TempDir
-import java.nio.file.Path
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 
-class SyncTest {
-    @TempDir
-    lateinit var dir: Path
-
-    private lateinit var service: TestService
-
-    @BeforeEach
-    fun startService() {
-        service = TestService()
-    }
-
-    @AfterEach
-    fun stopService() {
-        service.close()
-    }
-
+class SyncTest : ServiceTest() {
     private fun open(name: String) = Database.open(dir.resolve(name).toString(), LISTS)
 
     @Test

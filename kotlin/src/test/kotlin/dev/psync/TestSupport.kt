@@ -6,11 +6,15 @@ import dev.psync.internal.Credentials
 import dev.psync.internal.Schema
 import dev.psync.internal.Table
 import kotlinx.coroutines.future.await
+import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.fail
+import org.junit.jupiter.api.BeforeEach
+import org.junit.jupiter.api.io.TempDir
 import java.net.URI
 import java.net.http.HttpClient
 import java.net.http.HttpRequest
 import java.net.http.HttpResponse
+import java.nio.file.Path
 import java.time.Duration as JavaDuration
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
@@ -112,5 +116,23 @@ internal class TestConnector(private val url: String, private val failUploads: B
             checkOk(dataUrl, response)
             batch.complete()
         }
+    }
+}
+
+/** A test class with a temporary folder and a test service started before each test. */
+abstract class ServiceTest {
+    @TempDir
+    lateinit var dir: Path
+
+    internal lateinit var service: TestService
+
+    @BeforeEach
+    fun startService() {
+        service = TestService()
+    }
+
+    @AfterEach
+    fun stopService() {
+        service.close()
     }
 }
