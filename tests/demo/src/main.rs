@@ -115,10 +115,21 @@ fn first_integer(rows: &[psync_core::Row]) -> Option<i64> {
     rows.first().and_then(|r| r.get(0)).and_then(Value::as_i64)
 }
 
-async fn wait_until(db: &SyncDatabase, what: &str, sql: &str) -> Result<()> {
+/// How many of this run's todos the service has echoed into the local op log.
+const SYNCED_TODOS_SQL: &str =
+    "SELECT count(*) FROM ps_oplog WHERE row_type = 'todos' AND row_id IN (?, ?)";
+
+/// Polls until `sql` (one integer column) returns `expected`.
+async fn wait_until(
+    db: &SyncDatabase,
+    what: &str,
+    sql: &str,
+    params: Vec<Value>,
+    expected: i64,
+) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        if first_integer(&db.get_all(sql, vec![]).await?) == Some(1) {
+        if first_integer(&db.get_all(sql, params.clone()).await?) == Some(expected) {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -280,13 +291,16 @@ async fn run(args: Args) -> Result<()> {
         vec![Value::Text(list_id.clone()), Value::Text(user.into())],
     )
     .await?;
-    for (i, text) in ["buy milk", "write demo"].iter().enumerate() {
+    let todo_ids: Vec<Value> = (0..2)
+        .map(|i| Value::Text(format!("{list_id}-t{i}")))
+        .collect();
+    for (id, text) in todo_ids.iter().zip(["buy milk", "write demo"]) {
         db.execute(
             "INSERT INTO todos(id, list_id, description, completed, owner_id) VALUES (?, ?, ?, 0, ?)",
             vec![
-                Value::Text(format!("{list_id}-t{i}")),
+                id.clone(),
                 Value::Text(list_id.clone()),
-                Value::Text((*text).into()),
+                Value::Text(text.into()),
                 Value::Text(user.into()),
             ],
         )
@@ -296,7 +310,9 @@ async fn run(args: Args) -> Result<()> {
     wait_until(
         &db,
         "the upload queue to drain",
-        "SELECT NOT EXISTS (SELECT 1 FROM ps_crud)",
+        "SELECT count(*) FROM ps_crud",
+        vec![],
+        0,
     )
     .await?;
     step(
@@ -313,9 +329,9 @@ async fn run(args: Args) -> Result<()> {
         wait_until(
             &db,
             "the legacy write checkpoint",
-            &format!(
-                "SELECT count(*) = 2 FROM ps_oplog WHERE row_type = 'todos' AND row_id IN ('{list_id}-t0', '{list_id}-t1')"
-            ),
+            SYNCED_TODOS_SQL,
+            todo_ids.clone(),
+            2,
         )
         .await?;
         step(started, "legacy write checkpoint applied locally");
@@ -340,17 +356,7 @@ async fn run(args: Args) -> Result<()> {
 
     // The write barrier: once the request is applied, the service's copy of this run's todos
     // (echoed through the sync stream) is in the local op log.
-    let synced_todos = first_integer(
-        &db.get_all(
-            "SELECT count(*) FROM ps_oplog WHERE row_type = 'todos' AND row_id IN (?, ?)",
-            vec![
-                Value::Text(format!("{list_id}-t0")),
-                Value::Text(format!("{list_id}-t1")),
-            ],
-        )
-        .await?,
-    )
-    .unwrap_or(0);
+    let synced_todos = first_integer(&db.get_all(SYNCED_TODOS_SQL, todo_ids).await?).unwrap_or(0);
     let backend_todos = match backend.backend_todos()? {
         Some(count) => format!(", backend todos: {count}"),
         None => String::new(),
