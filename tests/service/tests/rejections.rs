@@ -264,32 +264,22 @@ async fn checkpoint_request_ids_follow_the_real_services_rules() {
         assert_eq!((status, answer), (400, out_of_range.clone()), "{id}");
     }
     let accepted = |id: &str| json!({"data": {"checkpoint_request_id": id}});
-    // A JSON number is accepted like a string.
-    let (status, answer) = post(
-        &svc,
-        "/sync/checkpoint-request",
-        Some(&token),
-        &request(json!(7)),
-    )
-    .await;
-    assert_eq!((status, answer), (200, accepted("7")));
-    // A lower id than the stored one answers the stored one.
-    let (status, answer) = post(
-        &svc,
-        "/sync/checkpoint-request",
-        Some(&token),
-        &request(json!("3")),
-    )
-    .await;
-    assert_eq!((status, answer), (200, accepted("7")));
-    let (status, answer) = post(
-        &svc,
-        "/sync/checkpoint-request",
-        Some(&token),
-        &request(json!("9223372036854775807")),
-    )
-    .await;
-    assert_eq!((status, answer), (200, accepted("9223372036854775807")));
+    // A JSON number is accepted like a string; a lower id than the stored one answers the
+    // stored one; the largest id is accepted.
+    for (sent, answered) in [
+        (json!(7), "7"),
+        (json!("3"), "7"),
+        (json!("9223372036854775807"), "9223372036854775807"),
+    ] {
+        let (status, answer) = post(
+            &svc,
+            "/sync/checkpoint-request",
+            Some(&token),
+            &request(sent.clone()),
+        )
+        .await;
+        assert_eq!((status, answer), (200, accepted(answered)), "{sent}");
+    }
     // The client id may come from the query string, as the service merges both.
     let response = client()
         .post(format!(
