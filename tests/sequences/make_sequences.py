@@ -101,12 +101,16 @@ seq("d39-interrupted-new-checkpoint","39",[start(),cp(10,[B("a",count=10)]),data
  data("a",a10[5:]+[op(11,"r11"),op(12,"r12")],expect=prog(prio_3={"since_last":12,"target_count":12})),complete(12)])
 seq("d40-defrag","40",[start(),cp(10,[B("a",count=10)]),data("a",a10[:5]),ctl("stop"),start(),cp(14,[B("a",count=4)],expect=prog(prio_3={"at_last":0,"since_last":0,"target_count":4})),
  sql("SELECT json_array(count_at_last, count_since_last) FROM ps_buckets WHERE name='a'",expect=[0,0])])
-seq("d41-progress-priorities","41",[start(),cp(10,[B("a",prio=0,count=5),B("b",prio=2,count=5)],expect=prog(prio_0={"since_last":0,"target_count":5},prio_2={"target_count":5})),
- data("a",[op(i,"a%d"%i) for i in range(1,6)]),data("b",[op(i,"b%d"%i) for i in range(6,8)]),diff(12,[B("a",prio=0,count=8),B("b",prio=2,count=6)]),
- data("a",[op(i,"a%d"%i) for i in range(8,11)]),data("b",[op(i,"b%d"%i) for i in range(11,13)]+[op(13,"b13"),op(14,"b14")]),complete(14)])
+seq("d41-progress-priorities","41",[start(),cp(10,[B("a",prio=0,count=5),B("b",prio=2,count=5)],expect=prog(prio_0={"since_last":0,"target_count":5},prio_2={"since_last":0,"target_count":5})),
+ data("a",[op(i,"a%d"%i) for i in range(1,6)],expect=prog(prio_0={"since_last":5,"target_count":5},prio_2={"since_last":0,"target_count":5})),
+ data("b",[op(i,"b%d"%i) for i in range(6,8)],expect=prog(prio_0={"since_last":5},prio_2={"since_last":2,"target_count":5})),
+ diff(12,[B("a",prio=0,count=8),B("b",prio=2,count=6)],expect=prog(prio_0={"at_last":0,"since_last":5,"target_count":8},prio_2={"at_last":0,"since_last":2,"target_count":6})),
+ data("a",[op(i,"a%d"%i) for i in range(8,11)],expect=prog(prio_0={"since_last":8,"target_count":8},prio_2={"since_last":2,"target_count":6})),
+ data("b",[op(i,"b%d"%i) for i in range(11,13)]+[op(13,"b13"),op(14,"b14")],expect=prog(prio_0={"since_last":8},prio_2={"since_last":6,"target_count":6})),
+ complete(14,expect={"$contains":[{"UpdateSyncStatus":{"status":{"downloading":None}}}]})])
 seq("d42-persisted-counters","42",[start(),cp(0,[B("bkt",count=2)]),complete(0),data("bkt",[op(1,"r1")]),sql("SELECT json_array(count_at_last,count_since_last) FROM ps_buckets",expect=[0,1]),
  data("bkt",[op(2,"r2")]),sql("SELECT json_array(count_at_last,count_since_last) FROM ps_buckets",expect=[0,2]),complete(2),sql("SELECT json_array(count_at_last,count_since_last) FROM ps_buckets",expect=[2,0])])
-seq("d43-download-size","43",[start(),cp(2,[B("a",count=2)]),data("a",[op(1,"row-0")]),data("a",[op(2,"row-1",{"col":"hi again"})]),sql("SELECT downloaded_size FROM ps_buckets")])
+seq("d43-download-size","43",[start(),cp(2,[B("a",count=2)]),data("a",[op(1,"row-0")]),data("a",[op(2,"row-1",{"col":"hi again"})]),sql("SELECT downloaded_size FROM ps_buckets",expect=len(json.dumps({"data":{"bucket":"a","data":[op(1,"row-0")]}},separators=(",",":")))+len(json.dumps({"data":{"bucket":"a","data":[op(2,"row-1",{"col":"hi again"})]}},separators=(",",":"))))])
 # E
 seq("e44-initial-request-payload","44",[ctl("start",{"checkpoint_mode":"requests"},expect={"$contains":[{"EstablishSyncStream":{"checkpoint_request":{"client_id":"test-test-test-test","checkpoint_request_id":"1"}}}]}),
  ctl("target_checkpoint_request_id",4),ctl("start",{"checkpoint_mode":"requests"},expect={"$contains":[{"EstablishSyncStream":{"checkpoint_request":{"checkpoint_request_id":"4"}}}]}),
@@ -233,3 +237,61 @@ seq("j101-default-and-explicit-buckets","101",[start(),cp(1,[B("a",subs=[{"defau
  cp(2,[B("a",subs=[{"default":0}]),B("b",prio=1,subs=[{"sub":1}])],streams=[stream("s")]),data("b",[op(2,"r2")]),partial(2,1),complete(2),ctl("stop"),
  ctl("subscriptions",{"unsubscribe":{"name":"s"}}),start(),cp(3,[B("a",subs=[{"default":0}])],streams=[stream("s")]),data("a",[op(3,"r3")]),complete(3),
  sql(SUBS_TABLE)])
+# K: mixed sessions (no single scenario): diffed against the reference core only.
+def raw_op(op_id,kind,row=None,data=None,checksum=0,typ="items",subkey=None):
+    o={"op_id":str(op_id),"op":kind,"checksum":checksum}
+    if row is not None: o.update({"object_type":typ,"object_id":row})
+    if data is not None: o["data"]=data
+    if subkey is not None: o["subkey"]=subkey
+    return o
+seq("k01-streams-bson-tokens-errors",None,[
+ ctl("subscriptions",'{"subscribe":{"stream":{"name":"explicit","params":{"x":1}},"ttl":3600}}'),
+ ctl("start",'{"active_streams":[{"name":"explicit","params":{"x":1}}]}'),
+ cp(2,[B("d",prio=1,count=2,checksum=3,subs=[{"default":0}]),B("e",count=0,subs=[{"sub":0}])],
+    streams=[stream("def",errors=[{"subscription":"default","message":"boom"}]),stream("explicit",default=False)]),
+ ctl("line_binary",{"data":{"bucket":"d","data":[raw_op(1,"PUT","x1",'{"col":"b"}',1),raw_op(2,"PUT","x2","{}",2.0)]}}),
+ partial(2,1),complete(2),ctl("update_subscriptions",'[{"name":"explicit","params":{"x":1}}]'),
+ line({"token_expires_in":100}),ctl("refreshed_token"),ctl("start"),diff(3,[]),ctl("start"),ctl("line_text","not json"),
+ ctl("completed_upload"),ctl("start"),line({"token_expires_in":0}),ctl("target_checkpoint_request_id"),
+ ctl("target_checkpoint_request_id","0"),ctl("current_checkpoint_request_id")])
+seq("k02-mixed-session",None,[
+ ctl("start",'{"parameters":{"p":1},"checkpoint_mode":"requests"}'),ctl("connection","established"),
+ cp(5,[B("a",prio=1,count=3,checksum=10),B("b",count=2,checksum=9)],wc=1),
+ data("a",[raw_op(1,"PUT","r1",'{"col":"one"}',1),raw_op(2,"PUT","r1",'{"col":"one v2"}',2),raw_op(3,"MOVE",checksum=7)]),
+ ctl("seed_checkpoint_request_id","3"),ctl("current_checkpoint_request_id"),partial(5,1),
+ data("b",[raw_op(4,"PUT","r2",'{"col":"two"}',4),raw_op(5,"PUT","r3",None,5)]),
+ sql("INSERT INTO items(id, col) VALUES ('local', 'x')"),complete(5),sql("DELETE FROM ps_crud"),
+ ctl("next_checkpoint_request_id"),ctl("target_checkpoint_request_id","4"),ctl("completed_upload"),
+ diff(7,[B("b",count=3,checksum=20)],removed=["a"],wc=4),
+ data("b",[raw_op(6,"REMOVE","r2",checksum=6),raw_op(7,"PUT","r4",'{"col":"four"}',5)]),complete(7),
+ line({"token_expires_in":20}),line({"checkpoint":{"last_op_id":"8","buckets":[{"bucket":"b","checksum":1}]}}),complete(8),
+ ctl("start"),line({"checkpoint":{"last_op_id":"9","buckets":[{"bucket":"c","checksum":-2,"priority":0}]}}),
+ data("c",[raw_op(8,"PUT","c1","{}",-1),raw_op(9,"PUT","c2","{}",4294967295)]),partial(9,0),line({"unknown_line":{}}),ctl("stop")])
+# Local writes through every table option: diffed against the reference core (ps_crud, ps_tx,
+# ps_kv, ps_updated_rows and the views are in every snapshot).
+LOCAL_WRITES_SCHEMA={"tables":[
+ {"name":"items","columns":[{"name":"col","type":"text"},{"name":"n","type":"integer"},{"name":"r","type":"real"}]},
+ {"name":"loc","columns":[{"name":"col","type":"text"}],"local_only":True},
+ {"name":"ins","columns":[{"name":"col","type":"text"}],"insert_only":True},
+ {"name":"meta","columns":[{"name":"col","type":"text"}],"include_metadata":True,"include_old":True},
+ {"name":"oldc","columns":[{"name":"a","type":"text"},{"name":"b","type":"text"}],"include_old":["a"],"include_old_only_when_changed":True,"ignore_empty_update":True}]}
+def tx(*statements,**kw):
+    d={"sql_tx":[[s,[]] for s in statements]}; d.update(kw); return d
+seq("k03-local-writes",None,[
+ sql("INSERT INTO items(id, col, n, r) VALUES ('i1', 'x', 1, 1.5)"),sql("INSERT INTO items(id, col) VALUES ('i2', json_object('a', 1))"),
+ sql("INSERT INTO items(id, n) VALUES ('i3', 'not a number')"),sql("INSERT INTO items(id, col) VALUES (NULL, 'x')"),sql("INSERT INTO items(id, col) VALUES (5, 'x')"),
+ sql("UPDATE items SET n = n + 1 WHERE id = 'i1'"),sql("UPDATE items SET id = 'other' WHERE id = 'i1'"),sql("UPDATE items SET col = col"),
+ tx("INSERT INTO items(id) VALUES ('t1')","INSERT INTO ins(id, col) VALUES ('n1', 'v')","DELETE FROM items WHERE id = 't1'"),
+ # A transaction that fails half-way leaves nothing behind.
+ tx("INSERT INTO items(id) VALUES ('t2')","SELECT no_such_function()",expect_error={"message":"$any"}),
+ sql("INSERT INTO loc(id, col) VALUES ('l1', 'x')"),sql("UPDATE loc SET col = 'y'"),sql("INSERT INTO ins(id, col) VALUES ('n2', NULL)"),sql("UPDATE ins SET col = 'z'"),
+ sql("INSERT INTO meta(id, col, _metadata) VALUES ('m1', 'a', 'created')"),sql("UPDATE meta SET col = 'b', _metadata = 42"),sql("UPDATE meta SET _deleted = TRUE, _metadata = 'gone'"),
+ sql("INSERT INTO oldc(id, a, b) VALUES ('o1', 'a', 'b')"),sql("UPDATE oldc SET b = 'b2'"),sql("UPDATE oldc SET a = a"),sql("UPDATE oldc SET a = 'a2', b = NULL"),sql("DELETE FROM oldc"),
+ {"snapshot":None},
+ sql("INSERT INTO powersync_crud(op, id, type, data, options) VALUES ('PATCH', 'v', 'vt', '{}', 16)"),
+ sql("INSERT INTO powersync_crud_(data, options) VALUES ('{\"op\":\"PATCH\",\"type\":\"x\",\"id\":\"1\",\"data\":{}}', 16)"),
+ sql("INSERT INTO powersync_crud_(data) VALUES ('{\"op\":\"PUT\",\"type\":\"x\",\"id\":\"1\",\"data\":{}}')"),
+ # The update of m1 is a PATCH carrying its metadata; the _deleted update is a DELETE.
+ sql("SELECT count(*) FROM ps_crud WHERE data LIKE '%\"op\":\"PATCH\",\"id\":\"m1\"%'",expect=1),
+ sql("SELECT count(*) FROM ps_data__items WHERE id = 't2'",expect=0)],schema=LOCAL_WRITES_SCHEMA)
+print("ok")

@@ -1,37 +1,39 @@
 // SPDX-License-Identifier: Apache-2.0
-//! A small, bounds-checked BSON reader for sync lines (sync-protocol.md §3).
+//! A serde [`Deserializer`](serde::Deserializer) reading BSON sync lines directly, without
+//! building an intermediate `serde_json::Value`: strings are borrowed from the input (BSON
+//! strings are not escaped, so op data is never copied before it is bound to SQLite).
 //!
-//! Only the element types the service sends are supported: documents, arrays, strings, int32,
-//! int64, double, bool and null. Anything else, truncated input, or nesting deeper than
-//! [`MAX_DEPTH`] is an error; the reader never panics. Documents become `serde_json::Value`s so
-//! the JSON and BSON paths share one typed decoder.
+//! Accepts the same element types as [`super::bson::parse_document`] (documents, arrays,
+//! strings, int32, int64, doubles, bools, null), checks every length against its container,
+//! limits nesting to [`super::bson::MAX_DEPTH`], and never panics.
 
-use serde_json::{Map, Number, Value};
+use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
+use serde::forward_to_deserialize_any;
 
-/// Deepest nesting accepted (sync lines nest at most four levels).
-pub const MAX_DEPTH: usize = 32;
+use super::bson::{BsonError, MAX_DEPTH};
 
-/// Why a BSON document could not be read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BsonError(pub String);
-
-impl std::fmt::Display for BsonError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+impl de::Error for BsonError {
+    fn custom<T: std::fmt::Display>(msg: T) -> Self {
+        BsonError(msg.to_string())
     }
 }
 
-fn err<T>(what: &str) -> Result<T, BsonError> {
+impl std::error::Error for BsonError {}
+
+type Result<T> = std::result::Result<T, BsonError>;
+
+fn err<T>(what: &str) -> Result<T> {
     Err(BsonError(what.to_string()))
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
+struct Reader<'de> {
+    bytes: &'de [u8],
     pos: usize,
 }
 
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], BsonError> {
+impl<'de> Reader<'de> {
+    fn take(&mut self, n: usize) -> Result<&'de [u8]> {
         let end = self.pos.checked_add(n).filter(|e| *e <= self.bytes.len());
         match end {
             Some(end) => {
@@ -43,22 +45,22 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn byte(&mut self) -> Result<u8, BsonError> {
+    fn byte(&mut self) -> Result<u8> {
         Ok(self.take(1)?[0])
     }
 
-    fn array<const N: usize>(&mut self) -> Result<[u8; N], BsonError> {
+    fn array<const N: usize>(&mut self) -> Result<[u8; N]> {
         let mut out = [0u8; N];
         out.copy_from_slice(self.take(N)?);
         Ok(out)
     }
 
-    fn i32(&mut self) -> Result<i32, BsonError> {
+    fn i32(&mut self) -> Result<i32> {
         Ok(i32::from_le_bytes(self.array()?))
     }
 
-    fn cstring(&mut self) -> Result<&'a str, BsonError> {
-        let rest = &self.bytes[self.pos.min(self.bytes.len())..];
+    fn cstring(&mut self) -> Result<&'de str> {
+        let rest = self.bytes.get(self.pos..).unwrap_or_default();
         let Some(nul) = rest.iter().position(|b| *b == 0) else {
             return err("unterminated element name");
         };
@@ -67,9 +69,8 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(name).or_else(|_| err("element name is not UTF-8"))
     }
 
-    fn string(&mut self) -> Result<&'a str, BsonError> {
-        let len = self.i32()?;
-        let len = usize::try_from(len).ok().filter(|l| *l >= 1);
+    fn string(&mut self) -> Result<&'de str> {
+        let len = usize::try_from(self.i32()?).ok().filter(|l| *l >= 1);
         let Some(len) = len else {
             return err("invalid string length");
         };
@@ -81,8 +82,8 @@ impl<'a> Reader<'a> {
         std::str::from_utf8(text).or_else(|_| err("string is not UTF-8"))
     }
 
-    /// Reads a document (or array) starting at the current position.
-    fn document(&mut self, depth: usize, as_array: bool) -> Result<Value, BsonError> {
+    /// Reads a document header; returns the absolute end offset.
+    fn document_start(&mut self, depth: usize) -> Result<usize> {
         if depth > MAX_DEPTH {
             return err("document nested too deeply");
         }
@@ -91,173 +92,226 @@ impl<'a> Reader<'a> {
         if len < 5 {
             return err("invalid document length");
         }
-        let end = start
+        start
             .checked_add(len)
             .filter(|e| *e <= self.bytes.len())
-            .ok_or_else(|| BsonError("document length exceeds input".into()))?;
-        let mut map = Map::new();
-        let mut items = Vec::new();
-        loop {
-            if self.pos >= end {
-                return err("document is missing its terminator");
-            }
-            let kind = self.byte()?;
-            if kind == 0 {
-                break;
-            }
-            let name = self.cstring()?;
-            let value = match kind {
-                0x01 => {
-                    let f = f64::from_le_bytes(self.array()?);
-                    Value::Number(
-                        Number::from_f64(f).ok_or_else(|| BsonError("non-finite double".into()))?,
-                    )
-                }
-                0x02 => Value::String(self.string()?.to_string()),
-                0x03 => self.document(depth + 1, false)?,
-                0x04 => self.document(depth + 1, true)?,
-                0x08 => match self.byte()? {
-                    0 => Value::Bool(false),
-                    1 => Value::Bool(true),
-                    _ => return err("invalid boolean"),
-                },
-                0x0A => Value::Null,
-                0x10 => Value::from(self.i32()?),
-                0x12 => Value::from(i64::from_le_bytes(self.array()?)),
-                _ => return err("unsupported BSON element type"),
-            };
-            if self.pos > end {
-                return err("element overruns its document");
-            }
-            if as_array {
-                items.push(value);
-            } else {
-                map.insert(name.to_string(), value);
-            }
-        }
-        if self.pos != end {
-            return err("document length does not match its contents");
-        }
-        Ok(if as_array {
-            Value::Array(items)
-        } else {
-            Value::Object(map)
-        })
+            .ok_or_else(|| BsonError("document length exceeds input".into()))
     }
 }
 
-/// Parses exactly one BSON document spanning all of `bytes`.
-pub fn parse_document(bytes: &[u8]) -> Result<Value, BsonError> {
+/// Decodes one BSON document spanning all of `bytes` into `T`.
+pub fn from_slice<'de, T: de::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T> {
     let mut reader = Reader { bytes, pos: 0 };
-    let value = reader.document(0, false)?;
+    let value = T::deserialize(Element {
+        reader: &mut reader,
+        kind: 0x03,
+        depth: 0,
+    })?;
     if reader.pos != bytes.len() {
         return err("trailing bytes after document");
     }
     Ok(value)
 }
 
-/// Test helper and documentation of the format: encodes a JSON value as BSON (objects only at
-/// the top level; integers become int64 unless they fit int32).
-pub fn encode_document(value: &Value) -> Vec<u8> {
-    fn element(out: &mut Vec<u8>, name: &str, value: &Value) {
-        let kind_pos = out.len();
-        out.push(0);
-        out.extend_from_slice(name.as_bytes());
-        out.push(0);
-        let kind = match value {
-            Value::Null => 0x0A,
-            Value::Bool(b) => {
-                out.push(u8::from(*b));
-                0x08
-            }
-            Value::Number(n) => {
-                if let Some(i) = n.as_i64() {
-                    if let Ok(small) = i32::try_from(i) {
-                        out.extend_from_slice(&small.to_le_bytes());
-                        0x10
-                    } else {
-                        out.extend_from_slice(&i.to_le_bytes());
-                        0x12
-                    }
-                } else {
-                    out.extend_from_slice(&n.as_f64().unwrap_or(0.0).to_le_bytes());
-                    0x01
-                }
-            }
-            Value::String(s) => {
-                let len = i32::try_from(s.len() + 1).unwrap_or(i32::MAX);
-                out.extend_from_slice(&len.to_le_bytes());
-                out.extend_from_slice(s.as_bytes());
-                out.push(0);
-                0x02
-            }
-            Value::Array(items) => {
-                document(
-                    out,
-                    items.iter().enumerate().map(|(i, v)| (i.to_string(), v)),
-                );
-                0x04
-            }
-            Value::Object(map) => {
-                document(out, map.iter().map(|(k, v)| (k.clone(), v)));
-                0x03
-            }
-        };
-        out[kind_pos] = kind;
-    }
-    fn document<'v>(out: &mut Vec<u8>, entries: impl Iterator<Item = (String, &'v Value)>) {
-        let start = out.len();
-        out.extend_from_slice(&[0; 4]);
-        for (name, value) in entries {
-            element(out, &name, value);
+/// One element whose type byte (and name) has been read.
+struct Element<'r, 'de> {
+    reader: &'r mut Reader<'de>,
+    kind: u8,
+    depth: usize,
+}
+
+/// The elements of a document or array.
+struct Elements<'r, 'de> {
+    reader: &'r mut Reader<'de>,
+    end: usize,
+    depth: usize,
+    pending_kind: u8,
+    /// The terminator was read; later calls report the end again without reading.
+    done: bool,
+}
+
+impl<'r, 'de> Elements<'r, 'de> {
+    /// Reads the next type byte and name; `None` at the terminator.
+    fn advance(&mut self) -> Result<Option<&'de str>> {
+        if self.done {
+            return Ok(None);
         }
-        out.push(0);
-        let len = i32::try_from(out.len() - start).unwrap_or(i32::MAX);
-        out[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        if self.reader.pos >= self.end {
+            return err("document is missing its terminator");
+        }
+        let kind = self.reader.byte()?;
+        if kind == 0 {
+            if self.reader.pos != self.end {
+                return err("document length does not match its contents");
+            }
+            self.done = true;
+            return Ok(None);
+        }
+        self.pending_kind = kind;
+        Ok(Some(self.reader.cstring()?))
     }
-    let mut out = Vec::new();
-    match value {
-        Value::Object(map) => document(&mut out, map.iter().map(|(k, v)| (k.clone(), v))),
-        other => document(&mut out, std::iter::once(("value".to_string(), other))),
+
+    fn value<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
+        let value = seed.deserialize(Element {
+            reader: self.reader,
+            kind: self.pending_kind,
+            depth: self.depth,
+        })?;
+        if self.reader.pos > self.end {
+            return err("element overruns its document");
+        }
+        Ok(value)
     }
-    out
+}
+
+impl<'de> MapAccess<'de> for Elements<'_, 'de> {
+    type Error = BsonError;
+
+    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>> {
+        match self.advance()? {
+            None => Ok(None),
+            Some(name) => seed
+                .deserialize(BorrowedStrDeserializer::new(name))
+                .map(Some),
+        }
+    }
+
+    fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
+        self.value(seed)
+    }
+}
+
+impl<'de> SeqAccess<'de> for Elements<'_, 'de> {
+    type Error = BsonError;
+
+    fn next_element_seed<T: DeserializeSeed<'de>>(&mut self, seed: T) -> Result<Option<T::Value>> {
+        match self.advance()? {
+            None => Ok(None),
+            Some(_) => self.value(seed).map(Some),
+        }
+    }
+}
+
+impl<'r, 'de> Element<'r, 'de> {
+    fn elements(self) -> Result<Elements<'r, 'de>> {
+        let end = self.reader.document_start(self.depth + 1)?;
+        Ok(Elements {
+            reader: self.reader,
+            end,
+            depth: self.depth + 1,
+            pending_kind: 0,
+            done: false,
+        })
+    }
+
+    /// Skips over a remaining map or sequence that the visitor did not consume.
+    fn finish(elements: &mut Elements<'_, 'de>) -> Result<()> {
+        while elements.advance()?.is_some() {
+            elements.value(std::marker::PhantomData::<de::IgnoredAny>)?;
+        }
+        Ok(())
+    }
+}
+
+impl<'de> de::Deserializer<'de> for Element<'_, 'de> {
+    type Error = BsonError;
+
+    fn deserialize_any<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        match self.kind {
+            0x01 => {
+                let f = f64::from_le_bytes(self.reader.array()?);
+                if !f.is_finite() {
+                    return err("non-finite double");
+                }
+                visitor.visit_f64(f)
+            }
+            0x02 => visitor.visit_borrowed_str(self.reader.string()?),
+            0x03 => {
+                let mut elements = self.elements()?;
+                let value = visitor.visit_map(&mut elements)?;
+                Element::finish(&mut elements)?;
+                Ok(value)
+            }
+            0x04 => {
+                let mut elements = self.elements()?;
+                let value = visitor.visit_seq(&mut elements)?;
+                Element::finish(&mut elements)?;
+                Ok(value)
+            }
+            0x08 => match self.reader.byte()? {
+                0 => visitor.visit_bool(false),
+                1 => visitor.visit_bool(true),
+                _ => err("invalid boolean"),
+            },
+            0x0A => visitor.visit_unit(),
+            0x10 => visitor.visit_i64(i64::from(self.reader.i32()?)),
+            0x12 => visitor.visit_i64(i64::from_le_bytes(self.reader.array()?)),
+            _ => err("unsupported BSON element type"),
+        }
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value> {
+        if self.kind == 0x0A {
+            visitor.visit_none()
+        } else {
+            visitor.visit_some(self)
+        }
+    }
+
+    fn deserialize_enum<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _variants: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value> {
+        match self.kind {
+            0x02 => {
+                let s: BorrowedStrDeserializer<'de, BsonError> =
+                    BorrowedStrDeserializer::new(self.reader.string()?);
+                visitor.visit_enum(s)
+            }
+            0x03 => {
+                let mut elements = self.elements()?;
+                let value = visitor.visit_enum(MapAccessDeserializer::new(&mut elements))?;
+                Element::finish(&mut elements)?;
+                Ok(value)
+            }
+            _ => err("expected a string or document for an enum"),
+        }
+    }
+
+    forward_to_deserialize_any! {
+        bool i8 i16 i32 i64 i128 u8 u16 u32 u64 u128 f32 f64 char str string
+        bytes byte_buf unit unit_struct newtype_struct seq tuple
+        tuple_struct map struct identifier ignored_any
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
-    fn round_trips_the_supported_types() {
-        let value = json!({"a": 1, "b": 5_000_000_000i64, "c": 3573495687.0, "d": "x",
-            "e": [true, false, null], "f": {"g": "h"}});
-        let bytes = encode_document(&value);
-        assert_eq!(parse_document(&bytes).expect("parse"), value);
+    fn matches_the_value_path_for_sync_line_shapes() {
+        let v = json!({"data": {"bucket": "a", "has_more": false, "data": [
+            {"op_id": "1", "op": "PUT", "object_type": "t", "object_id": "i",
+             "data": "{\"x\":1}", "checksum": 3573495687.0_f64, "subkey": null},
+            {"op_id": "2", "op": "MOVE", "checksum": -5}]},
+            "extra": [1, 2, {"nested": true}]});
+        let doc = crate::sync::bson::encode_document(&v);
+        let direct: Value = from_slice(&doc).expect("direct");
+        assert_eq!(direct, v);
     }
 
     #[test]
-    fn rejects_truncated_and_garbage_input_without_panicking() {
-        let bytes = encode_document(&json!({"data": {"bucket": "a", "data": [1, 2]}}));
-        for cut in 0..bytes.len() {
-            assert!(parse_document(&bytes[..cut]).is_err(), "cut at {cut}");
+    fn rejects_every_truncation_and_trailing_bytes() {
+        let doc = crate::sync::bson::encode_document(&json!({"a": "b", "c": [1, 2]}));
+        for cut in 0..doc.len() {
+            assert!(from_slice::<Value>(&doc[..cut]).is_err(), "cut at {cut}");
         }
-        let mut bad_len = bytes.clone();
-        bad_len[0] = 0xff;
-        assert!(parse_document(&bad_len).is_err());
-        assert!(
-            parse_document(&[5, 0, 0, 0, 0, 0]).is_err(),
-            "trailing bytes"
-        );
-        assert!(parse_document(&[0x0d, 0, 0, 0, 0x07, b'a', 0, 1, 2, 3, 4, 5, 0]).is_err());
-    }
-
-    #[test]
-    fn rejects_deep_nesting() {
-        let mut value = json!(1);
-        for _ in 0..(MAX_DEPTH + 2) {
-            value = json!({ "x": value });
-        }
-        assert!(parse_document(&encode_document(&value)).is_err());
+        let mut extra = doc.clone();
+        extra.push(0);
+        assert!(from_slice::<Value>(&extra).is_err());
     }
 }

@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Seeded generator of randomised command sequences.
 //!
-//! A small synthetic sync service (buckets of PUT/REMOVE ops on `items` rows, each op with a
-//! random u32 checksum, bucket checksum = wrapping sum of all its ops) is interleaved with
+//! A small synthetic sync service (buckets of PUT/REMOVE ops on `items` rows and on an untyped
+//! `other` table, some with subkeys, plus MOVE and CLEAR ops; each op with a random u32
+//! checksum, bucket checksum = wrapping sum of its ops since the last CLEAR; data lines sent as
+//! JSON or BSON) is interleaved with
 //! client activity: local writes, uploads (deleting `ps_crud`, setting targets, requesting ids,
 //! `completed_upload`), reconnects, token lines, in both checkpoint modes. The service never
 //! re-sends an op the client already stored (re-delivery would double-count checksums) and only
@@ -44,12 +46,47 @@ impl Rng {
     }
 }
 
+/// What an op does (the row ops name an `object_type` and `object_id`).
+#[derive(Debug, Clone)]
+enum OpKind {
+    Put(String),
+    Remove,
+    Move,
+    Clear,
+}
+
 #[derive(Debug, Clone)]
 struct Op {
     op_id: u64,
+    kind: OpKind,
+    object_type: &'static str,
     row: String,
-    put: Option<String>,
+    subkey: Option<String>,
     checksum: u32,
+}
+
+impl Op {
+    fn to_json(&self) -> Value {
+        let mut op = json!({"op_id": self.op_id.to_string(), "checksum": self.checksum});
+        let row_op = |name: &str| json!({"op": name, "object_type": self.object_type, "object_id": self.row});
+        let mut fields = match &self.kind {
+            OpKind::Put(data) => {
+                let mut put = row_op("PUT");
+                put["data"] = json!(data);
+                put
+            }
+            OpKind::Remove => row_op("REMOVE"),
+            OpKind::Move => json!({"op": "MOVE"}),
+            OpKind::Clear => json!({"op": "CLEAR"}),
+        };
+        if let Some(subkey) = &self.subkey {
+            fields["subkey"] = json!(subkey);
+        }
+        if let (Some(op), Some(fields)) = (op.as_object_mut(), fields.as_object_mut()) {
+            op.append(fields);
+        }
+        op
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -63,11 +100,15 @@ struct Bucket {
 }
 
 impl Bucket {
+    /// A CLEAR drops everything before it; its own checksum stays (the protocol's rule).
     fn checksum_upto(&self, last_op: u64) -> i64 {
-        let sum = self
-            .ops
+        let upto: Vec<&Op> = self.ops.iter().filter(|op| op.op_id <= last_op).collect();
+        let since_clear = upto
             .iter()
-            .filter(|op| op.op_id <= last_op)
+            .rposition(|op| matches!(op.kind, OpKind::Clear))
+            .unwrap_or(0);
+        let sum = upto[since_clear..]
+            .iter()
             .fold(0u32, |acc, op| acc.wrapping_add(op.checksum));
         i64::from(sum)
     }
@@ -164,15 +205,28 @@ impl Model {
         let count = 1 + self.rng.below(4);
         for _ in 0..count {
             let row = format!("r{}", self.rng.below(8));
-            let put = if self.rng.chance(80) {
-                Some(json!({"col": format!("v{}", self.next_op_id)}).to_string())
-            } else {
-                None
+            let kind = match self.rng.below(100) {
+                0..=69 => OpKind::Put(json!({"col": format!("v{}", self.next_op_id)}).to_string()),
+                70..=89 => OpKind::Remove,
+                90..=95 => OpKind::Move,
+                _ => OpKind::Clear,
             };
+            // Rows of a table the schema lacks end up in `ps_untyped`.
+            let object_type = if self.rng.chance(15) {
+                "other"
+            } else {
+                "items"
+            };
+            let subkey = self
+                .rng
+                .chance(20)
+                .then(|| format!("s{}", self.rng.below(2)));
             let op = Op {
                 op_id: self.next_op_id,
+                kind,
+                object_type,
                 row,
-                put,
+                subkey,
                 checksum: (self.rng.next_u64() & 0xFFFF_FFFF) as u32,
             };
             self.next_op_id += 1;
@@ -266,19 +320,16 @@ impl Model {
         let Some(last) = ops.last().map(|op| op.op_id) else {
             return;
         };
-        let data: Vec<Value> = ops
-            .iter()
-            .map(|op| match &op.put {
-                Some(data) => json!({"op_id": op.op_id.to_string(), "op": "PUT",
-                    "object_type": "items", "object_id": op.row, "checksum": op.checksum,
-                    "data": data}),
-                None => json!({"op_id": op.op_id.to_string(), "op": "REMOVE",
-                    "object_type": "items", "object_id": op.row, "checksum": op.checksum}),
-            })
-            .collect();
+        let data: Vec<Value> = ops.iter().map(Op::to_json).collect();
         let name = bucket.name.clone();
         self.buckets[index].client_has_upto = last;
-        self.line(json!({"data": {"bucket": name, "data": data}}));
+        let line = json!({"data": {"bucket": name, "data": data}});
+        // Some data lines arrive as BSON, as on a stream opened with BSON accepted.
+        if self.rng.chance(25) {
+            self.steps.push(control("line_binary", line));
+        } else {
+            self.line(line);
+        }
     }
 
     fn complete(&mut self, last_op: u64) {

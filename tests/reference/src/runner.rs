@@ -335,7 +335,7 @@ pub fn replay(core: Core, sequence: &Sequence) -> Result<Recording, String> {
     })
 }
 
-/// Checks a reference recording against the spec expectations written in the sequence.
+/// Checks a recording (of either core) against the spec expectations written in the sequence.
 /// Returns one message per violated expectation.
 pub fn check_expectations(sequence: &Sequence, recording: &Recording) -> Vec<String> {
     let mut failures = Vec::new();

@@ -1,13 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Replays every hand-written sequence in `tests/sequences/` into the reference core and checks
-//! the expectations the sequences state (taken from scenarios.md). This pins the sequences to
-//! the spec, independently of whether our core exists yet.
+//! Replays every hand-written sequence in `tests/sequences/` into the reference core and into
+//! ours and checks the expectations the sequences state (taken from scenarios.md) on both: the
+//! sequences are the one written form of the sync scenarios (`differential.rs` also diffs the
+//! two recordings step by step).
 
 use psync_reference::runner::{Core, check_expectations, replay};
 use psync_reference::sequence::{load_dir, sequences_dir};
 
 #[test]
-fn every_sequence_meets_its_spec_expectations_on_the_reference() {
+fn every_sequence_meets_its_spec_expectations_on_both_cores() {
     psync_reference::require_reference_core();
     let sequences = load_dir(&sequences_dir()).expect("sequences load");
     assert!(
@@ -17,9 +18,11 @@ fn every_sequence_meets_its_spec_expectations_on_the_reference() {
     );
     let mut failures = Vec::new();
     for sequence in &sequences {
-        let recording = replay(Core::Reference, sequence).expect("replay runs");
-        for failure in check_expectations(sequence, &recording) {
-            failures.push(format!("{}: {failure}", sequence.name));
+        for core in [Core::Reference, Core::Ours] {
+            let recording = replay(core, sequence).expect("replay runs");
+            for failure in check_expectations(sequence, &recording) {
+                failures.push(format!("{} ({}): {failure}", sequence.name, core.label()));
+            }
         }
     }
     assert!(
