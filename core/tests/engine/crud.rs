@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! CRUD capture scenarios (scenarios.md A.1–A.16) and the upload-queue API.
 
-#[path = "schema_common/mod.rs"]
-mod common;
+use crate::schema_common as common;
 
 use psync_core::crud::{CrudEntry, UpdateType, get_crud_batch, get_next_crud_transaction};
 use psync_core::kv::MAX_OP_ID;

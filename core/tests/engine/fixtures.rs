@@ -3,7 +3,7 @@
 //! downgrade exactly like the reference core does; files the core cannot use are refused
 //! without being modified.
 
-mod common;
+use crate::common;
 
 use common::*;
 use psync_core::{Database, ErrorKind};

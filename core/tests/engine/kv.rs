@@ -1,8 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `ps_kv` accessors and SQL functions (scenarios.md E.52, storage.md §1.8).
 
-#[path = "schema_common/mod.rs"]
-mod common;
+use crate::schema_common as common;
 
 use psync_core::kv::{self, MAX_OP_ID};
 use rusqlite::Connection;

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Migration runner behaviour: the migration scenarios (ids I.nn).
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

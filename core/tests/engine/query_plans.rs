@@ -5,11 +5,10 @@
 //! Checked with SQLite's default estimates and again after `ANALYZE` (apps may run
 //! `ANALYZE` or `PRAGMA optimize`, which is when a plain join can pick the wrong order).
 //!
-//! `PSYNC_PLAN_ROWS=1000000 cargo test --release -p psync-core --test query_plans -- --nocapture`
+//! `PSYNC_PLAN_ROWS=1000000 cargo test --release -p psync-core --test engine query_plans -- --nocapture`
 //! runs it on a million rows and prints every plan.
 
-#[path = "schema_common/mod.rs"]
-mod common;
+use crate::schema_common as common;
 
 use psync_core::hot_statements::{HotStatement, hot_statements};
 use psync_core::schema::{Column, Schema, Table};

@@ -2,8 +2,7 @@
 //! Schema management scenarios (scenarios.md B.17–B.20), byte-equality of the generated SQL with
 //! what core 0.5.3 wrote into the fixture databases, and rejection of bad schemas.
 
-#[path = "schema_common/mod.rs"]
-mod common;
+use crate::schema_common as common;
 
 use psync_core::schema::{Column, Schema, Table, replace_schema};
 use rusqlite::Connection;

@@ -2,8 +2,7 @@
 //! Hostile and malformed input to the sync engine: every bad line fails cleanly (an error code,
 //! never a panic) and leaves nothing half-applied; a proptest fuzzes the line decoders.
 
-#[path = "schema_common/mod.rs"]
-mod common;
+use crate::schema_common as common;
 
 use proptest::prelude::*;
 use psync_core::schema::{Column, Schema, Table};
@@ -204,7 +203,7 @@ fn data_for_unknown_bucket_is_stored_and_dropped_on_the_next_connection() {
 
 #[test]
 fn malformed_bson_is_a_protocol_error() {
-    let good = psync_core::sync::bson::encode_document(&json!({"token_expires_in": 100}));
+    let good = common::bson_line(&json!({"token_expires_in": 100}));
     let mut cases: Vec<Vec<u8>> = vec![
         vec![],
         vec![0xff; 3],
@@ -327,7 +326,7 @@ proptest! {
     fn fuzz_bson(which in 0usize..6, pos in any::<usize>(), byte in any::<u8>(), noise in proptest::collection::vec(any::<u8>(), 0..64)) {
         let _ = bson_to_value(&noise);
         let json: Value = serde_json::from_str(&valid_lines()[which]).expect("valid");
-        let doc = psync_core::sync::bson::encode_document(&json);
+        let doc = common::bson_line(&json);
         let value = bson_to_value(&doc).expect("round trip");
         let from_bson = SyncLine::from_value(&value).map(|l| format!("{l:?}")).map_err(|e| e.to_string());
         let from_json = SyncLine::from_text(&valid_lines()[which]).map(|l| format!("{l:?}")).map_err(|e| e.to_string());

@@ -4,8 +4,7 @@
 //! `powersync_control` leaves (which `sync_differential.rs` compares with the reference core),
 //! and report the same outcome: applied checkpoints, checksum failures, blocked applies.
 
-#[path = "schema_common/mod.rs"]
-mod common;
+use crate::schema_common as common;
 
 use psync_core::schema::{Column, Schema, Table};
 use psync_core::sync::{Instruction, SyncCommand};

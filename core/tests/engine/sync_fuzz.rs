@@ -5,11 +5,10 @@
 //! Dependency-free on purpose (a seeded xorshift generator), so it runs in CI quickly and
 //! reproducibly; `PSYNC_FUZZ_ITERATIONS` raises the iteration count.
 
-#[path = "schema_common/mod.rs"]
-mod common;
+use crate::schema_common as common;
 
 use psync_core::sync::line::{SyncLine, bson_to_value};
-use psync_core::sync::{StartSyncStream, SyncCommand, bson};
+use psync_core::sync::{StartSyncStream, SyncCommand};
 use serde_json::json;
 
 struct XorShift(u64);
@@ -90,7 +89,7 @@ fn mutated_lines_never_panic_or_half_apply() {
         let seed = &seeds[rng.below(seeds.len())];
         let binary = rng.below(2) == 0;
         let mut bytes = if binary {
-            bson::encode_document(seed)
+            common::bson_line(seed)
         } else {
             seed.to_string().into_bytes()
         };

@@ -1,11 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Sync engine: bad input never half-applies; raw tables; untyped rows; streams (J.93–J.97).
 
-#[path = "schema_common/mod.rs"]
-mod common;
+use crate::schema_common as common;
 
 use psync_core::schema::{Column, Schema, Table};
-use psync_core::sync::{Instruction, StartSyncStream, SyncCommand, bson, instructions_to_json};
+use psync_core::sync::{Instruction, StartSyncStream, SyncCommand, instructions_to_json};
 use serde_json::{Value, json};
 
 const T0: i64 = 1_740_823_200_000_000;
@@ -75,7 +74,7 @@ fn bad_lines_are_protocol_errors_and_write_nothing() {
 fn bad_bson_is_a_protocol_error_through_sql() {
     let db = open();
     db.control(SyncCommand::Start(StartSyncStream::default()));
-    let good = bson::encode_document(&json!({"token_expires_in": 60}));
+    let good = common::bson_line(&json!({"token_expires_in": 60}));
     for bad in [vec![], vec![1, 2, 3], good[..good.len() - 1].to_vec(), {
         let mut b = good.clone();
         b[4] = 0x7f;

@@ -2,7 +2,7 @@
 //! The migration hazard of fixture a (docs/adr/0001-checkpoint-request-floor.md): a legacy
 //! database whose service seeds 1 must not apply a stale checkpoint over local writes.
 
-mod common;
+use crate::common;
 
 use psync_core::Database;
 use psync_core::sync::{CheckpointMode, Instruction, StartSyncStream, SyncCommand};

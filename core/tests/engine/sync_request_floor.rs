@@ -4,8 +4,7 @@
 //! service that lost its record and seeds 1. The reference core applies the stale pending
 //! checkpoint over the local writes; ours must not.
 
-#[path = "schema_common/mod.rs"]
-mod common;
+use crate::schema_common as common;
 
 use std::path::{Path, PathBuf};
 

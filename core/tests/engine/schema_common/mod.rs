@@ -138,3 +138,12 @@ impl XorShift {
         self.0 % n
     }
 }
+
+/// A BSON sync line for `value` (a JSON object), encoded by the `bson` crate, an encoder
+/// independent of the core's reader.
+pub fn bson_line(value: &serde_json::Value) -> Vec<u8> {
+    let document = bson::to_document(value).expect("a JSON object");
+    let mut bytes = Vec::new();
+    document.to_writer(&mut bytes).expect("encode");
+    bytes
+}
