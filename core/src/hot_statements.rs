@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Every SQL statement on the sync, apply, upload and checkpoint paths, in one list, so that
-//! `core/tests/query_plans.rs` can check their query plans on a large database: none may
+//! `core/tests/engine/query_plans.rs` can check their query plans on a large database: none may
 //! scan `ps_oplog`, `ps_crud` or a data table, or walk one of their indexes from an open
 //! range, unless listed here with the reason it must. Adding a statement is one line.
 //!

@@ -177,7 +177,7 @@ pub fn gate_open(conn: &Connection) -> Result<bool> {
 /// unapplied ops. With a plain `JOIN` and most ops in one bucket, SQLite walks the whole
 /// `(row_type, row_id)` index (from the `row_type IS NOT NULL` below, saving the sort) and
 /// looks each op's bucket up: every checkpoint then costs as much as the whole op log
-/// (`core/tests/query_plans.rs` checks the plan).
+/// (`core/tests/engine/query_plans.rs` checks the plan).
 pub(crate) const FULL_ROWS_SQL: &str = "
 WITH updated(row_type, row_id) AS (
   SELECT o.row_type, o.row_id FROM ps_buckets b

@@ -1,17 +1,32 @@
 // SPDX-License-Identifier: Apache-2.0
-//! A serde [`Deserializer`](serde::Deserializer) reading BSON sync lines directly, without
-//! building an intermediate `serde_json::Value`: strings are borrowed from the input (BSON
-//! strings are not escaped, so op data is never copied before it is bound to SQLite).
+//! The one BSON reader for sync lines (sync-protocol.md §3): a serde
+//! [`Deserializer`](serde::Deserializer) reading them directly, without building an
+//! intermediate `serde_json::Value`: strings are borrowed from the input (BSON strings are not
+//! escaped, so op data is never copied before it is bound to SQLite).
 //!
-//! Accepts the same element types as [`super::bson::parse_document`] (documents, arrays,
-//! strings, int32, int64, doubles, bools, null), checks every length against its container,
-//! limits nesting to [`super::bson::MAX_DEPTH`], and never panics.
+//! Only the element types the service sends are accepted (documents, arrays, strings, int32,
+//! int64, doubles, bools, null); every length is checked against its container, nesting is
+//! limited to [`MAX_DEPTH`], and it never panics. [`parse_document`] reads into a
+//! `serde_json::Value` through the same code, for callers that want the generic form.
+//! Encoding is never needed in production; tests encode with the `bson` crate, an independent
+//! implementation.
 
 use serde::de::value::{BorrowedStrDeserializer, MapAccessDeserializer};
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::forward_to_deserialize_any;
 
-use super::bson::{BsonError, MAX_DEPTH};
+/// Deepest nesting accepted (sync lines nest at most four levels).
+pub const MAX_DEPTH: usize = 32;
+
+/// Why a BSON document could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BsonError(pub String);
+
+impl std::fmt::Display for BsonError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 impl de::Error for BsonError {
     fn custom<T: std::fmt::Display>(msg: T) -> Self {
@@ -287,31 +302,56 @@ impl<'de> de::Deserializer<'de> for Element<'_, 'de> {
     }
 }
 
+/// Parses exactly one BSON document spanning all of `bytes` into a JSON value.
+pub fn parse_document(bytes: &[u8]) -> Result<serde_json::Value> {
+    from_slice(bytes)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{Value, json};
 
+    /// BSON bytes of `value` from the `bson` crate (an independent encoder).
+    fn encode(value: &Value) -> Vec<u8> {
+        let document = ::bson::to_document(value).expect("a JSON object");
+        let mut bytes = Vec::new();
+        document.to_writer(&mut bytes).expect("encode");
+        bytes
+    }
+
     #[test]
-    fn matches_the_value_path_for_sync_line_shapes() {
+    fn reads_every_supported_type_and_the_sync_line_shapes() {
         let v = json!({"data": {"bucket": "a", "has_more": false, "data": [
             {"op_id": "1", "op": "PUT", "object_type": "t", "object_id": "i",
              "data": "{\"x\":1}", "checksum": 3573495687.0_f64, "subkey": null},
             {"op_id": "2", "op": "MOVE", "checksum": -5}]},
-            "extra": [1, 2, {"nested": true}]});
-        let doc = crate::sync::bson::encode_document(&v);
-        let direct: Value = from_slice(&doc).expect("direct");
-        assert_eq!(direct, v);
+            "extra": [1, 5_000_000_000i64, true, {"nested": "x"}]});
+        assert_eq!(parse_document(&encode(&v)).expect("parse"), v);
     }
 
     #[test]
-    fn rejects_every_truncation_and_trailing_bytes() {
-        let doc = crate::sync::bson::encode_document(&json!({"a": "b", "c": [1, 2]}));
+    fn rejects_truncation_garbage_and_trailing_bytes_without_panicking() {
+        let doc = encode(&json!({"a": "b", "c": [1, 2]}));
         for cut in 0..doc.len() {
-            assert!(from_slice::<Value>(&doc[..cut]).is_err(), "cut at {cut}");
+            assert!(parse_document(&doc[..cut]).is_err(), "cut at {cut}");
         }
         let mut extra = doc.clone();
         extra.push(0);
-        assert!(from_slice::<Value>(&extra).is_err());
+        assert!(parse_document(&extra).is_err());
+        let mut bad_len = doc.clone();
+        bad_len[0] = 0xff;
+        assert!(parse_document(&bad_len).is_err());
+        // A 32-bit timestamp (type 0x11) is not a type the service sends.
+        assert!(parse_document(&[0x0d, 0, 0, 0, 0x11, b'a', 0, 1, 2, 3, 4, 5, 0]).is_err());
+    }
+
+    #[test]
+    fn rejects_deep_nesting() {
+        let mut value = json!(1);
+        for _ in 0..(MAX_DEPTH + 2) {
+            value = json!({ "x": value });
+        }
+        assert!(parse_document(&encode(&value)).is_err());
     }
 }

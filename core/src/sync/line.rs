@@ -306,7 +306,7 @@ impl<'a> SyncLine<'a> {
 
     /// Decodes one BSON line directly (strings borrowed from `bytes`).
     pub fn from_bson(bytes: &'a [u8]) -> Result<Self> {
-        let envelope: Envelope<'a> = super::bson_de::from_slice(bytes)
+        let envelope: Envelope<'a> = super::bson::from_slice(bytes)
             .map_err(|e| Error::protocol(format!("invalid binary line. cause: {e}")))?;
         Ok(Self::from_envelope(envelope))
     }

@@ -10,7 +10,6 @@
 
 pub(crate) mod apply;
 pub mod bson;
-mod bson_de;
 pub(crate) mod engine;
 pub mod line;
 pub(crate) mod new_keys;
