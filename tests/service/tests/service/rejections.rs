@@ -4,7 +4,7 @@
 //! produced by the real service's validator (its schemas run through its own JSON-schema and
 //! error-formatting libraries) for exactly these bodies.
 
-mod common;
+use crate::common;
 
 use common::*;
 use psync_test_service::TestService;

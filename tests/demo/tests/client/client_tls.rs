@@ -11,7 +11,7 @@ use psync_core::{ErrorKind, Value};
 use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::TestService;
 
-mod common;
+use crate::common;
 use common::proxy::{EndpointConnector, Proxy, TestCa};
 use common::*;
 

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Every fault mode observed from a raw client.
 
-mod common;
+use crate::common;
 
 use common::*;
 use psync_test_service::checksum;

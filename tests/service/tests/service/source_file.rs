@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! A source database file: existing rows replicate at start, other writers are picked up.
 
-mod common;
+use crate::common;
 
 use common::*;
 use psync_test_service::{SyncConfig, TestService};

@@ -3,23 +3,15 @@
 //! tasks end, their connections close and nothing talks to the service any more.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use psync_core::client::{BackendConnector, CheckpointError, Credentials, SyncDatabase};
 use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::TestService;
 
-mod common;
+use crate::common;
 use common::proxy::{EndpointConnector, Proxy};
 use common::*;
-
-async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dropping_the_last_handle_stops_every_task() {

@@ -228,7 +228,12 @@ fn crash_at_several_points(core: Core) -> Vec<(u64, &'static str, usize)> {
         let path = dir.path().join("crash.db");
         prepare(core, &path);
         let mut child = Command::new(&exe)
-            .args(["crash_child", "--exact", "--include-ignored", "--nocapture"])
+            .args([
+                "crash_safety::crash_child",
+                "--exact",
+                "--include-ignored",
+                "--nocapture",
+            ])
             .env(CHILD_ENV, format!("{}:{}", core.label(), path.display()))
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

@@ -13,7 +13,7 @@ use psync_core::client::{SYNC_LOCK_SUFFIX, SyncDatabase};
 use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::TestService;
 
-mod common;
+use crate::common;
 use common::*;
 
 async fn connect(db: &SyncDatabase, service: &TestService) -> psync_core::Result<()> {

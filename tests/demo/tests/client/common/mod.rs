@@ -49,6 +49,15 @@ pub async fn scalar(db: &SyncDatabase, sql: &str) -> Option<i64> {
         .and_then(Value::as_i64)
 }
 
+/// Waits until `condition` holds, failing after [`WAIT`] with `what` in the message.
+pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + WAIT;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub async fn eventually(db: &SyncDatabase, sql: &str, expected: i64) {
     let deadline = Instant::now() + WAIT;
     loop {

@@ -5,14 +5,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use psync_core::Value;
 use psync_core::client::{CheckpointError, SyncOptions};
 use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::{Faults, TestService};
 
-mod common;
+use crate::common;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,7 +22,11 @@ async fn local_write_uploads_then_checkpoint_request_converges() {
     first_sync(&db).await;
     local_insert_list(&db, "l1", "u1").await;
     eventually(&db, "SELECT count(*) FROM ps_crud", 0).await;
-    assert!(connector.uploaded.load(Ordering::SeqCst) >= 1);
+    // The queue empties inside the upload, just before the connector counts it.
+    until("the upload to be counted", || {
+        connector.uploaded.load(Ordering::SeqCst) >= 1
+    })
+    .await;
     let backend: i64 = service
         .source()
         .query_row("SELECT count(*) FROM lists WHERE id = 'l1'", [], |r| {
@@ -73,11 +77,10 @@ async fn checkpoint_requests_404_fall_back_to_legacy_uploads() {
     local_insert_list(&db, "l1", "u1").await;
     eventually(&db, "SELECT count(*) FROM ps_crud", 0).await;
     let id = client_id(&db).await;
-    let deadline = Instant::now() + WAIT;
-    while service.write_checkpoint("u1", &id).is_none() {
-        assert!(Instant::now() < deadline, "no legacy write checkpoint");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("no legacy write checkpoint", || {
+        service.write_checkpoint("u1", &id).is_some()
+    })
+    .await;
     backend_insert_list(&service, "after", "u1");
     eventually(&db, "SELECT count(*) FROM lists WHERE id = 'after'", 1).await;
     db.close().await.expect("close");
@@ -285,11 +288,10 @@ async fn failed_upload_sets_upload_error_then_retry_clears_it_and_releases_the_r
     .expect("connect");
     first_sync(&db).await;
     local_insert_list(&db, "pending", "u1").await;
-    let deadline = Instant::now() + WAIT;
-    while db.status().upload_error.is_none() {
-        assert!(Instant::now() < deadline, "upload error never shown");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("upload error never shown", || {
+        db.status().upload_error.is_some()
+    })
+    .await;
     // Scenario 131: an explicit request does not pass the gate while writes are pending.
     let request = db.request_checkpoint().await.expect("request");
     let waited = request
@@ -299,19 +301,11 @@ async fn failed_upload_sets_upload_error_then_retry_clears_it_and_releases_the_r
     assert!(!request.is_synced());
     connector.fail_uploads.store(0, Ordering::SeqCst);
     eventually(&db, "SELECT count(*) FROM ps_crud", 0).await;
-    let deadline = Instant::now() + WAIT;
-    while !request.is_synced() {
-        assert!(
-            Instant::now() < deadline,
-            "request never synced after upload"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let deadline = Instant::now() + WAIT;
-    while db.status().upload_error.is_some() {
-        assert!(Instant::now() < deadline, "upload error never cleared");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("request never synced after upload", || request.is_synced()).await;
+    until("upload error never cleared", || {
+        db.status().upload_error.is_none()
+    })
+    .await;
     db.close().await.expect("close");
 }
 
@@ -337,11 +331,10 @@ async fn wait_fails_fast_on_error_and_latches_after_disconnect() {
         .expect("reconnect");
     local_insert_list(&db, "x", "u1").await;
     let pending = db.request_checkpoint().await.expect("request");
-    let deadline = Instant::now() + WAIT;
-    while db.status().upload_error.is_none() {
-        assert!(Instant::now() < deadline, "upload error never shown");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("upload error never shown", || {
+        db.status().upload_error.is_some()
+    })
+    .await;
     let error = pending.wait_for_sync(Some(WAIT)).await.expect_err("error");
     assert!(matches!(error, CheckpointError::SyncError(_)), "{error:?}");
     db.close().await.expect("close");
@@ -375,11 +368,7 @@ async fn request_during_retry_wait_resolves_after_reconnect() {
     );
     // A change makes the service send a line, which breaks the live stream.
     backend_insert_list(&service, "breaker", "u1");
-    let deadline = Instant::now() + WAIT;
-    while db.status().connected {
-        assert!(Instant::now() < deadline, "never disconnected");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("never disconnected", || !db.status().connected).await;
     let pending = {
         let db = db.clone();
         tokio::spawn(async move { db.request_checkpoint().await })
@@ -392,11 +381,7 @@ async fn request_during_retry_wait_resolves_after_reconnect() {
         .expect("in time")
         .expect("join")
         .expect("request after reconnect");
-    let deadline = Instant::now() + WAIT;
-    while !request.is_synced() {
-        assert!(Instant::now() < deadline, "never synced");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    until("never synced", || request.is_synced()).await;
     db.close().await.expect("close");
 }
 

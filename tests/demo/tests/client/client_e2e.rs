@@ -5,14 +5,14 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use psync_core::Value;
 use psync_core::client::{CheckpointMode, SyncOptions};
 use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::{Faults, TestService};
 
-mod common;
+use crate::common;
 use common::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,11 +115,10 @@ async fn reconnects_after_dropped_stream_5xx_and_corrupt_checksums() {
         1,
     )
     .await;
-    let deadline = Instant::now() + WAIT;
-    while db.status().download_error.is_some() {
-        assert!(Instant::now() < deadline, "download error never cleared");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("download error never cleared", || {
+        db.status().download_error.is_none()
+    })
+    .await;
     for e in errors.lock().iter() {
         assert!(!e.contains("eyJ"), "token leaked: {e}");
     }
@@ -161,11 +160,10 @@ async fn five_xx_on_stream_sets_download_error_then_recovers() {
         "{:?}",
         errors.lock()
     );
-    let deadline = Instant::now() + WAIT;
-    while db.status().download_error.is_some() {
-        assert!(Instant::now() < deadline, "download error never cleared");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("download error never cleared", || {
+        db.status().download_error.is_none()
+    })
+    .await;
     db.close().await.expect("close");
 }
 
@@ -184,8 +182,10 @@ async fn expiring_token_is_refreshed_and_sync_continues() {
         .await
         .expect("connect");
     first_sync(&db).await;
-    tokio::time::sleep(Duration::from_millis(3000)).await;
-    assert!(connector.fetches.load(Ordering::SeqCst) >= 2);
+    until("a token refresh after expiry", || {
+        connector.fetches.load(Ordering::SeqCst) >= 2
+    })
+    .await;
     backend_insert_list(&service, "after-expiry", "u1");
     eventually(
         &db,
@@ -431,15 +431,12 @@ async fn stalled_stream_is_reopened_after_the_idle_timeout() {
         },
     );
     backend_insert_list(&service, "during-stall", "u1");
-    let deadline = Instant::now() + WAIT;
-    while !db
-        .status()
-        .download_error
-        .is_some_and(|e| e.contains("idle"))
-    {
-        assert!(Instant::now() < deadline, "stall never detected");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until("stall never detected", || {
+        db.status()
+            .download_error
+            .is_some_and(|e| e.contains("idle"))
+    })
+    .await;
     service.clear_faults();
     eventually(
         &db,

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! 100 concurrent streams while several clients upload.
 
-mod common;
+use crate::common;
 
 use common::*;
 use psync_test_service::TestService;

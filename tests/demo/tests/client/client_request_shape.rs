@@ -15,7 +15,7 @@ use psync_demo::open_demo_database;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-mod common;
+use crate::common;
 use common::{eventually, local_insert_list};
 
 struct FixedToken(String);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Write-checkpoint visibility in the stream (§9).
 
-mod common;
+use crate::common;
 
 use common::*;
 use psync_test_service::TestService;

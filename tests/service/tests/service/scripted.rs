@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Scripted streams through the Rust API and the admin HTTP API.
 
-mod common;
+use crate::common;
 
 use common::*;
 use psync_test_service::TestService;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use psync_test_service::TestService;
 
-mod common;
+use crate::common;
 use common::*;
 
 const ROWS: i64 = 30_000;

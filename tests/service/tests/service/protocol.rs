@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Protocol conformance against a raw HTTP client.
 
-mod common;
+use crate::common;
 
 use common::*;
 use psync_test_service::TestService;
