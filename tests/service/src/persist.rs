@@ -70,9 +70,8 @@ pub fn load(conn: &Connection) -> rusqlite::Result<Option<Store>> {
         };
         store.restore_op(&bucket, usize::try_from(definition).unwrap_or(0), op);
     }
-    let mut checkpoints = conn.prepare(
-        "SELECT user_id, client_id, id, source_position FROM _psync_write_checkpoints",
-    )?;
+    let mut checkpoints = conn
+        .prepare("SELECT user_id, client_id, id, source_position FROM _psync_write_checkpoints")?;
     let mut rows = checkpoints.query([])?;
     while let Some(row) = rows.next()? {
         let wc = WriteCheckpoint {

@@ -65,7 +65,10 @@ impl Inner {
 
     /// Runs `change` on the store (with the current source position) and persists what it
     /// changed before returning, so an answer sent afterwards survives a restart.
-    pub fn update_store<R>(&self, change: impl FnOnce(&mut Store, i64) -> R) -> rusqlite::Result<R> {
+    pub fn update_store<R>(
+        &self,
+        change: impl FnOnce(&mut Store, i64) -> R,
+    ) -> rusqlite::Result<R> {
         let conn = self.source.lock();
         let position = source::source_position(&conn)?;
         let mut store = self.store.lock();
@@ -181,7 +184,11 @@ impl Builder {
     /// source's current rows (persisted when the source is a file).
     fn initial_store(&self, conn: &Connection) -> rusqlite::Result<Store> {
         let persisted = self.db_path.is_some();
-        let kept = if persisted { persist::load(conn)? } else { None };
+        let kept = if persisted {
+            persist::load(conn)?
+        } else {
+            None
+        };
         let mut store = match kept {
             Some(store) => store,
             None => {
@@ -206,8 +213,8 @@ impl Builder {
             .map_err(std::io::Error::other)?;
         let conn = source::open(self.db_path.as_deref(), &self.options.sync)
             .map_err(std::io::Error::other)?;
-        let store = in_savepoint(&conn, |conn| self.initial_store(conn))
-            .map_err(std::io::Error::other)?;
+        let store =
+            in_savepoint(&conn, |conn| self.initial_store(conn)).map_err(std::io::Error::other)?;
         let mut faults = FaultRegistry::default();
         if let Some(global) = self.global_faults {
             faults.set(None, global);

@@ -69,14 +69,18 @@ async fn restart_keeps_op_ids_and_write_checkpoints() {
             .await;
             assert_eq!(status, 200);
         }
-        let (status, _) = upload(&svc, &token, json!([
-            {"op": "PATCH", "type": "lists", "id": "l1", "data": {"name": "v2"}}
-        ]))
+        let (status, _) = upload(
+            &svc,
+            &token,
+            json!([
+                {"op": "PATCH", "type": "lists", "id": "l1", "data": {"name": "v2"}}
+            ]),
+        )
         .await;
         assert_eq!(status, 200);
-        let stored = svc.inner().update_store(|store, position| {
-            store.checkpoint_request("u1", "c1", 7, position)
-        });
+        let stored = svc
+            .inner()
+            .update_store(|store, position| store.checkpoint_request("u1", "c1", 7, position));
         assert_eq!(stored.expect("stored"), 7);
         svc.head()
     };
