@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use psync_core::client::{CheckpointError, SyncDatabase};
+use psync_core::client::{CheckpointError, CheckpointRequest, SyncDatabase};
 use psync_core::{Error, Result, Value};
 use serde_json::json;
 
@@ -106,6 +106,24 @@ pub async fn wait_for_empty_upload_queue(db: &SyncDatabase, limit: Duration) -> 
     }
 }
 
+/// Waits for `request` up to `limit`. A sync error while waiting (faults at work, or one the
+/// status still shows from before) fails a wait fast; the request stays valid, so wait again.
+pub async fn wait_through_sync_errors(
+    request: &CheckpointRequest,
+    limit: Duration,
+) -> std::result::Result<(), CheckpointError> {
+    let deadline = Instant::now() + limit;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match request.wait_for_sync(Some(left)).await {
+            Err(CheckpointError::SyncError(_)) if !left.is_zero() => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            outcome => return outcome,
+        }
+    }
+}
+
 /// The checks of one client.
 pub struct Checker {
     name: String,
@@ -181,21 +199,9 @@ impl Checker {
                 return Ok(());
             }
         };
-        // A sync error while waiting (the faults at work) fails the wait fast; the request
-        // stays valid, so wait again until the deadline.
-        let deadline = Instant::now() + Duration::from_secs(15);
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match request.wait_for_sync(Some(left)).await {
-                Ok(()) => break,
-                Err(CheckpointError::SyncError(_)) if !left.is_zero() => {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => {
-                    say(&format!("barrier interrupted {e}"));
-                    return Ok(());
-                }
-            }
+        if let Err(e) = wait_through_sync_errors(&request, Duration::from_secs(15)).await {
+            say(&format!("barrier interrupted {e}"));
+            return Ok(());
         }
         let local = all_rows(db).await?;
         let missing: Vec<_> = before
