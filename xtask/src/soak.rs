@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `cargo xtask soak --minutes N [--seed S] [--clients N] [--runs K]`: long runs of the fault
-//! suite (`tests/chaos`), release build. Each run prints its seed first and a summary line
-//! last; with `--runs K` the seeds are S, S+1, … (S random when not given).
+//! `cargo xtask soak --minutes N [--seed S] [--clients N] [--runs K] [--debug]`: long runs of
+//! the fault suite (`tests/chaos`), release build unless `--debug`. Each run prints its seed
+//! first and a summary line last; with `--runs K` the seeds are S, S+1, … (S random when not
+//! given).
 //!
 //! `cargo xtask fuzz --cases N`: the seeded sync fuzzers of `core/tests/sync_fuzz.rs` with N
 //! cases each (release build), reporting cases per second.
 
 use std::process::Command;
-use std::time::Instant;
 
 use crate::run;
 
@@ -36,23 +36,20 @@ pub fn soak(args: &[String]) -> Result<(), String> {
     let runs = number(args, "--runs")?.unwrap_or(1);
     let first_seed = match number(args, "--seed")? {
         Some(seed) => seed,
-        None => u64::from(std::process::id()) << 20 ^ Instant::now().elapsed().as_nanos() as u64,
+        None => std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(1, |d| d.as_nanos() as u64 % 1_000_000_007),
     };
-    run(
-        "cargo",
-        &[
-            "build",
-            "--release",
-            "-p",
-            "psync-chaos",
-            "-p",
-            "psync-test-service",
-        ],
-    )?;
-    let release = target_dir()?.join("release");
+    let debug = args.iter().any(|a| a == "--debug");
+    let mut build = vec!["build", "-p", "psync-chaos", "-p", "psync-test-service"];
+    if !debug {
+        build.push("--release");
+    }
+    run("cargo", &build)?;
+    let binaries = target_dir()?.join(if debug { "debug" } else { "release" });
     let mut failed = Vec::new();
     for seed in (0..runs).map(|i| first_seed.wrapping_add(i)) {
-        let status = Command::new(release.join("psync-chaos"))
+        let status = Command::new(binaries.join("psync-chaos"))
             .arg("--seconds")
             .arg((minutes * 60).to_string())
             .arg("--clients")
