@@ -222,9 +222,7 @@ async fn corrupted_database_file_fails_clearly() {
     let mut bytes = std::fs::read(&header).expect("read");
     bytes[..100].fill(0xA5);
     std::fs::write(&header, &bytes).expect("write");
-    let error = Database::open(&header)
-        .err()
-        .expect("open refuses a destroyed header");
+    let error = Database::open(&header).expect_err("open refuses a destroyed header");
     eprintln!("corrupted header: {error}");
     assert!(
         error.to_string().contains("not a SQLite database"),
@@ -244,8 +242,7 @@ async fn corrupted_database_file_fails_clearly() {
         Err(error) => error.to_string(),
         Ok(db) => db
             .get("SELECT count(*) FROM ps_data__todos", &[])
-            .err()
-            .expect("reading garbage pages fails")
+            .expect_err("reading garbage pages fails")
             .to_string(),
     };
     eprintln!("corrupted pages: {message}");
