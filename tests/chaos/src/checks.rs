@@ -35,6 +35,17 @@ async fn rows_of(db: &SyncDatabase, sql: &str, params: Vec<Value>) -> Result<Row
         .collect())
 }
 
+/// The `(id, completed)` rows of an `/admin/source/query` answer.
+pub fn rows_of_answer(answer: &serde_json::Value) -> Rows {
+    let rows = answer["rows"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    rows.iter()
+        .filter_map(|r| Some((r.get(0)?.as_str()?.to_owned(), r.get(1)?.as_i64()?)))
+        .collect()
+}
+
 /// Every local `todos` row.
 pub async fn all_rows(db: &SyncDatabase) -> Result<Rows> {
     rows_of(db, "SELECT id, completed FROM todos", vec![]).await
@@ -177,12 +188,7 @@ impl Checker {
             .json()
             .await
             .ok()?;
-        let rows = answer.get("rows")?.as_array()?;
-        Some(
-            rows.iter()
-                .filter_map(|r| Some((r.get(0)?.as_str()?.to_owned(), r.get(1)?.as_i64()?)))
-                .collect(),
-        )
+        Some(rows_of_answer(&answer))
     }
 
     /// One write-barrier round; prints `barrier ok|timeout|unavailable`.

@@ -166,10 +166,6 @@ impl ServiceProcess {
                 json!({"sql": "SELECT id, completed FROM todos"}),
             )
             .await?;
-        let rows = answer["rows"].as_array().cloned().unwrap_or_default();
-        Ok(rows
-            .iter()
-            .filter_map(|r| Some((r.get(0)?.as_str()?.to_owned(), r.get(1)?.as_i64()?)))
-            .collect())
+        Ok(crate::checks::rows_of_answer(&answer))
     }
 }
