@@ -49,6 +49,31 @@ impl Expected {
             .collect()
     }
 
+    /// Compares with the backend's rows (id → completed): the rows whose acknowledged state
+    /// the backend does not hold (lost), and the backend rows starting with `prefix` (this
+    /// client's) that no acknowledged write explains (phantom).
+    pub fn compare(&self, backend: &BTreeMap<String, i64>, prefix: &str) -> (Vec<String>, u64) {
+        let lost = self
+            .rows
+            .iter()
+            .filter(|(id, state)| match state {
+                Some(seq) => backend.get(*id) != Some(seq),
+                None => backend.contains_key(*id),
+            })
+            .map(|(id, state)| {
+                format!(
+                    "{id}: acknowledged {state:?}, backend {:?}",
+                    backend.get(id)
+                )
+            })
+            .collect();
+        let phantom = backend
+            .keys()
+            .filter(|id| id.starts_with(prefix) && !self.rows.contains_key(*id))
+            .count() as u64;
+        (lost, phantom)
+    }
+
     /// Reads a log file (missing = empty).
     pub fn read(path: &Path) -> io::Result<Self> {
         let text = match std::fs::read_to_string(path) {
@@ -96,5 +121,50 @@ impl AckLog {
         self.file
             .write_all(format!("{seq} {op} {id}\n").as_bytes())?;
         self.file.sync_data()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_keeps_the_last_write_per_row_and_skips_a_torn_line() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("c0.log");
+        let mut log = AckLog::open(&path).expect("open");
+        log.append(1, WriteKind::Put, "c0-1").expect("append");
+        log.append(2, WriteKind::Put, "c0-2").expect("append");
+        log.append(3, WriteKind::Put, "c0-1").expect("append");
+        log.append(4, WriteKind::Delete, "c0-2").expect("append");
+        drop(log);
+        let mut file = OpenOptions::new().append(true).open(&path).expect("reopen");
+        file.write_all(b"5 pu").expect("torn line");
+        let expected = Expected::read(&path).expect("read");
+        assert_eq!(expected.writes, 4);
+        assert_eq!(expected.max_seq, 4);
+        assert_eq!(
+            expected.present().into_iter().collect::<Vec<_>>(),
+            vec![("c0-1".to_owned(), 3)]
+        );
+        assert_eq!(expected.rows.get("c0-2"), Some(&None));
+        assert_eq!(
+            Expected::read(&dir.path().join("missing")).expect("empty"),
+            Expected::default()
+        );
+
+        let backend = |rows: &[(&str, i64)]| -> BTreeMap<String, i64> {
+            rows.iter()
+                .map(|(id, seq)| ((*id).to_owned(), *seq))
+                .collect()
+        };
+        let (lost, phantom) = expected.compare(&backend(&[("c0-1", 3), ("c1-9", 9)]), "c0-");
+        assert!(lost.is_empty(), "{lost:?}");
+        assert_eq!(phantom, 0);
+        // An older version, a deleted row back, an unexplained row.
+        let (lost, phantom) =
+            expected.compare(&backend(&[("c0-1", 1), ("c0-2", 2), ("c0-7", 7)]), "c0-");
+        assert_eq!(lost.len(), 2, "{lost:?}");
+        assert_eq!(phantom, 1);
     }
 }

@@ -258,24 +258,12 @@ impl Run {
         for (index, client) in clients.iter().enumerate() {
             let expected = Expected::read(&client.log)?;
             self.summary.acknowledged += expected.writes;
-            let prefix = format!("{}-", client_name(index));
-            for (id, state) in &expected.rows {
-                let kept = match state {
-                    Some(seq) => backend.get(id) == Some(seq),
-                    None => !backend.contains_key(id),
-                };
-                if !kept {
-                    self.summary.lost += 1;
-                    eprintln!(
-                        "psync-chaos: LOST {id}: acknowledged {state:?}, backend {:?}",
-                        backend.get(id)
-                    );
-                }
+            let (lost, phantom) = expected.compare(backend, &format!("{}-", client_name(index)));
+            for problem in &lost {
+                eprintln!("psync-chaos: LOST {problem}");
             }
-            self.summary.phantom += backend
-                .keys()
-                .filter(|id| id.starts_with(&prefix) && !expected.rows.contains_key(*id))
-                .count() as u64;
+            self.summary.lost += lost.len() as u64;
+            self.summary.phantom += phantom;
             for line in &self.finals[index] {
                 if let Some(ms) = line.strip_prefix("synced ") {
                     let took = Duration::from_millis(ms.parse().unwrap_or(u64::MAX));
