@@ -7,6 +7,7 @@
 
 mod bindings;
 mod cores;
+mod soak;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -26,6 +27,8 @@ fn main() -> ExitCode {
         Some("bindings") => bindings::test(),
         Some("reference") => reference_core().map(|path| eprintln!("{}", path.display())),
         Some("fixtures") => fixtures(),
+        Some("soak") => soak::soak(&args[1..]),
+        Some("fuzz") => soak::fuzz(&args[1..]),
         _ => {
             eprintln!(
                 "usage: cargo xtask <test|lint|bench|bench-client|reference|fixtures|bindings>"

@@ -13,6 +13,7 @@
 //! optimization); code that must notify deletes one row first (as `powersync_clear` does).
 
 mod checkpointer;
+mod file_identity;
 mod notify;
 mod pool;
 mod transaction;
@@ -77,6 +78,8 @@ struct Inner {
     changes: ChangeTracker,
     /// Background WAL checkpoints (file databases only).
     checkpointer: Mutex<Option<Checkpointer>>,
+    /// The opened file, checked before each write (file databases only).
+    file: Option<file_identity::FileIdentity>,
 }
 
 #[derive(Debug, Clone)]
@@ -178,8 +181,13 @@ impl Database {
         changes.install(&mut writer)?;
         let writer_interrupt = writer.get_interrupt_handle();
 
+        let file = match &location {
+            Location::File(path) => Some(file_identity::FileIdentity::of(path)),
+            Location::Memory(_) => None,
+        };
         let db = Database {
             inner: Arc::new(Inner {
+                file,
                 location,
                 writer: Mutex::new(Some(writer)),
                 writer_owner: Mutex::new(None),
@@ -270,6 +278,9 @@ impl Database {
     /// run the caller's own `BEGIN`/`COMMIT`. Listeners are notified afterwards.
     pub fn with_writer_connection<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
         self.ensure_open()?;
+        if let Some(file) = &self.inner.file {
+            file.check()?;
+        }
         let current = std::thread::current().id();
         if *self.inner.writer_owner.lock() == Some(current) {
             return Err(Error::state(

@@ -9,6 +9,7 @@ mod common;
 mod schema_common;
 
 mod crud;
+mod deleted_file;
 mod fixtures;
 mod kv;
 mod migrations;

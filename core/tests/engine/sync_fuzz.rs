@@ -3,7 +3,9 @@
 //! and a line that fails leaves the oplog exactly as it was.
 //!
 //! Dependency-free on purpose (a seeded xorshift generator), so it runs in CI quickly and
-//! reproducibly; `PSYNC_FUZZ_ITERATIONS` raises the iteration count.
+//! reproducibly. Long mode: `PSYNC_FUZZ_CASES=10000000` (or `cargo xtask fuzz --cases N`) sets
+//! the cases of each fuzzer (`PSYNC_FUZZ_ITERATIONS` is the older name), `PSYNC_FUZZ_SEED` the
+//! seed; each fuzzer prints its seed, cases and cases per second.
 
 use crate::schema_common as common;
 
@@ -75,34 +77,80 @@ fn oplog_snapshot(conn: &rusqlite::Connection) -> Vec<(i64, i64, i64)> {
         .expect("rows")
 }
 
-#[test]
-fn mutated_lines_never_panic_or_half_apply() {
-    let iterations: usize = std::env::var("PSYNC_FUZZ_ITERATIONS")
+/// Cases per fuzzer: `PSYNC_FUZZ_CASES` (long mode), else `default`.
+fn cases(default: usize) -> usize {
+    ["PSYNC_FUZZ_CASES", "PSYNC_FUZZ_ITERATIONS"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok()?.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The generator for one fuzzer (`PSYNC_FUZZ_SEED` reproduces a printed seed).
+fn generator(name: &str) -> XorShift {
+    let seed = std::env::var("PSYNC_FUZZ_SEED")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(1500);
+        .unwrap_or(0x9e37_79b9_7f4a_7c15_u64);
+    eprintln!("{name}: seed {seed}");
+    XorShift(seed.max(1))
+}
+
+fn report(name: &str, cases: usize, started: std::time::Instant) {
+    let seconds = started.elapsed().as_secs_f64();
+    eprintln!(
+        "{name}: {cases} cases in {seconds:.1} s = {:.0} cases/s",
+        cases as f64 / seconds.max(1e-9)
+    );
+}
+
+/// One mutated line: (BSON?, bytes).
+fn mutated_line(rng: &mut XorShift, seeds: &[serde_json::Value]) -> (bool, Vec<u8>) {
+    let seed = &seeds[rng.below(seeds.len())];
+    let binary = rng.below(2) == 0;
+    let mut bytes = if binary {
+        common::bson_line(seed)
+    } else {
+        seed.to_string().into_bytes()
+    };
+    mutate(rng, &mut bytes);
+    (binary, bytes)
+}
+
+/// The decoders alone (BSON document → value → line; text → line): never a panic.
+fn decode(binary: bool, bytes: &[u8]) {
+    if binary {
+        if let Ok(value) = bson_to_value(bytes) {
+            let _ = SyncLine::from_value(&value);
+        }
+    } else if let Ok(text) = std::str::from_utf8(bytes) {
+        let _ = SyncLine::from_text(text);
+    }
+}
+
+#[test]
+fn mutated_lines_never_panic_the_decoders() {
+    let total = cases(20_000);
+    let mut rng = generator("decoder fuzz");
+    let seeds = seeds();
+    let started = std::time::Instant::now();
+    for _ in 0..total {
+        let (binary, bytes) = mutated_line(&mut rng, &seeds);
+        decode(binary, &bytes);
+    }
+    report("decoder fuzz", total, started);
+}
+
+#[test]
+fn mutated_lines_never_panic_or_half_apply() {
+    let iterations = cases(1500);
     let db = common::open();
     let engine = &db.state.sync;
-    let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
+    let mut rng = generator("engine fuzz");
     let seeds = seeds();
+    let started = std::time::Instant::now();
     for i in 0..iterations {
-        let seed = &seeds[rng.below(seeds.len())];
-        let binary = rng.below(2) == 0;
-        let mut bytes = if binary {
-            common::bson_line(seed)
-        } else {
-            seed.to_string().into_bytes()
-        };
-        mutate(&mut rng, &mut bytes);
-
-        // The decoders alone.
-        if binary {
-            if let Ok(value) = bson_to_value(&bytes) {
-                let _ = SyncLine::from_value(&value);
-            }
-        } else if let Ok(text) = std::str::from_utf8(&bytes) {
-            let _ = SyncLine::from_text(text);
-        }
+        let (binary, bytes) = mutated_line(&mut rng, &seeds);
+        decode(binary, &bytes);
 
         // The engine: a failing line leaves the oplog unchanged.
         db.conn.execute_batch("BEGIN").expect("begin");
@@ -125,4 +173,5 @@ fn mutated_lines_never_panic_or_half_apply() {
             }
         }
     }
+    report("engine fuzz", iterations, started);
 }

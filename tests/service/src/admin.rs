@@ -66,9 +66,8 @@ async fn set_faults(State(inner): State<AppState>, body: Bytes) -> Result<Respon
         == Some(true)
     {
         inner
-            .store
-            .lock()
-            .forget_write_checkpoints(client.as_deref());
+            .update_store(|store, _| store.forget_write_checkpoints(client.as_deref()))
+            .map_err(|e| ApiError::internal(&e.to_string()))?;
     }
     inner.notify();
     Ok(ok())
@@ -76,10 +75,10 @@ async fn set_faults(State(inner): State<AppState>, body: Bytes) -> Result<Respon
 
 async fn forget(State(inner): State<AppState>, body: Bytes) -> Result<Response, ApiError> {
     let body = parse_body(&body)?;
+    let client = optional_client(&body);
     inner
-        .store
-        .lock()
-        .forget_write_checkpoints(optional_client(&body).as_deref());
+        .update_store(|store, _| store.forget_write_checkpoints(client.as_deref()))
+        .map_err(|e| ApiError::internal(&e.to_string()))?;
     inner.notify();
     Ok(ok())
 }
@@ -229,9 +228,11 @@ async fn source_query(State(inner): State<AppState>, body: Bytes) -> Result<Resp
 }
 
 /// MOVE compaction of every bucket → `{"converted": n}`.
-async fn compact(State(inner): State<AppState>) -> Response {
-    let converted = inner.store.lock().compact();
-    axum::Json(json!({"converted": converted})).into_response()
+async fn compact(State(inner): State<AppState>) -> Result<Response, ApiError> {
+    let converted = inner
+        .update_store(|store, _| store.compact())
+        .map_err(|e| ApiError::internal(&e.to_string()))?;
+    Ok(axum::Json(json!({"converted": converted})).into_response())
 }
 
 /// `{"paused": bool}`.

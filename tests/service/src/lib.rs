@@ -13,6 +13,7 @@ pub mod config;
 pub mod encode;
 pub mod error;
 pub mod faults;
+pub mod persist;
 pub mod routes;
 pub mod script;
 pub mod service;

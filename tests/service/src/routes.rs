@@ -244,15 +244,11 @@ async fn checkpoint_request(
     let (client_id, requested) =
         validate::checkpoint_request(&params).map_err(ApiError::validation)?;
     let claims = authenticate(&inner, &headers)?;
-    let stored = {
-        let conn = inner.source.lock();
-        let position =
-            source::source_position(&conn).map_err(|e| ApiError::internal(&e.to_string()))?;
-        inner
-            .store
-            .lock()
-            .checkpoint_request(&claims.user_id, &client_id, requested, position)
-    };
+    let stored = inner
+        .update_store(|store, position| {
+            store.checkpoint_request(&claims.user_id, &client_id, requested, position)
+        })
+        .map_err(|e| ApiError::internal(&e.to_string()))?;
     inner.notify();
     Ok(axum::Json(json!({"data": {"checkpoint_request_id": stored.to_string()}})).into_response())
 }
@@ -267,16 +263,15 @@ async fn write_checkpoint2(
     fault_prelude(&inner, client_id.as_deref(), "/write-checkpoint2.json").await?;
     validate::write_checkpoint_request(&params).map_err(ApiError::validation)?;
     let claims = authenticate(&inner, &headers)?;
-    let id = {
-        let conn = inner.source.lock();
-        let position =
-            source::source_position(&conn).map_err(|e| ApiError::internal(&e.to_string()))?;
-        inner.store.lock().legacy_write_checkpoint(
-            &claims.user_id,
-            client_id.as_deref().unwrap_or(""),
-            position,
-        )
-    };
+    let id = inner
+        .update_store(|store, position| {
+            store.legacy_write_checkpoint(
+                &claims.user_id,
+                client_id.as_deref().unwrap_or(""),
+                position,
+            )
+        })
+        .map_err(|e| ApiError::internal(&e.to_string()))?;
     inner.notify();
     Ok(axum::Json(json!({"data": {"write_checkpoint": id.to_string()}})).into_response())
 }

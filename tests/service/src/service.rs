@@ -5,7 +5,7 @@ use crate::config::{ServiceOptions, SyncConfig};
 use crate::faults::{FaultRegistry, Faults};
 use crate::script::{ScriptRegistry, ScriptedStream};
 use crate::store::{Store, WriteCheckpoint};
-use crate::{auth, routes, source};
+use crate::{auth, persist, routes, source};
 use parking_lot::{Mutex, MutexGuard};
 use rusqlite::Connection;
 use std::net::SocketAddr;
@@ -47,15 +47,34 @@ impl Inner {
             return Ok(0);
         }
         let mut store = self.store.lock();
-        let changes = source::take_changes(conn, store.replicated_position)?;
-        for change in &changes {
-            store.apply_change(&self.options.sync, change);
-        }
+        // One transaction: changes leave the log only together with the ops made of them.
+        let changes = in_savepoint(conn, |conn| {
+            let changes = source::take_changes(conn, store.replicated_position)?;
+            for change in &changes {
+                store.apply_change(&self.options.sync, change);
+            }
+            persist::flush(conn, &mut store)?;
+            Ok(changes)
+        })?;
         drop(store);
         if !changes.is_empty() {
             self.notify();
         }
         Ok(changes.len())
+    }
+
+    /// Runs `change` on the store (with the current source position) and persists what it
+    /// changed before returning, so an answer sent afterwards survives a restart.
+    pub fn update_store<R>(
+        &self,
+        change: impl FnOnce(&mut Store, i64) -> R,
+    ) -> rusqlite::Result<R> {
+        let conn = self.source.lock();
+        let position = source::source_position(&conn)?;
+        let mut store = self.store.lock();
+        let result = change(&mut store, position);
+        in_savepoint(&conn, |conn| persist::flush(conn, &mut store))?;
+        Ok(result)
     }
 
     /// Replicates pending source changes.
@@ -161,6 +180,31 @@ impl Builder {
         Ok(BackgroundService { service, runtime })
     }
 
+    /// The bucket storage a database file kept from an earlier run, else a replication of the
+    /// source's current rows (persisted when the source is a file).
+    fn initial_store(&self, conn: &Connection) -> rusqlite::Result<Store> {
+        let persisted = self.db_path.is_some();
+        let kept = if persisted {
+            persist::load(conn)?
+        } else {
+            None
+        };
+        let mut store = match kept {
+            Some(store) => store,
+            None => {
+                let mut store = Store::journalled(persisted);
+                let (rows, position) = source::snapshot(conn, &self.options.sync)?;
+                for row in &rows {
+                    store.apply_change(&self.options.sync, row);
+                }
+                store.set_replicated_position(position);
+                store
+            }
+        };
+        persist::flush(conn, &mut store)?;
+        Ok(store)
+    }
+
     /// Starts the service on 127.0.0.1.
     pub async fn start(self) -> std::io::Result<TestService> {
         self.options
@@ -169,13 +213,8 @@ impl Builder {
             .map_err(std::io::Error::other)?;
         let conn = source::open(self.db_path.as_deref(), &self.options.sync)
             .map_err(std::io::Error::other)?;
-        let mut store = Store::default();
-        let (rows, position) =
-            source::snapshot(&conn, &self.options.sync).map_err(std::io::Error::other)?;
-        for row in &rows {
-            store.apply_change(&self.options.sync, row);
-        }
-        store.replicated_position = position;
+        let store =
+            in_savepoint(&conn, |conn| self.initial_store(conn)).map_err(std::io::Error::other)?;
         let mut faults = FaultRegistry::default();
         if let Some(global) = self.global_faults {
             faults.set(None, global);
@@ -356,7 +395,9 @@ impl TestService {
 
     /// Forgets write-checkpoint / checkpoint-request records of a client id (or all).
     pub fn forget_checkpoint_requests(&self, client_id: Option<&str>) {
-        self.inner.store.lock().forget_write_checkpoints(client_id);
+        let _ = self
+            .inner
+            .update_store(|store, _| store.forget_write_checkpoints(client_id));
         self.inner.notify();
     }
 
@@ -383,7 +424,9 @@ impl TestService {
     /// Runs MOVE compaction over every bucket (see [`Store::compact`]); returns the number of
     /// converted ops. Connected streams are not re-sent anything: checksums don't change.
     pub fn compact(&self) -> usize {
-        self.inner.store.lock().compact()
+        self.inner
+            .update_store(|store, _| store.compact())
+            .unwrap_or(0)
     }
 
     /// Last op id.
@@ -406,5 +449,23 @@ impl TestService {
 impl Drop for TestService {
     fn drop(&mut self) {
         self.shutdown();
+    }
+}
+
+/// Runs `body` in a savepoint (a transaction of its own, or nested in the caller's).
+fn in_savepoint<R>(
+    conn: &Connection,
+    body: impl FnOnce(&Connection) -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
+    conn.execute_batch("SAVEPOINT psync_store")?;
+    match body(conn) {
+        Ok(result) => {
+            conn.execute_batch("RELEASE psync_store")?;
+            Ok(result)
+        }
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK TO psync_store; RELEASE psync_store");
+            Err(e)
+        }
     }
 }

@@ -91,6 +91,32 @@ pub struct Store {
     /// Per (definition index, row id): the bucket the row currently lives in.
     placements: HashMap<(usize, String), String>,
     write_checkpoints: HashMap<(String, String), WriteCheckpoint>,
+    /// Changes not yet written to the source database file (`None`: nothing is persisted,
+    /// the source lives in memory). See `persist.rs`.
+    pub journal: Option<Vec<Persisted>>,
+}
+
+/// A change of the store that a service on a database file persists (so a restarted service
+/// continues with the same op ids, checksums and write checkpoints, like the real one).
+#[derive(Debug, Clone)]
+pub enum Persisted {
+    /// A new op in `bucket` (of bucket definition `definition`).
+    Op {
+        /// Bucket name.
+        bucket: String,
+        /// Index of the bucket definition.
+        definition: usize,
+        /// The op.
+        op: Op,
+    },
+    /// Compaction turned this op into a MOVE.
+    Moved(i64),
+    /// The write-checkpoint record of (user, client) is now this.
+    WriteCheckpoint(String, String, WriteCheckpoint),
+    /// Write-checkpoint records of one client (or all) were dropped.
+    Forgot(Option<String>),
+    /// Replication processed the source change log up to here.
+    ReplicatedPosition(i64),
 }
 
 /// Version of the deployed sync rules; like the real service, bucket names start with it
@@ -130,12 +156,66 @@ fn owner_of(data: &str, column: &str) -> Option<String> {
 }
 
 impl Store {
-    fn push(&mut self, bucket: &str, mut op: Op) {
+    /// An empty store; with `journalled`, changes are kept for `persist::flush`.
+    pub fn journalled(journalled: bool) -> Self {
+        Self {
+            journal: journalled.then(Vec::new),
+            ..Self::default()
+        }
+    }
+
+    fn record(&mut self, change: impl FnOnce() -> Persisted) {
+        if let Some(journal) = &mut self.journal {
+            journal.push(change());
+        }
+    }
+
+    fn push(&mut self, bucket: &str, definition: usize, mut op: Op) {
         self.head += 1;
         op.op_id = self.head;
+        self.record(|| Persisted::Op {
+            bucket: bucket.to_owned(),
+            definition,
+            op: op.clone(),
+        });
         let entry = self.buckets.entry(bucket.to_owned()).or_default();
         entry.checksum = checksum::add(entry.checksum, op.checksum);
         entry.ops.push(op);
+    }
+
+    /// Puts back an op read from the database file (ops come in ascending op id).
+    pub fn restore_op(&mut self, bucket: &str, definition: usize, op: Op) {
+        self.head = self.head.max(op.op_id);
+        let key = (definition, op.object_id.clone());
+        match op.kind {
+            OpKind::Put => {
+                self.placements.insert(key, bucket.to_owned());
+            }
+            OpKind::Remove if self.placements.get(&key).map(String::as_str) == Some(bucket) => {
+                self.placements.remove(&key);
+            }
+            OpKind::Remove | OpKind::Move => {}
+        }
+        let entry = self.buckets.entry(bucket.to_owned()).or_default();
+        entry.checksum = checksum::add(entry.checksum, op.checksum);
+        entry.ops.push(op);
+    }
+
+    /// Puts back a write-checkpoint record read from the database file.
+    pub fn restore_write_checkpoint(&mut self, user: &str, client: &str, wc: WriteCheckpoint) {
+        self.write_checkpoints
+            .insert((user.to_owned(), client.to_owned()), wc);
+    }
+
+    /// Sets the processed change-log position.
+    pub fn set_replicated_position(&mut self, position: i64) {
+        self.replicated_position = position;
+        self.record(|| Persisted::ReplicatedPosition(position));
+    }
+
+    fn store_write_checkpoint(&mut self, key: (String, String), wc: WriteCheckpoint) {
+        self.record(|| Persisted::WriteCheckpoint(key.0.clone(), key.1.clone(), wc));
+        self.write_checkpoints.insert(key, wc);
     }
 
     /// Turns one source change into ops in every bucket it affects.
@@ -164,7 +244,7 @@ impl Store {
                     data: None,
                     checksum: checksum::delete_checksum(&change.table, &change.id),
                 };
-                self.push(old, op);
+                self.push(old, index, op);
                 self.placements.remove(&key);
             }
             if let (Some(bucket), Some(data)) = (new_bucket, &change.data) {
@@ -176,11 +256,11 @@ impl Store {
                     data: Some(data.clone()),
                     checksum: checksum::put_checksum(&change.table, &change.id, data),
                 };
-                self.push(&bucket, op);
+                self.push(&bucket, index, op);
                 self.placements.insert(key, bucket);
             }
         }
-        self.replicated_position = self.replicated_position.max(change.seq);
+        self.set_replicated_position(self.replicated_position.max(change.seq));
     }
 
     /// Snapshot for a user's connection.
@@ -232,7 +312,7 @@ impl Store {
     /// later op of the same row supersedes becomes a MOVE with the same op id and checksum,
     /// so bucket checksums and counts stay the same. Returns how many ops were converted.
     pub fn compact(&mut self) -> usize {
-        let mut converted = 0;
+        let mut converted = Vec::new();
         for bucket in self.buckets.values_mut() {
             let mut seen = std::collections::HashSet::new();
             for op in bucket.ops.iter_mut().rev() {
@@ -245,11 +325,14 @@ impl Store {
                     op.object_type.clear();
                     op.object_id.clear();
                     op.data = None;
-                    converted += 1;
+                    converted.push(op.op_id);
                 }
             }
         }
-        converted
+        for &op_id in &converted {
+            self.record(|| Persisted::Moved(op_id));
+        }
+        converted.len()
     }
 
     /// Legacy `write-checkpoint2`: increments the shared counter.
@@ -259,7 +342,7 @@ impl Store {
             .write_checkpoints
             .get(&key)
             .map_or(1, |wc| wc.id.saturating_add(1));
-        self.write_checkpoints.insert(
+        self.store_write_checkpoint(
             key,
             WriteCheckpoint {
                 id,
@@ -282,7 +365,7 @@ impl Store {
         match self.write_checkpoints.get(&key) {
             Some(stored) if stored.id >= requested => stored.id,
             _ => {
-                self.write_checkpoints.insert(
+                self.store_write_checkpoint(
                     key,
                     WriteCheckpoint {
                         id: requested,
@@ -303,6 +386,7 @@ impl Store {
 
     /// Drops write-checkpoint records: of one client id (any user) or all.
     pub fn forget_write_checkpoints(&mut self, client: Option<&str>) {
+        self.record(|| Persisted::Forgot(client.map(str::to_owned)));
         match client {
             Some(client) => self.write_checkpoints.retain(|(_, c), _| c != client),
             None => self.write_checkpoints.clear(),
