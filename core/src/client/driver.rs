@@ -168,7 +168,7 @@ fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
     let start = engine::StartSyncStream {
         parameters: Some(shared.options.request_parameters()),
         schema,
-        include_defaults: shared.options.include_defaults,
+        include_defaults: shared.options.include_default_streams,
         active_streams: client.active_streams.lock().keys(),
         app_metadata: shared.options.app_metadata.clone(),
         checkpoint_mode: if shared.requests_mode() {

@@ -165,7 +165,7 @@ async fn subscribing_offline_syncs_on_connect_and_held_handles_survive_their_ttl
 async fn include_default_streams_off_syncs_only_explicit_subscriptions() {
     let service = streams_service().await;
     let options = SyncOptions {
-        include_defaults: false,
+        include_default_streams: false,
         ..fast_options()
     };
     let (db, _connector) = connected(&service, "u1", options).await;
