@@ -165,7 +165,7 @@ class StreamsTest {
             db.execute("INSERT INTO lists(id, name, owner_id) VALUES ('l9', 'new', 'u1')")
             val failed = withTimeout(10_000) { db.status.first { it.uploadError != null } }
             assertTrue(failed.uploadError!!.message!!.contains("backend unavailable"))
-            assertEquals(failed.uploadError?.message, failed.anyError?.message)
+            assertEquals(failed.uploadError!!.message, failed.anyError?.message)
             assertEquals(failed, failed.copy())
         }
     }

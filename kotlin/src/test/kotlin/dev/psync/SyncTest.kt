@@ -27,7 +27,7 @@ class SyncTest : ServiceTest() {
             val request = db.requestCheckpoint()
             request.waitForSync(10.seconds)
 
-            assertTrue(request.isSynced())
+            assertTrue(request.isSynced)
             assertTrue(connector.uploads.get() >= 1, "uploads: ${connector.uploads.get()}")
             assertNull(db.getCrudBatch())
             assertEquals(mapOf("name" to "groceries"), db.get("SELECT name FROM lists WHERE id = 'l1'"))
@@ -57,7 +57,7 @@ class SyncTest : ServiceTest() {
 
             val failed = withTimeout(20_000) { db.status.first { it.uploadError != null } }
 
-            assertTrue(failed.uploadError!!.message!!.contains("backend unavailable"), failed.uploadError?.message)
+            assertTrue(failed.uploadError!!.message!!.contains("backend unavailable"), failed.uploadError!!.message)
             assertTrue(connector.uploads.get() >= 1)
             // The write stays queued and the database keeps working.
             db.getCrudBatch().use { batch ->
