@@ -268,6 +268,37 @@ impl Database {
         Ok(Arc::new(TaskHandle::new(task)))
     }
 
+    /// Waits until a complete sync happened, or all buckets of priority `<= priority`
+    /// synced; `Timeout` after `timeout` (none = no limit), `Closed` when the database closes.
+    pub async fn wait_for_first_sync(
+        &self,
+        priority: Option<i32>,
+        timeout: Option<std::time::Duration>,
+    ) -> Result<()> {
+        let client = self.client.clone();
+        Ok(
+            runtime::run(async move { client.wait_for_first_sync(priority, timeout).await })
+                .await??,
+        )
+    }
+
+    /// A sync stream by name, with parameters as JSON object text (absent = none);
+    /// `subscribe` to sync it.
+    pub fn sync_stream(
+        &self,
+        name: String,
+        parameters_json: Option<String>,
+    ) -> Result<Arc<crate::streams::SyncStream>> {
+        let parameters = parameters_json
+            .map(|text| serde_json::from_str(&text))
+            .transpose()
+            .map_err(|_| SyncError::InvalidArgument {
+                reason: "stream parameters are not valid JSON".into(),
+            })?;
+        let stream = self.client.sync_stream(&name, parameters)?;
+        Ok(Arc::new(crate::streams::SyncStream::new(stream)))
+    }
+
     /// Asks the service for a checkpoint covering everything it received so far (needs an
     /// active `connect`). Wait on the result with `wait_for_sync`.
     pub async fn request_checkpoint(&self) -> Result<Arc<CheckpointRequest>> {

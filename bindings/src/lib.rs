@@ -14,6 +14,7 @@ mod listener;
 mod runtime;
 mod schema;
 mod shutdown;
+mod streams;
 mod sync;
 mod task_handle;
 mod value;
@@ -24,6 +25,7 @@ pub use error::SyncError;
 pub use listener::{QueryListener, TableChangeListener};
 pub use schema::{Column, IncludeOld, Index, IndexedColumn, Schema, Table};
 pub use shutdown::shutdown;
+pub use streams::{SyncStream, SyncStreamStatus, SyncStreamSubscription};
 pub use sync::{
     BackendConnector, CheckpointMode, CheckpointRequest, Credentials, PriorityStatus,
     StatusListener, SyncOptions, SyncStatus,

@@ -4,6 +4,7 @@
 //! Mirrors `psync_core::client`; conversions only. The connector adapter is the one place a
 //! foreign async trait becomes core's `BackendConnector`.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +20,7 @@ use crate::database::Database;
 use crate::error::{Result, SyncError};
 use crate::runtime;
 use crate::shutdown::{self, HostFuture, HostRef};
+use crate::streams::SyncStreamStatus;
 
 /// Where and as whom to sync. The token is never logged.
 #[derive(Clone, uniffi::Record)]
@@ -85,6 +87,15 @@ pub struct SyncOptions {
     /// and Kotlin wrappers set theirs, `None` means `rust`.
     #[uniffi(default = None)]
     pub client_language: Option<String>,
+    /// Ask for BSON sync lines instead of ndjson.
+    #[uniffi(default = false)]
+    pub use_bson: bool,
+    /// Metadata sent with the stream request (shown in the service's logs).
+    #[uniffi(default = None)]
+    pub app_metadata: Option<HashMap<String, String>>,
+    /// Sync the service's default (auto-subscribed) streams and bucket definitions.
+    #[uniffi(default = true)]
+    pub include_default_streams: bool,
 }
 
 impl TryFrom<SyncOptions> for CoreSyncOptions {
@@ -112,6 +123,9 @@ impl TryFrom<SyncOptions> for CoreSyncOptions {
             client_language: options
                 .client_language
                 .unwrap_or_else(|| defaults.client_language.clone()),
+            use_bson: options.use_bson,
+            app_metadata: options.app_metadata.map(|m| m.into_iter().collect()),
+            include_default_streams: options.include_default_streams,
             ..defaults
         })
     }
@@ -153,6 +167,13 @@ pub struct SyncStatus {
     pub download_error: Option<String>,
     /// Why the last upload failed.
     pub upload_error: Option<String>,
+    /// Highest checkpoint request id applied by the latest checkpoint.
+    pub last_applied_checkpoint_request_id: Option<i64>,
+    /// The service answered 404 to checkpoint requests during this `connect`; uploads use
+    /// legacy write checkpoints.
+    pub checkpoint_requests_unsupported: bool,
+    /// Stream subscriptions (explicit and default), in subscription order.
+    pub streams: Vec<SyncStreamStatus>,
 }
 
 impl From<CoreSyncStatus> for SyncStatus {
@@ -177,6 +198,9 @@ impl From<CoreSyncStatus> for SyncStatus {
                 .collect(),
             download_error: s.download_error,
             upload_error: s.upload_error,
+            last_applied_checkpoint_request_id: s.last_applied_checkpoint_request_id,
+            checkpoint_requests_unsupported: s.checkpoint_requests_unsupported,
+            streams: s.streams.into_iter().map(Into::into).collect(),
         }
     }
 }

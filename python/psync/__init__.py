@@ -16,10 +16,13 @@ from psync._errors import (
 from psync._values import Row, SqlValue
 from psync.database import CrudBatch, CrudEntry, Database, ExecuteResult, Subscription
 from psync.schema import Column, Index, Schema, Table
-from psync.sync import BackendConnector, CheckpointRequest, Credentials, SyncStatus
+from psync.status import DownloadProgress, PriorityStatus, SyncStatus, SyncStreamStatus
+from psync.streams import SyncStream, SyncStreamSubscription
+from psync.sync import BackendConnector, CheckpointMode, CheckpointRequest, Credentials
 
 __all__ = [
     "BackendConnector",
+    "CheckpointMode",
     "CheckpointRequest",
     "ClosedError",
     "Column",
@@ -29,9 +32,11 @@ __all__ = [
     "CrudEntry",
     "Database",
     "DatabaseError",
+    "DownloadProgress",
     "ExecuteResult",
     "Index",
     "InvalidArgumentError",
+    "PriorityStatus",
     "Row",
     "Schema",
     "SqlValue",
@@ -39,6 +44,9 @@ __all__ = [
     "SyncError",
     "SyncFailedError",
     "SyncStatus",
+    "SyncStream",
+    "SyncStreamStatus",
+    "SyncStreamSubscription",
     "SyncTimeoutError",
     "Table",
 ]

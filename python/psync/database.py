@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import datetime
 import json
 import logging
 import os
@@ -17,10 +18,12 @@ from psync import _ffi
 from psync._errors import translate, translated, use_running_loop
 from psync._values import Row, from_row, to_params
 from psync.schema import Schema
+from psync.status import SyncStatus, status_from_ffi
+from psync.streams import SyncStream
 from psync.sync import (
     BackendConnector,
+    CheckpointMode,
     CheckpointRequest,
-    SyncStatus,
     _ConnectorAdapter,
     _StatusForwarder,
 )
@@ -256,6 +259,10 @@ class Database:
         crud_throttle: float = 1.0,
         params: dict[str, Any] | None = None,
         extra_root_certificates_pem: Sequence[str] = (),
+        checkpoint_mode: CheckpointMode = CheckpointMode.REQUESTS,
+        use_bson: bool = False,
+        app_metadata: dict[str, str] | None = None,
+        include_default_streams: bool = True,
     ) -> None:
         """Starts syncing. ``connector`` runs on the current event loop.
 
@@ -266,6 +273,11 @@ class Database:
         ``extra_root_certificates_pem``: PEM CA certificates trusted for ``https`` endpoints in
         addition to Mozilla's roots and the system's certificates (e.g. a self-hosted service's
         CA). Certificates are always verified.
+
+        ``params``: client parameters for the sync rules/streams (a JSON object);
+        ``checkpoint_mode``: how uploads are acknowledged; ``use_bson``: BSON sync lines;
+        ``app_metadata``: strings sent with the stream request; ``include_default_streams``:
+        ``False`` syncs only the streams you subscribe to.
         """
         # Rust calls the async connector from its own threads, where no loop is running.
         use_running_loop()
@@ -275,6 +287,10 @@ class Database:
             params_json=None if params is None else json.dumps(params),
             extra_root_certificates_pem=list(extra_root_certificates_pem),
             client_language="python",
+            checkpoint_mode=checkpoint_mode._to_ffi(),
+            use_bson=use_bson,
+            app_metadata=None if app_metadata is None else dict(app_metadata),
+            include_default_streams=include_default_streams,
         )
         try:
             await self._inner.connect(_ConnectorAdapter(connector, Database._wrap), options)
@@ -337,7 +353,25 @@ class Database:
     @property
     def status(self) -> SyncStatus:
         """The current sync status."""
-        return self._inner.current_status()
+        return status_from_ffi(self._inner.current_status())
+
+    async def wait_for_first_sync(
+        self, priority: int | None = None, timeout: float | None = None
+    ) -> None:
+        """Waits until a complete sync happened, or everything at ``priority`` or higher
+        synced; :class:`psync.SyncTimeoutError` after ``timeout`` seconds."""
+        limit = None if timeout is None else datetime.timedelta(seconds=timeout)
+        use_running_loop()
+        try:
+            await self._inner.wait_for_first_sync(priority, limit)
+        except _ffi.SyncError as error:
+            raise translate(error) from None
+
+    @translated
+    def sync_stream(self, name: str, parameters: dict[str, Any] | None = None) -> SyncStream:
+        """The sync stream ``name`` with ``parameters`` (a JSON object); subscribe to sync it."""
+        text = None if parameters is None else json.dumps(parameters)
+        return SyncStream(self._inner.sync_stream(name, text))
 
     async def status_stream(self) -> AsyncIterator[SyncStatus]:
         """Yields the current status, then every change, on the running loop."""

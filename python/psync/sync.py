@@ -4,18 +4,33 @@
 from __future__ import annotations
 
 import datetime
+import enum
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from psync import _ffi
 from psync._errors import translate, use_running_loop
+from psync.status import SyncStatus, status_from_ffi
 
 if TYPE_CHECKING:
     from psync.database import Database
 
-SyncStatus = Any
-"""The generated status record (``connected``, ``downloading``, ``upload_error``, ...)."""
+
+class CheckpointMode(enum.Enum):
+    """How the service acknowledges uploads."""
+
+    REQUESTS = "requests"
+    """Client-allocated checkpoint requests (falls back to legacy when the service answers
+    404)."""
+    LEGACY = "legacy"
+    """``GET /write-checkpoint2.json`` after each upload round."""
+
+    def _to_ffi(self) -> _ffi.CheckpointMode:
+        if self is CheckpointMode.LEGACY:
+            return _ffi.CheckpointMode.LEGACY
+        return _ffi.CheckpointMode.REQUESTS
 
 
 @dataclass(frozen=True)
@@ -63,11 +78,11 @@ class _ConnectorAdapter(_ffi.BackendConnector):
 
 
 class _StatusForwarder(_ffi.StatusListener):
-    def __init__(self, callback: Any) -> None:
+    def __init__(self, callback: Callable[[SyncStatus], None]) -> None:
         self._callback = callback
 
     def on_status(self, status: Any) -> None:
-        self._callback(status)
+        self._callback(status_from_ffi(status))
 
 
 class CheckpointRequest:

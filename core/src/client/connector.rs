@@ -71,8 +71,9 @@ pub struct SyncOptions {
     pub params: Option<serde_json::Value>,
     /// App metadata sent with the stream request.
     pub app_metadata: Option<BTreeMap<String, String>>,
-    /// Subscribe to default streams.
-    pub include_defaults: bool,
+    /// Sync the service's default streams (auto-subscribed streams and bucket definitions);
+    /// `false` syncs only explicit subscriptions.
+    pub include_default_streams: bool,
     /// A stream that delivers no bytes for this long is treated as broken and reopened (the
     /// service sends keepalives every 20 s by default).
     pub stream_idle_timeout: Duration,
@@ -101,7 +102,7 @@ impl Default for SyncOptions {
             use_bson: false,
             params: None,
             app_metadata: None,
-            include_defaults: true,
+            include_default_streams: true,
             stream_idle_timeout: Duration::from_secs(60),
             extra_root_certificates_pem: Vec::new(),
             client_language: "rust".to_owned(),

@@ -102,6 +102,7 @@ pub(crate) fn apply_core_status(status: &mut SyncStatus, core: CoreSyncStatus) {
             .collect(),
     );
     status.last_applied_checkpoint_request_id = core.internal_last_applied_checkpoint_request_id;
+    status.streams = core.streams.into_iter().map(Into::into).collect();
 }
 
 /// Handles instructions that need no I/O; returns the others.
@@ -167,8 +168,8 @@ fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
     let start = engine::StartSyncStream {
         parameters: Some(shared.options.request_parameters()),
         schema,
-        include_defaults: shared.options.include_defaults,
-        active_streams: Vec::new(),
+        include_defaults: shared.options.include_default_streams,
+        active_streams: client.active_streams.lock().keys(),
         app_metadata: shared.options.app_metadata.clone(),
         checkpoint_mode: if shared.requests_mode() {
             engine::CheckpointMode::Requests
@@ -213,12 +214,17 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
             chunk = next_chunk(&mut stream, shared.options.stream_idle_timeout) => Event::Chunk(chunk),
             _ = shared.completed_upload.notified() => Event::CompletedUpload,
             _ = shared.refreshed.notified() => Event::Refreshed,
+            _ = shared.subscriptions_changed.notified() => Event::SubscriptionsChanged,
         };
         match event {
             Event::CompletedUpload => {
                 queue.extend(send(client, SyncCommand::CompletedUpload).await?)
             }
             Event::Refreshed => queue.extend(send(client, SyncCommand::RefreshedToken).await?),
+            Event::SubscriptionsChanged => {
+                let held = client.active_streams.lock().keys();
+                queue.extend(send(client, SyncCommand::UpdateSubscriptions(held)).await?);
+            }
             Event::Chunk(None) => {
                 stream = None;
                 queue.extend(send(client, SyncCommand::ConnectionEnd).await?);
@@ -333,6 +339,7 @@ enum Event {
     Chunk(Option<Result<Vec<Frame>>>),
     CompletedUpload,
     Refreshed,
+    SubscriptionsChanged,
 }
 
 /// The next decoded frames; `None` at the end of the body; pends forever without a stream.

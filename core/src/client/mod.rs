@@ -14,6 +14,7 @@ mod engine;
 mod http;
 mod session;
 mod status;
+mod streams;
 mod sync_lock;
 mod tls;
 mod upload;
@@ -29,7 +30,10 @@ use tokio::sync::watch as tokio_watch;
 pub use checkpoint::{CheckpointError, CheckpointRequest, CheckpointTimings};
 pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
 pub use driver::LINE_BATCH_MAX_BYTES;
-pub use status::{DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus};
+pub use status::{
+    DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus, SyncStreamStatus,
+};
+pub use streams::{SubscribeOptions, SyncStream, SyncStreamSubscription, WaitError};
 pub use sync_lock::{SYNC_LOCK_SUFFIX, lock_path as sync_lock_path};
 pub use tls::tls_client_config;
 pub use watch::{ChangeWatcher, QueryWatcher};
@@ -67,6 +71,8 @@ pub(crate) struct ClientInner {
     sync_lock: Mutex<Option<sync_lock::SyncFileLock>>,
     /// Timestamps of the latest checkpoint request round (see [`CheckpointTimings`]).
     pub(crate) checkpoint_timings: Mutex<CheckpointTimings>,
+    /// Streams the app holds subscription handles for.
+    pub(crate) active_streams: Mutex<streams::ActiveStreams>,
 }
 
 /// Receives log lines from the engine and the client (never tokens or row data).
@@ -202,6 +208,7 @@ impl SyncDatabase {
             logger: Mutex::new(None),
             sync_lock: Mutex::new(None),
             checkpoint_timings: Mutex::new(CheckpointTimings::default()),
+            active_streams: Mutex::new(Default::default()),
         });
         Self {
             _owner: Some(Arc::new(OwnerGuard {
@@ -340,6 +347,7 @@ impl SyncDatabase {
             s.last_synced_at = None;
             s.has_synced = Some(false);
             s.priority_status.clear();
+            s.streams.clear();
             s.last_applied_checkpoint_request_id = None;
             s.download_error = None;
             s.upload_error = None;
@@ -442,16 +450,26 @@ impl SyncDatabase {
         *self.inner.checkpoint_timings.lock()
     }
 
-    /// Waits until a complete sync happened (`has_synced`), or `priority` completed.
-    pub async fn wait_for_first_sync(&self, priority: Option<i32>) -> Result<()> {
-        let mut rx = self.inner.status.subscribe();
-        rx.wait_for(|s| match priority {
+    /// Waits until a complete sync happened (`has_synced`), or `priority` completed (all
+    /// buckets of priority `<= priority`), failing with [`WaitError::Timeout`] after
+    /// `timeout` (`None` = no limit) or [`WaitError::Closed`] when the client closes.
+    pub async fn wait_for_first_sync(
+        &self,
+        priority: Option<i32>,
+        timeout: Option<std::time::Duration>,
+    ) -> std::result::Result<(), WaitError> {
+        streams::wait_for_status(self, timeout, |s| match priority {
             Some(p) => s.status_for_priority(p).has_synced == Some(true),
             None => s.has_synced == Some(true),
         })
         .await
-        .map(|_| ())
-        .map_err(|_| Error::closed())
+    }
+
+    /// A sync stream by name with optional parameters (a JSON object); call
+    /// [`SyncStream::subscribe`] to sync it. Fails for an empty name or non-object
+    /// parameters.
+    pub fn sync_stream(&self, name: &str, params: Option<serde_json::Value>) -> Result<SyncStream> {
+        SyncStream::new(self, name, params)
     }
 
     /// Watches a query: yields its rows now and again after every commit that changes a

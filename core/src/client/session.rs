@@ -45,6 +45,8 @@ pub(crate) struct SessionShared {
     pub(crate) completed_upload: Notify,
     /// Tells the driver a background credential refresh finished.
     pub(crate) refreshed: Notify,
+    /// Tells the driver the app's stream subscriptions may have changed.
+    pub(crate) subscriptions_changed: Notify,
     /// Serialises the checkpoint request POSTs of this session (so the service sees them in
     /// id order) and remembers what they covered, letting concurrent requests share one POST
     /// (see `checkpoint::allocate`). An async mutex: it is held across the POST's `.await`.
@@ -179,6 +181,7 @@ impl Session {
             upload_trigger: Notify::new(),
             completed_upload: Notify::new(),
             refreshed: Notify::new(),
+            subscriptions_changed: Notify::new(),
             allocation: tokio::sync::Mutex::new(Default::default()),
             id_queue: Mutex::new(Default::default()),
             background: Mutex::new(Vec::new()),

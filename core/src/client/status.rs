@@ -33,6 +33,59 @@ pub struct DownloadProgress {
     pub total: i64,
 }
 
+/// Sync state of one stream subscription (explicit, default, or both), as of the last
+/// checkpoint or connect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncStreamStatus {
+    /// Stream name.
+    pub name: String,
+    /// Subscription parameters (`None` without).
+    pub parameters: Option<serde_json::Value>,
+    /// The latest checkpoint includes the stream.
+    pub active: bool,
+    /// The service syncs it by default (an auto-subscribed stream).
+    pub is_default: bool,
+    /// The app subscribed to it (and has not unsubscribed all, nor let the TTL expire).
+    pub has_explicit_subscription: bool,
+    /// When the explicit subscription expires unless held or renewed (µs since the epoch).
+    pub expires_at: Option<i64>,
+    /// When its data was last applied (µs since the epoch).
+    pub last_synced_at: Option<i64>,
+    /// Priority its data completes at (the lowest of its buckets), when known.
+    pub priority: Option<i32>,
+    /// Progress over its buckets while a checkpoint is downloaded (zero otherwise).
+    pub progress: DownloadProgress,
+}
+
+impl SyncStreamStatus {
+    /// Whether its data was synced at least once.
+    pub fn has_synced(&self) -> bool {
+        self.last_synced_at.is_some()
+    }
+}
+
+impl From<crate::sync::types::StreamStatus> for SyncStreamStatus {
+    fn from(s: crate::sync::types::StreamStatus) -> Self {
+        SyncStreamStatus {
+            parameters: s
+                .parameters
+                .and_then(|p| serde_json::from_str(p.get()).ok())
+                .filter(|p: &serde_json::Value| !p.is_null()),
+            name: s.name,
+            active: s.active,
+            is_default: s.is_default,
+            has_explicit_subscription: s.has_explicit_subscription,
+            expires_at: s.expires_at,
+            last_synced_at: s.last_synced_at,
+            priority: s.priority,
+            progress: DownloadProgress {
+                downloaded: s.progress.downloaded,
+                total: s.progress.total,
+            },
+        }
+    }
+}
+
 /// What the app sees of the sync client.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SyncStatus {
@@ -61,6 +114,8 @@ pub struct SyncStatus {
     /// The service answered 404 to checkpoint requests during this `connect()`; uploads use
     /// the legacy write-checkpoint endpoint.
     pub checkpoint_requests_unsupported: bool,
+    /// Stream subscriptions (explicit and default) in subscription order.
+    pub streams: Vec<SyncStreamStatus>,
 }
 
 impl SyncStatus {
@@ -82,6 +137,18 @@ impl SyncStatus {
                 last_synced_at: self.last_synced_at,
                 has_synced: self.has_synced,
             })
+    }
+
+    /// The entry of stream `name` with `parameters` (`None` or JSON `null` = without).
+    pub fn for_stream(
+        &self,
+        name: &str,
+        parameters: Option<&serde_json::Value>,
+    ) -> Option<&SyncStreamStatus> {
+        let parameters = parameters.filter(|p| !p.is_null());
+        self.streams
+            .iter()
+            .find(|s| s.name == name && s.parameters.as_ref() == parameters)
     }
 
     /// Copies the engine-owned fields from `priority_status` (last sync, has-synced).

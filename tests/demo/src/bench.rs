@@ -231,7 +231,7 @@ async fn measure(rows: usize, requests: usize) -> BenchResult<SizeResult> {
     };
     let start = Instant::now();
     db.connect(connector, options).await?;
-    tokio::time::timeout(FIRST_SYNC_WAIT, db.wait_for_first_sync(None)).await??;
+    db.wait_for_first_sync(None, Some(FIRST_SYNC_WAIT)).await?;
     let initial_sync = start.elapsed();
     let synced = count_lists(&db).await?;
     if synced != rows as i64 {

@@ -274,9 +274,9 @@ async fn run(args: Args) -> Result<()> {
     };
     db.connect(backend.connector(), options).await?;
     step(started, "connect() called");
-    tokio::time::timeout(Duration::from_secs(30), db.wait_for_first_sync(None))
+    db.wait_for_first_sync(None, Some(Duration::from_secs(30)))
         .await
-        .map_err(|_| psync_core::Error::state("first sync timed out"))??;
+        .map_err(|e| psync_core::Error::state(e.to_string()))?;
     let lists = db
         .get_all("SELECT name FROM lists ORDER BY id", vec![])
         .await?;

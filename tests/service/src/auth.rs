@@ -32,6 +32,8 @@ pub struct Claims {
     pub user_id: String,
     /// Expiry, seconds since the epoch.
     pub exp: i64,
+    /// Every claim (stream filters may compare columns with them).
+    pub payload: Value,
 }
 
 fn sign(secret: &[u8], signing_input: &str) -> Vec<u8> {
@@ -179,6 +181,7 @@ pub fn verify(secret: &[u8], token: &str, now: i64) -> Result<Claims, ApiError> 
     Ok(Claims {
         user_id,
         exp: exp as i64,
+        payload: claims,
     })
 }
 

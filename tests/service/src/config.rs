@@ -33,14 +33,72 @@ fn default_priority() -> i32 {
     3
 }
 
-/// Tables and bucket definitions of a service.
+/// Where a stream filter takes the value a row's column must equal (the real service's
+/// `subscription.parameter('x')`, `auth.parameter('x')` / `auth.user_id()` and
+/// `connection.parameter('x')`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "snake_case")]
+pub enum ParameterSource {
+    /// A key of the subscription's `parameters`.
+    Subscription(String),
+    /// A claim of the token (`sub` is the user id).
+    Auth(String),
+    /// A key of the request's `parameters` (client parameters).
+    Connection(String),
+}
+
+/// `column = <parameter>`: a row is in the bucket of the parameter's value.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamFilter {
+    /// Column of the stream's table.
+    pub column: String,
+    /// Where the compared value comes from.
+    #[serde(flatten)]
+    pub equals: ParameterSource,
+}
+
+/// One sync stream (edition 2 `streams:` of the real service): the rows of `table` matching
+/// every filter. Buckets are named `<name>|0[<filter values>]`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StreamDefinition {
+    /// Stream name, as clients subscribe to it.
+    pub name: String,
+    /// Source table.
+    pub table: String,
+    /// Synced without an explicit subscription (a default stream).
+    #[serde(default)]
+    pub auto_subscribe: bool,
+    /// Bucket priority unless a subscription overrides it. Default 3.
+    #[serde(default = "default_priority")]
+    pub priority: i32,
+    /// Filters, all of which must match.
+    #[serde(default, rename = "where")]
+    pub filters: Vec<StreamFilter>,
+}
+
+impl StreamDefinition {
+    /// Whether any filter reads subscription parameters.
+    pub fn uses_subscription_parameters(&self) -> bool {
+        self.filters
+            .iter()
+            .any(|f| matches!(f.equals, ParameterSource::Subscription(_)))
+    }
+}
+
+/// Tables, bucket definitions and streams of a service.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SyncConfig {
     /// Source tables (created if missing).
     pub tables: Vec<TableConfig>,
-    /// Bucket definitions.
+    /// Bucket definitions (each acts as a default stream, as sync rules do).
     pub buckets: Vec<BucketDefinition>,
+    /// Sync streams.
+    #[serde(default)]
+    pub streams: Vec<StreamDefinition>,
 }
+
+/// Example config with sync streams (`--config tests/service/configs/streams.json`).
+pub const STREAMS_EXAMPLE_JSON: &str = include_str!("../configs/streams.json");
 
 impl Default for SyncConfig {
     /// The demo/test configuration: announcements for everyone (priority 0), each user's
@@ -76,6 +134,7 @@ impl Default for SyncConfig {
                 bucket("user_lists", "lists", Some("owner_id"), 1),
                 bucket("user_todos", "todos", Some("owner_id"), 3),
             ],
+            streams: Vec::new(),
         }
     }
 }
@@ -87,6 +146,17 @@ impl SyncConfig {
             serde_json::from_str(text).map_err(|e| format!("invalid config: {e}"))?;
         config.validate()?;
         Ok(config)
+    }
+
+    /// The example with streams: each user's lists as a bucket definition, announcements
+    /// as an auto-subscribed stream, and `list_todos` (the todos of the list named by the
+    /// subscription's `list_id` parameter, owned by the token's user).
+    pub fn streams_example() -> Self {
+        match Self::from_json(STREAMS_EXAMPLE_JSON) {
+            Ok(config) => config,
+            // The file is part of the crate and checked by a unit test.
+            Err(e) => unreachable!("configs/streams.json: {e}"),
+        }
     }
 
     /// Checks names are plain identifiers and references resolve.
@@ -116,6 +186,43 @@ impl SyncConfig {
             if b.priority < 0 {
                 return Err(format!("bucket {}: negative priority", b.name));
             }
+        }
+        for (i, stream) in self.streams.iter().enumerate() {
+            self.validate_stream(stream)?;
+            let taken = self.streams[..i].iter().any(|s| s.name == stream.name)
+                || self.buckets.iter().any(|b| b.name == stream.name);
+            if taken {
+                return Err(format!("stream {}: name used twice", stream.name));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate_stream(&self, stream: &StreamDefinition) -> Result<(), String> {
+        check_ident(&stream.name)?;
+        let Some(table) = self.table(&stream.table) else {
+            return Err(format!(
+                "stream {}: unknown table {}",
+                stream.name, stream.table
+            ));
+        };
+        for filter in &stream.filters {
+            if !table.columns.contains(&filter.column) {
+                return Err(format!(
+                    "stream {}: unknown column {}",
+                    stream.name, filter.column
+                ));
+            }
+        }
+        if stream.priority < 0 {
+            return Err(format!("stream {}: negative priority", stream.name));
+        }
+        // Like the real compiler: a default stream has no subscription to take them from.
+        if stream.auto_subscribe && stream.uses_subscription_parameters() {
+            return Err(format!(
+                "stream {}: auto_subscribe streams cannot use subscription parameters",
+                stream.name
+            ));
         }
         Ok(())
     }
@@ -178,6 +285,26 @@ mod tests {
         config.validate().expect("valid");
         let text = serde_json::to_string(&config).expect("json");
         assert_eq!(SyncConfig::from_json(&text).expect("parse"), config);
+    }
+
+    #[test]
+    fn streams_example_parses() {
+        let config = SyncConfig::streams_example();
+        assert!(config.streams.iter().any(|s| s.auto_subscribe));
+        assert!(
+            config
+                .streams
+                .iter()
+                .any(|s| s.uses_subscription_parameters())
+        );
+    }
+
+    #[test]
+    fn auto_subscribed_stream_with_subscription_parameters_is_rejected() {
+        let text = r#"{"tables":[{"name":"t","columns":["a"]}], "buckets":[],
+            "streams":[{"name":"s","table":"t","auto_subscribe":true,
+                        "where":[{"column":"a","subscription":"a"}]}]}"#;
+        assert!(SyncConfig::from_json(text).is_err());
     }
 
     #[test]

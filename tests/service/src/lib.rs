@@ -20,9 +20,13 @@ pub mod service;
 pub mod source;
 pub mod store;
 pub mod stream;
+pub mod subscriptions;
 pub mod validate;
 
-pub use config::{BucketDefinition, ServiceOptions, SyncConfig, TableConfig};
+pub use config::{
+    BucketDefinition, ParameterSource, ServiceOptions, StreamDefinition, StreamFilter, SyncConfig,
+    TableConfig,
+};
 pub use encode::Format;
 pub use faults::Faults;
 pub use script::ScriptedStream;

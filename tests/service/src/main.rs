@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `psync-test-service --port 0 [--config file.json] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N]`:
+//! `psync-test-service --port 0 [--config file.json | --streams-example] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N]`:
 //! prints its URL as the first stdout line, stops when stdin closes or on SIGTERM/SIGINT.
 
 use psync_test_service::{SyncConfig, TestService};
@@ -7,7 +7,7 @@ use std::io::Write;
 use std::time::Duration;
 
 fn usage() -> String {
-    "usage: psync-test-service [--port N] [--config file.json] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N] | --print-default-config".to_owned()
+    "usage: psync-test-service [--port N] [--config file.json | --streams-example] [--db file.sqlite] [--keepalive-ms N] [--expire-warning-ms N] | --print-default-config".to_owned()
 }
 
 async fn run() -> Result<(), String> {
@@ -21,6 +21,7 @@ async fn run() -> Result<(), String> {
                 let text = std::fs::read_to_string(value()?).map_err(|e| e.to_string())?;
                 builder = builder.config(SyncConfig::from_json(&text)?);
             }
+            "--streams-example" => builder = builder.config(SyncConfig::streams_example()),
             "--db" => builder = builder.db_path(value()?),
             "--keepalive-ms" => {
                 let ms: u64 = value()?.parse().map_err(|_| usage())?;

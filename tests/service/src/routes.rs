@@ -7,6 +7,7 @@ use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::service::Inner;
 use crate::stream::{self, StreamRequest};
+use crate::subscriptions::{self, RequestContext};
 use crate::{admin, source, validate};
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -202,7 +203,10 @@ async fn sync_stream_inner(
     let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok());
     let format = Format::negotiate(accept);
     let (sender, receiver) = tokio::sync::mpsc::channel(64);
+    let context = RequestContext::from_request(&claims.user_id, &claims.payload, &params);
+    let resolution = subscriptions::resolve(&inner.options.sync, &context);
     let request = StreamRequest {
+        resolution,
         user_id: claims.user_id,
         token_exp: claims.exp,
         client_id: client_id.unwrap_or_default(),

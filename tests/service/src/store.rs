@@ -3,8 +3,9 @@
 //! plus the write-checkpoint records (§9 of the sync protocol).
 
 use crate::checksum;
-use crate::config::{BucketDefinition, SyncConfig};
+use crate::config::SyncConfig;
 use crate::source::Change;
+use crate::subscriptions::{Reason, ResolvedBucket};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 
@@ -50,10 +51,10 @@ pub struct Bucket {
 pub struct BucketState {
     /// Bucket name.
     pub name: String,
-    /// Priority of its definition.
+    /// Effective priority for this connection.
     pub priority: i32,
-    /// Index of its definition (= its stream index in checkpoint lines).
-    pub definition: usize,
+    /// Why the connection receives it (`subscriptions` of the checkpoint line).
+    pub reasons: Vec<Reason>,
     /// Checksum of everything up to the checkpoint.
     pub checksum: u32,
     /// Number of ops up to the checkpoint.
@@ -123,35 +124,60 @@ pub enum Persisted {
 /// (`1#user_lists["u1"]`).
 pub const SYNC_RULES_VERSION: u32 = 1;
 
-/// Bucket name of a global definition or of a per-user definition for `owner`.
-pub fn bucket_name(def: &BucketDefinition, owner: Option<&str>) -> String {
-    let params = owner.map(|o| Value::String(o.to_owned()).to_string());
-    format!(
-        "{SYNC_RULES_VERSION}#{}[{}]",
-        def.name,
-        params.unwrap_or_default()
-    )
+/// The part between the brackets of a bucket name: the JSON text of each key value, joined
+/// by commas (`"u1"`, `"l1","u1"`).
+pub fn key_text(key: &[Value]) -> String {
+    key.iter()
+        .map(Value::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
-/// The buckets a user receives: name, priority and index of the defining bucket definition.
-pub fn user_buckets(config: &SyncConfig, user_id: &str) -> Vec<(String, i32, usize)> {
-    config
-        .buckets
-        .iter()
-        .enumerate()
-        .map(|(index, def)| {
-            let owner = def.owner_column.as_ref().map(|_| user_id);
-            (bucket_name(def, owner), def.priority, index)
-        })
-        .collect()
+/// Where rows of a table go: the bucket name prefix and the columns that key the bucket.
+struct BucketSource<'a> {
+    prefix: String,
+    table: &'a str,
+    /// Key columns; `stringify` turns values into strings (bucket definitions key by user
+    /// id, which is always a string).
+    key_columns: Vec<&'a str>,
+    stringify: bool,
 }
 
-fn owner_of(data: &str, column: &str) -> Option<String> {
-    let row: Value = serde_json::from_str(data).ok()?;
-    match row.get(column)? {
-        Value::String(s) => Some(s.clone()),
-        Value::Null => None,
-        other => Some(other.to_string()),
+fn bucket_sources(config: &SyncConfig) -> Vec<BucketSource<'_>> {
+    let definitions = config.buckets.iter().map(|def| BucketSource {
+        prefix: def.name.clone(),
+        table: &def.table,
+        key_columns: def.owner_column.iter().map(String::as_str).collect(),
+        stringify: true,
+    });
+    let streams = config.streams.iter().map(|stream| BucketSource {
+        prefix: format!("{}|0", stream.name),
+        table: &stream.table,
+        key_columns: stream.filters.iter().map(|f| f.column.as_str()).collect(),
+        stringify: false,
+    });
+    definitions.chain(streams).collect()
+}
+
+impl BucketSource<'_> {
+    /// The bucket a row belongs to; `None` when a key column is missing or null.
+    fn bucket_of(&self, data: &str) -> Option<String> {
+        let row: Value = serde_json::from_str(data).ok()?;
+        let mut key = Vec::with_capacity(self.key_columns.len());
+        for column in &self.key_columns {
+            let value = match row.get(*column)? {
+                Value::Null => return None,
+                Value::String(s) => Value::String(s.clone()),
+                other if self.stringify => Value::String(other.to_string()),
+                other => other.clone(),
+            };
+            key.push(value);
+        }
+        Some(format!(
+            "{SYNC_RULES_VERSION}#{}[{}]",
+            self.prefix,
+            key_text(&key)
+        ))
     }
 }
 
@@ -220,18 +246,12 @@ impl Store {
 
     /// Turns one source change into ops in every bucket it affects.
     pub fn apply_change(&mut self, config: &SyncConfig, change: &Change) {
-        for (index, def) in config.buckets.iter().enumerate() {
-            if def.table != change.table {
+        for (index, source) in bucket_sources(config).iter().enumerate() {
+            if source.table != change.table {
                 continue;
             }
             let key = (index, change.id.clone());
-            let new_bucket = match (&change.data, &def.owner_column) {
-                (None, _) => None,
-                (Some(_), None) => Some(bucket_name(def, None)),
-                (Some(data), Some(column)) => {
-                    owner_of(data, column).map(|owner| bucket_name(def, Some(&owner)))
-                }
-            };
+            let new_bucket = change.data.as_deref().and_then(|d| source.bucket_of(d));
             let old_bucket = self.placements.get(&key).cloned();
             if let Some(old) = &old_bucket
                 && new_bucket.as_ref() != Some(old)
@@ -263,20 +283,25 @@ impl Store {
         self.set_replicated_position(self.replicated_position.max(change.seq));
     }
 
-    /// Snapshot for a user's connection.
-    pub fn snapshot(&self, config: &SyncConfig, user_id: &str, client_id: &str) -> Snapshot {
-        let buckets = user_buckets(config, user_id)
-            .into_iter()
-            .map(|(name, priority, definition)| {
+    /// Snapshot of a connection's buckets (see `subscriptions::resolve`).
+    pub fn snapshot(
+        &self,
+        resolved: &[ResolvedBucket],
+        user_id: &str,
+        client_id: &str,
+    ) -> Snapshot {
+        let buckets = resolved
+            .iter()
+            .map(|bucket| {
                 let (checksum, count) = self
                     .buckets
-                    .get(&name)
+                    .get(&bucket.name)
                     .map(|b| (b.checksum, b.ops.len()))
                     .unwrap_or((0, 0));
                 BucketState {
-                    name,
-                    priority,
-                    definition,
+                    name: bucket.name.clone(),
+                    priority: bucket.priority,
+                    reasons: bucket.reasons.clone(),
                     checksum,
                     count,
                 }
@@ -397,6 +422,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::subscriptions::{RequestContext, resolve};
+
+    fn user_buckets(config: &SyncConfig) -> Vec<ResolvedBucket> {
+        resolve(config, &RequestContext::user("u")).buckets
+    }
 
     fn change(seq: i64, table: &str, id: &str, data: Option<&str>) -> Change {
         Change {
@@ -439,10 +469,10 @@ mod tests {
         store.apply_change(&config, &put(2));
         store.apply_change(&config, &change(3, "announcements", "a", None));
         store.apply_change(&config, &change(4, "announcements", "b", Some("{}")));
-        let before = store.snapshot(&config, "u", "c").buckets[0].clone();
+        let before = store.snapshot(&user_buckets(&config), "u", "c").buckets[0].clone();
         assert_eq!(store.compact(), 2);
         assert_eq!(store.compact(), 0);
-        let after = store.snapshot(&config, "u", "c").buckets[0].clone();
+        let after = store.snapshot(&user_buckets(&config), "u", "c").buckets[0].clone();
         assert_eq!(before, after);
         let kinds: Vec<OpKind> = store
             .ops_after("1#global_announcements[]", 0, i64::MAX, 10)
@@ -474,10 +504,25 @@ mod tests {
         let config = SyncConfig::default();
         let mut store = Store::default();
         store.checkpoint_request("u", "c", 1, 1);
-        assert_eq!(store.snapshot(&config, "u", "c").write_checkpoint, None);
+        assert_eq!(
+            store
+                .snapshot(&user_buckets(&config), "u", "c")
+                .write_checkpoint,
+            None
+        );
         store.apply_change(&config, &change(1, "announcements", "a", Some("{}")));
-        assert_eq!(store.snapshot(&config, "u", "c").write_checkpoint, Some(1));
+        assert_eq!(
+            store
+                .snapshot(&user_buckets(&config), "u", "c")
+                .write_checkpoint,
+            Some(1)
+        );
         store.checkpoint_request("u", "c", 2, 2);
-        assert_eq!(store.snapshot(&config, "u", "c").write_checkpoint, None);
+        assert_eq!(
+            store
+                .snapshot(&user_buckets(&config), "u", "c")
+                .write_checkpoint,
+            None
+        );
     }
 }

@@ -8,6 +8,7 @@ use crate::faults::Faults;
 use crate::script::BodySender;
 use crate::service::Inner;
 use crate::store::{BucketState, Snapshot};
+use crate::subscriptions::Resolution;
 use serde_json::{Value, json};
 use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
@@ -32,6 +33,8 @@ pub struct StreamRequest {
     pub body: Value,
     /// Negotiated framing.
     pub format: Format,
+    /// Buckets and streams of this request.
+    pub resolution: Resolution,
     /// Faults taken when the request arrived.
     pub faults: Faults,
     /// Fault registry generation at that time.
@@ -110,7 +113,7 @@ fn bucket_json(bucket: &BucketState, corrupt: bool) -> Value {
         "checksum": js_signed(checksum),
         "count": bucket.count,
         "priority": bucket.priority,
-        "subscriptions": [{"default": bucket.definition}],
+        "subscriptions": bucket.reasons.iter().map(|r| r.to_json()).collect::<Vec<_>>(),
     })
 }
 
@@ -220,11 +223,11 @@ async fn sync_round(
     after: &mut HashMap<String, i64>,
     sent: &mut Option<Snapshot>,
 ) -> Result<(), Stop> {
-    let snapshot =
-        inner
-            .store
-            .lock()
-            .snapshot(&inner.options.sync, &request.user_id, &request.client_id);
+    let snapshot = inner.store.lock().snapshot(
+        &request.resolution.buckets,
+        &request.user_id,
+        &request.client_id,
+    );
     let corrupt = faults.corrupt_checksums;
     let (line, to_fetch): (Value, Vec<&BucketState>) = match sent {
         None => {
@@ -233,19 +236,12 @@ async fn sync_round(
                 .iter()
                 .map(|b| bucket_json(b, corrupt))
                 .collect();
-            // Every bucket definition acts as a default stream, like sync rules on the real
-            // service; buckets point at it by index.
-            let streams: Vec<Value> = inner
-                .options
-                .sync
-                .buckets
-                .iter()
-                .map(|def| json!({"name": def.name, "is_default": true, "errors": []}))
-                .collect();
+            // Bucket definitions act as default streams, like sync rules on the real service;
+            // buckets point at their stream (or the request's subscription) by index.
             let mut checkpoint = json!({
                 "last_op_id": snapshot.last_op_id.to_string(),
                 "buckets": buckets,
-                "streams": streams,
+                "streams": request.resolution.streams,
             });
             if let (Some(wc), Some(map)) = (snapshot.write_checkpoint, checkpoint.as_object_mut()) {
                 map.insert("write_checkpoint".to_owned(), Value::String(wc.to_string()));

@@ -1,11 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
-import dev.psync.internal.CheckpointRequest
 import dev.psync.internal.CrudEntry
 import dev.psync.internal.StatusListener
-import dev.psync.internal.SyncOptions
-import dev.psync.internal.SyncStatus
+import dev.psync.internal.SyncStatus as FfiSyncStatus
 import dev.psync.internal.Database as FfiDatabase
 import dev.psync.internal.ExecuteResult
 import dev.psync.internal.Schema
@@ -21,6 +19,8 @@ import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import kotlinx.coroutines.withContext
 import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.time.Duration
+import kotlin.time.toJavaDuration
 
 /**
  * A PowerSync-format SQLite database with its app schema.
@@ -134,7 +134,7 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
      * in this process or another, is connected to it.
      */
     suspend fun connect(connector: BackendConnector, options: SyncOptions = SyncOptions()) =
-        call { it.connect(ConnectorAdapter(connector) { native -> Database(native) }, options.copy(clientLanguage = options.clientLanguage ?: "kotlin")) }
+        call { it.connect(ConnectorAdapter(connector) { native -> Database(native) }, options.toFfi()) }
 
     /** Stops syncing; local data stays. */
     suspend fun disconnect() = call { it.disconnect() }
@@ -143,10 +143,21 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
     suspend fun disconnectAndClear(soft: Boolean = false) = call { it.disconnectAndClear(soft) }
 
     /** Asks the service for a checkpoint covering everything it received; see [waitForSync]. */
-    suspend fun requestCheckpoint(): CheckpointRequest = call { it.requestCheckpoint() }
+    suspend fun requestCheckpoint(): CheckpointRequest = call { CheckpointRequest(it.requestCheckpoint()) }
+
+    /**
+     * Waits until a complete sync happened, or everything at [priority] or higher synced;
+     * throws [PSyncException.Timeout] after [timeout] (`null` = no limit).
+     */
+    suspend fun waitForFirstSync(priority: Int? = null, timeout: Duration? = null) =
+        call { it.waitForFirstSync(priority, timeout?.toJavaDuration()) }
+
+    /** The sync stream [name] with [parameters] (a JSON object); [SyncStream.subscribe] syncs it. */
+    fun syncStream(name: String, parameters: Map<String, Any?>? = null): SyncStream =
+        call { SyncStream(it.syncStream(name, parameters?.let(::toJson)), name, parameters) }
 
     /** The current sync status. */
-    val currentStatus: SyncStatus get() = call { it.currentStatus() }
+    val currentStatus: SyncStatus get() = call { it.currentStatus().toPublic() }
 
     /**
      * The current status, then every change. Collecting registers a listener; cancelling
@@ -157,8 +168,8 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
             callbackFlow {
                 val listener =
                     object : StatusListener {
-                        override fun onStatus(status: SyncStatus) {
-                            trySend(status)
+                        override fun onStatus(status: FfiSyncStatus) {
+                            trySend(status.toPublic())
                         }
                     }
                 val handle = call { it.addStatusListener(listener) }

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
-import dev.psync.internal.Credentials
-import dev.psync.internal.SyncOptions
+import kotlin.time.Duration.Companion.milliseconds
+
 import kotlinx.coroutines.CompletableDeferred
 import kotlinx.coroutines.awaitCancellation
 import kotlinx.coroutines.delay
@@ -36,7 +36,7 @@ fun main(args: Array<String>) {
                     awaitCancellation()
                 }
             }
-        db.connect(if (mode == "upload") hanging else connector, SyncOptions(retryDelayMs = 100uL, crudThrottleMs = 10uL))
+        db.connect(if (mode == "upload") hanging else connector, SyncOptions(retryDelay = 100.milliseconds, crudThrottle = 10.milliseconds))
         if (mode != "dropped") kept.add(db)
         if (mode == "upload") {
             db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('queued', 'x', 'u1')")

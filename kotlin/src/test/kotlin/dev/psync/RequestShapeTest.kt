@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
+import kotlin.time.Duration.Companion.milliseconds
+
 import dev.psync.internal.Column
-import dev.psync.internal.Credentials
 import dev.psync.internal.Schema
-import dev.psync.internal.SyncOptions
 import dev.psync.internal.Table
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.first
@@ -91,7 +91,7 @@ class RequestShapeTest {
         try {
             val schema = Schema(listOf(Table("lists", listOf(Column("name", "text")))))
             Database.open(dir.resolve("shape.db").toString(), schema).use { db ->
-                db.connect(FixedEndpoint("http://127.0.0.1:${server.localPort}"), SyncOptions(retryDelayMs = 60_000uL))
+                db.connect(FixedEndpoint("http://127.0.0.1:${server.localPort}"), SyncOptions(retryDelay = 60_000.milliseconds))
                 // Wait off this thread: the connector's suspend calls may need its event loop.
                 val request =
                     withContext(Dispatchers.IO) { streams.poll(10, TimeUnit.SECONDS) }

@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
-import dev.psync.internal.SyncOptions
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -22,13 +21,13 @@ class SyncTest : ServiceTest() {
     fun `local write is uploaded and the checkpoint syncs`() = runBlocking {
         open("sync.db").use { db ->
             val connector = TestConnector(service.url)
-            db.connect(connector, SyncOptions(retryDelayMs = 200uL, crudThrottleMs = 50uL))
+            db.connect(connector, SyncOptions(retryDelay = 200.milliseconds, crudThrottle = 50.milliseconds))
             db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l1', 'groceries', 'u1')")
 
             val request = db.requestCheckpoint()
             request.waitForSync(10.seconds)
 
-            assertTrue(request.isSynced())
+            assertTrue(request.isSynced)
             assertTrue(connector.uploads.get() >= 1, "uploads: ${connector.uploads.get()}")
             assertNull(db.getCrudBatch())
             assertEquals(mapOf("name" to "groceries"), db.get("SELECT name FROM lists WHERE id = 'l1'"))
@@ -40,7 +39,7 @@ class SyncTest : ServiceTest() {
         open("status.db").use { db ->
             assertFalse(withTimeout(5_000) { db.status.first() }.connected)
 
-            db.connect(TestConnector(service.url), SyncOptions(retryDelayMs = 200uL))
+            db.connect(TestConnector(service.url), SyncOptions(retryDelay = 200.milliseconds))
             val connected = withTimeout(10_000) { db.status.first { it.connected } }
 
             assertTrue(connected.connected)
@@ -53,12 +52,12 @@ class SyncTest : ServiceTest() {
     fun `connector exception becomes an upload error without a crash`() = runBlocking {
         open("fail.db").use { db ->
             val connector = TestConnector(service.url, failUploads = true)
-            db.connect(connector, SyncOptions(retryDelayMs = 200uL, crudThrottleMs = 50uL))
+            db.connect(connector, SyncOptions(retryDelay = 200.milliseconds, crudThrottle = 50.milliseconds))
             db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l2', 'x', 'u1')")
 
             val failed = withTimeout(20_000) { db.status.first { it.uploadError != null } }
 
-            assertTrue(failed.uploadError!!.contains("backend unavailable"), failed.uploadError)
+            assertTrue(failed.uploadError!!.message!!.contains("backend unavailable"), failed.uploadError!!.message)
             assertTrue(connector.uploads.get() >= 1)
             // The write stays queued and the database keeps working.
             db.getCrudBatch().use { batch ->
@@ -72,7 +71,7 @@ class SyncTest : ServiceTest() {
     @Test
     fun `waitForSync fails within its timeout while uploads keep failing`() = runBlocking {
         open("timeout.db").use { db ->
-            db.connect(TestConnector(service.url, failUploads = true), SyncOptions(retryDelayMs = 200uL))
+            db.connect(TestConnector(service.url, failUploads = true), SyncOptions(retryDelay = 200.milliseconds))
             db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l3', 'x', 'u1')")
 
             val error =
@@ -96,14 +95,14 @@ class SyncTest : ServiceTest() {
     fun `a second database on the same file cannot connect while the first syncs`(): Unit = runBlocking {
         open("shared.db").use { first ->
             open("shared.db").use { second ->
-                first.connect(TestConnector(service.url), SyncOptions(retryDelayMs = 200uL))
+                first.connect(TestConnector(service.url), SyncOptions(retryDelay = 200.milliseconds))
                 val error = runCatching { second.connect(TestConnector(service.url)) }.exceptionOrNull()
                 assertTrue(error is PSyncException.Sync, "got $error")
                 val expected = "${dir.resolve("shared.db")} is already syncing"
                 assertTrue(error!!.message!!.contains(expected), error.message)
 
                 first.disconnect()
-                second.connect(TestConnector(service.url), SyncOptions(retryDelayMs = 200uL))
+                second.connect(TestConnector(service.url), SyncOptions(retryDelay = 200.milliseconds))
                 withTimeout(10_000) { second.status.first { it.connected } }
             }
         }

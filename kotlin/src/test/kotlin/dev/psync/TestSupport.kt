@@ -2,7 +2,6 @@
 package dev.psync
 
 import dev.psync.internal.Column
-import dev.psync.internal.Credentials
 import dev.psync.internal.Schema
 import dev.psync.internal.Table
 import kotlinx.coroutines.future.await
@@ -56,7 +55,7 @@ private fun jsonString(text: String): String {
  * `psync-test-service` on a free port (path from `PSYNC_TEST_SERVICE` or the system property
  * `psync.test.service`); it prints its URL as the first stdout line and stops when stdin closes.
  */
-internal class TestService : AutoCloseable {
+internal class TestService(vararg extraArgs: String) : AutoCloseable {
     private val process: Process
     val url: String
 
@@ -67,7 +66,7 @@ internal class TestService : AutoCloseable {
                 // A missing service is a failure, never a skip.
                 ?: fail("PSYNC_TEST_SERVICE must name psync-test-service; `cargo xtask test` sets it")
         process =
-            ProcessBuilder(binary, "--port", "0", "--keepalive-ms", "1000")
+            ProcessBuilder(binary, "--port", "0", "--keepalive-ms", "1000", *extraArgs)
                 .redirectError(ProcessBuilder.Redirect.INHERIT)
                 .start()
         url = process.inputStream.bufferedReader().readLine()?.trim()
@@ -75,6 +74,12 @@ internal class TestService : AutoCloseable {
                 process.destroyForcibly()
                 fail("psync-test-service printed no URL")
             }
+    }
+
+    /** Runs [sql] on the service's source database, as the app backend would. */
+    fun executeOnSource(sql: String) {
+        val adminUrl = "$url/admin/source/execute"
+        checkOk(adminUrl, http.send(postRequest(adminUrl, """{"sql":${jsonString(sql)},"params":[]}"""), HttpResponse.BodyHandlers.ofString()))
     }
 
     override fun close() {
