@@ -4,7 +4,7 @@
 //! `unsubscribe_all`), per-stream status, priority waits, and the connect options that
 //! shape the stream request (include_default_streams, client params).
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 
