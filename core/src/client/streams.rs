@@ -260,7 +260,10 @@ pub(crate) async fn wait_for_status(
     let mut status = client.inner.status.subscribe();
     let mut lifecycle = client.inner.lifecycle.subscribe();
     let wait = async {
+        // Biased: a condition that already holds wins over a closed client (both are ready
+        // after `close()`), so a stream that synced stays synced.
         tokio::select! {
+            biased;
             reached = status.wait_for(done) => reached.map(|_| ()).map_err(|_| WaitError::Closed),
             _ = lifecycle.wait_for(|l| *l == Lifecycle::Closed) => Err(WaitError::Closed),
         }
