@@ -1,12 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The upload queue: batches and transactions of local writes, completed after upload.
 
+use std::sync::Arc;
+
 use psync_core::Database as CoreDatabase;
 use psync_core::crud::{
     CrudBatch as CoreCrudBatch, CrudEntry as CoreCrudEntry, CrudTransaction as CoreCrudTransaction,
     UpdateType as CoreUpdateType,
 };
 
+use crate::blocking::off_thread;
 use crate::error::Result;
 
 /// The kind of a queued local write.
@@ -75,12 +78,15 @@ impl From<CoreCrudEntry> for CrudEntry {
 #[derive(uniffi::Object)]
 pub struct CrudBatch {
     db: CoreDatabase,
-    inner: CoreCrudBatch,
+    inner: Arc<CoreCrudBatch>,
 }
 
 impl CrudBatch {
     pub(crate) fn new(db: CoreDatabase, inner: CoreCrudBatch) -> Self {
-        CrudBatch { db, inner }
+        CrudBatch {
+            db,
+            inner: Arc::new(inner),
+        }
     }
 }
 
@@ -99,10 +105,12 @@ impl CrudBatch {
     /// Removes these writes from the queue. `write_checkpoint` is the checkpoint the
     /// backend returned for them, if any; local data is only replaced by synced data once
     /// the service reached it.
-    pub fn complete(&self, write_checkpoint: Option<i64>) -> Result<()> {
-        Ok(self
-            .db
-            .write(|tx| self.inner.complete(tx.connection(), write_checkpoint))?)
+    pub async fn complete(&self, write_checkpoint: Option<i64>) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        off_thread(&self.db, move |db| {
+            db.write(|tx| inner.complete(tx.connection(), write_checkpoint))
+        })
+        .await
     }
 }
 
@@ -110,12 +118,15 @@ impl CrudBatch {
 #[derive(uniffi::Object)]
 pub struct CrudTransaction {
     db: CoreDatabase,
-    inner: CoreCrudTransaction,
+    inner: Arc<CoreCrudTransaction>,
 }
 
 impl CrudTransaction {
     pub(crate) fn new(db: CoreDatabase, inner: CoreCrudTransaction) -> Self {
-        CrudTransaction { db, inner }
+        CrudTransaction {
+            db,
+            inner: Arc::new(inner),
+        }
     }
 }
 
@@ -132,9 +143,11 @@ impl CrudTransaction {
     }
 
     /// Removes these writes from the queue; see `CrudBatch.complete`.
-    pub fn complete(&self, write_checkpoint: Option<i64>) -> Result<()> {
-        Ok(self
-            .db
-            .write(|tx| self.inner.complete(tx.connection(), write_checkpoint))?)
+    pub async fn complete(&self, write_checkpoint: Option<i64>) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        off_thread(&self.db, move |db| {
+            db.write(|tx| inner.complete(tx.connection(), write_checkpoint))
+        })
+        .await
     }
 }

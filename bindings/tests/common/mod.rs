@@ -29,6 +29,15 @@ pub fn schema() -> Schema {
     }
 }
 
+/// Awaits an async export from a plain test thread.
+pub fn wait<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
+}
+
 pub fn text(value: &str) -> Value {
     Value::Text {
         value: value.into(),
