@@ -5,35 +5,53 @@ The public API is hand-written over the private generated module ``psync._ffi``.
 """
 
 from psync._errors import (
+    CheckpointNotSupportedError,
     ClosedError,
     ConnectorError,
+    ConstraintError,
+    DatabaseBusyError,
     DatabaseError,
     InvalidArgumentError,
+    NoRowsError,
+    NotConnectedError,
+    SqlError,
     SyncError,
     SyncFailedError,
     SyncTimeoutError,
+    UnauthenticatedError,
 )
-from psync._values import Row, SqlValue
-from psync.database import CrudBatch, CrudEntry, Database, ExecuteResult, Subscription
+from psync._ffi import version as _native_version
+from psync._values import ExecuteResult, Row, SqlValue
+from psync.database import CrudBatch, CrudEntry, Database, Subscription
 from psync.schema import Column, Index, Schema, Table
 from psync.sync import BackendConnector, CheckpointRequest, Credentials, SyncStatus
+from psync.transaction import Transaction
+
+__version__: str = _native_version()
+"""The psync version, as sent in the ``User-Agent`` (``psync/<version> (python)``)."""
 
 __all__ = [
     "BackendConnector",
+    "CheckpointNotSupportedError",
     "CheckpointRequest",
     "ClosedError",
     "Column",
     "ConnectorError",
+    "ConstraintError",
     "Credentials",
     "CrudBatch",
     "CrudEntry",
     "Database",
+    "DatabaseBusyError",
     "DatabaseError",
     "ExecuteResult",
     "Index",
     "InvalidArgumentError",
+    "NoRowsError",
+    "NotConnectedError",
     "Row",
     "Schema",
+    "SqlError",
     "SqlValue",
     "Subscription",
     "SyncError",
@@ -41,4 +59,6 @@ __all__ = [
     "SyncStatus",
     "SyncTimeoutError",
     "Table",
+    "Transaction",
+    "UnauthenticatedError",
 ]
