@@ -7,26 +7,24 @@ import dev.psync.internal.StatusListener
 import dev.psync.internal.SyncOptions
 import dev.psync.internal.SyncStatus
 import dev.psync.internal.Database as FfiDatabase
-import dev.psync.internal.ExecuteResult
 import dev.psync.internal.Schema
 import dev.psync.internal.Statement
 import dev.psync.internal.TableChangeListener
 import dev.psync.internal.shutdown as shutdownNative
-import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.withContext
 import java.util.concurrent.atomic.AtomicBoolean
 
 /**
  * A PowerSync-format SQLite database with its app schema.
  *
- * Thread-safe. Blocking calls (`execute`, `getAll`, ...) run SQLite on the calling thread;
- * the `suspend` variants hop to [Dispatchers.IO]. Always [close] it (or use `use {}`): the
+ * Thread-safe. Queries and writes (`execute`, `getAll`, ...) suspend while SQLite works on
+ * psync's own threads, so they never block the caller's dispatcher. Always [close] it (or use `use {}`): the
  * cleaner is only a safety net. Databases still open when the JVM exits are closed by a
  * shutdown hook (sync stops cleanly).
  */
@@ -42,7 +40,10 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
         return try {
             translated { block(inner) }
         } catch (e: IllegalStateException) {
-            // close() on another thread destroyed the native object during this call.
+            // On the JVM a coroutine's CancellationException is an IllegalStateException:
+            // cancellation must propagate as itself. Only a close() on another thread that
+            // destroyed the native object during this call becomes Closed.
+            if (e is CancellationException || !closed.get()) throw e
             throw PSyncException.Closed("the database is closed")
         }
     }
@@ -62,51 +63,58 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
     }
 
     /** Replaces the app schema. */
-    fun updateSchema(schema: Schema) = call { it.updateSchema(schema) }
+    suspend fun updateSchema(schema: Schema) = call { it.updateSchema(schema) }
 
     /** Runs one write statement in its own transaction. */
-    fun execute(sql: String, vararg params: Any?): ExecuteResult = call { it.execute(sql, params(params)) }
+    suspend fun execute(sql: String, vararg params: Any?): ExecuteResult = call { it.execute(sql, params(params)) }.toPublic()
 
     /**
      * Runs [sql] once for each parameter set in one transaction (all apply or none does),
      * preparing it once; `rowsAffected` is the total (rows written by a view's triggers are not
      * counted, as with [execute]).
      */
-    fun executeBatch(sql: String, parameterSets: List<List<Any?>>): ExecuteResult =
-        call { it.executeBatch(sql, parameterSets.map { set -> set.map(::toValue) }) }
+    suspend fun executeBatch(sql: String, parameterSets: List<List<Any?>>): ExecuteResult =
+        call { it.executeBatch(sql, parameterSets.map { set -> set.map(::toValue) }) }.toPublic()
 
     /** Runs `(sql, params)` statements in one transaction: all apply or none does. */
-    fun writeBatch(statements: List<Pair<String, List<Any?>>>): List<ExecuteResult> =
+    suspend fun writeBatch(statements: List<Pair<String, List<Any?>>>): List<ExecuteResult> =
         call {
             it.writeBatch(statements.map { (sql, p) -> Statement(sql, p.map(::toValue)) })
-        }
+        }.map { it.toPublic() }
 
-    /** The first row of a query; throws [PSyncException.Database] if there is none. */
-    fun get(sql: String, vararg params: Any?): Row = call { it.get(sql, params(params)).toRow() }
+    /** The first row of a query; throws [PSyncException.NoRows] if there is none. */
+    suspend fun get(sql: String, vararg params: Any?): Row = call { it.get(sql, params(params)).toRow() }
 
     /** Every row of a query. */
-    fun getAll(sql: String, vararg params: Any?): List<Row> =
+    suspend fun getAll(sql: String, vararg params: Any?): List<Row> =
         call { it.getAll(sql, params(params)).map { it.toRow() } }
 
     /** The first row of a query, or `null`. */
-    fun getOptional(sql: String, vararg params: Any?): Row? =
+    suspend fun getOptional(sql: String, vararg params: Any?): Row? =
         call { it.getOptional(sql, params(params))?.toRow() }
 
-    /** [getAll] on [Dispatchers.IO]. */
-    suspend fun getAllAsync(sql: String, vararg params: Any?): List<Row> =
-        withContext(Dispatchers.IO) { getAll(sql, *params) }
+    /**
+     * Runs [block] in a write transaction holding the writer (other writes wait): committed
+     * when [block] returns, rolled back when it throws or the coroutine is cancelled.
+     */
+    suspend fun <T> writeTransaction(block: suspend (Transaction) -> T): T =
+        runTransaction(call { it.writeTransaction() }, block)
 
-    /** [execute] on [Dispatchers.IO]. */
-    suspend fun executeAsync(sql: String, vararg params: Any?): ExecuteResult =
-        withContext(Dispatchers.IO) { execute(sql, *params) }
+    /** Runs [block] in a read transaction: one consistent snapshot on a reader. */
+    suspend fun <T> readTransaction(block: suspend (Transaction) -> T): T =
+        runTransaction(call { it.readTransaction() }, block)
 
     /** Up to [limit] queued local writes, or `null` when nothing is queued. */
-    fun getCrudBatch(limit: Int = 100): CrudBatch? =
-        call { it.getCrudBatch(limit.toUInt())?.let { CrudBatch(it.entries(), it.hasMore(), it::complete, it) } }
+    suspend fun getCrudBatch(limit: Int = 100): CrudBatch? =
+        call { it.getCrudBatch(limit.toUInt()) }?.let { native ->
+            CrudBatch(native.entries(), native.hasMore(), { checkpoint -> native.complete(checkpoint) }, native)
+        }
 
     /** The queued writes of the oldest local transaction, or `null`. */
-    fun getNextCrudTransaction(): CrudBatch? =
-        call { it.getNextCrudTransaction()?.let { CrudBatch(it.entries(), false, it::complete, it) } }
+    suspend fun getNextCrudTransaction(): CrudBatch? =
+        call { it.getNextCrudTransaction() }?.let { native ->
+            CrudBatch(native.entries(), false, { checkpoint -> native.complete(checkpoint) }, native)
+        }
 
     /**
      * Changed table names after each committed write. Collecting registers a listener on
@@ -202,11 +210,11 @@ class CrudBatch internal constructor(
     val entries: List<CrudEntry>,
     /** More writes are queued after these. */
     val hasMore: Boolean,
-    private val completeFn: (Long?) -> Unit,
+    private val completeFn: suspend (Long?) -> Unit,
     private val native: AutoCloseable,
 ) : AutoCloseable {
     /** Removes these writes from the queue; [writeCheckpoint] comes from the backend. */
-    fun complete(writeCheckpoint: Long? = null) = translated { completeFn(writeCheckpoint) }
+    suspend fun complete(writeCheckpoint: Long? = null) = translated { completeFn(writeCheckpoint) }
 
     /** Frees the native batch. */
     override fun close() = native.close()

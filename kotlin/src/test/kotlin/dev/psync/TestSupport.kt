@@ -6,6 +6,7 @@ import dev.psync.internal.Credentials
 import dev.psync.internal.Schema
 import dev.psync.internal.Table
 import kotlinx.coroutines.future.await
+import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.fail
 import org.junit.jupiter.api.BeforeEach
@@ -77,6 +78,12 @@ internal class TestService : AutoCloseable {
             }
     }
 
+    /** POSTs [json] to the admin API at [path] (faults, replication; never faulted). */
+    fun admin(path: String, json: String) {
+        val adminUrl = "$url$path"
+        checkOk(adminUrl, http.send(postRequest(adminUrl, json), HttpResponse.BodyHandlers.ofString()))
+    }
+
     override fun close() {
         process.outputStream.close()
         if (!process.waitFor(10, TimeUnit.SECONDS)) {
@@ -117,6 +124,13 @@ internal class TestConnector(private val url: String, private val failUploads: B
             batch.complete()
         }
     }
+}
+
+/** Runs [block] (which may suspend) and asserts it throws an [E]; returns the exception. */
+internal inline fun <reified E : Throwable> assertFailsWith(noinline block: suspend () -> Unit): E {
+    val error = runCatching { runBlocking { block() } }.exceptionOrNull()
+    if (error !is E) fail<Unit>("expected ${E::class.simpleName}, got $error")
+    return error as E
 }
 
 /** A test class with a temporary folder and a test service started before each test. */
