@@ -1,11 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 //! [`Database`]: the SDK's entry object.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use psync_core::Database as CoreDatabase;
-use psync_core::client::SyncDatabase as CoreSyncDatabase;
+use psync_core::client::{ClearOptions as CoreClearOptions, SyncDatabase as CoreSyncDatabase};
 use psync_core::db::ExecuteResult as CoreExecuteResult;
+use psync_core::db::app_table_name;
 
 use crate::blocking::off_thread;
 use crate::crud::{CrudBatch, CrudTransaction};
@@ -212,21 +215,33 @@ impl Database {
             .map(|t| Arc::new(CrudTransaction::new(db, t))))
     }
 
-    /// Calls `listener` with the tables changed by each committed write until the
-    /// returned handle is cancelled or dropped. Changes that arrive while the listener is
-    /// busy are merged into its next call.
+    /// Calls `listener` with the tables changed by each committed write, by the names the app
+    /// uses (`todos`, not `ps_data__todos`), until the returned handle is cancelled or
+    /// dropped. With `tables` non-empty, only commits changing one of them are reported, and
+    /// only those names. Changes that arrive while the listener is busy are merged into its
+    /// next call.
     pub fn add_table_listener(
         &self,
+        tables: Vec<String>,
         listener: Arc<dyn TableChangeListener>,
     ) -> Result<Arc<TaskHandle>> {
         if self.inner.is_closed() {
             return Err(SyncError::Closed);
         }
+        let wanted: BTreeSet<String> = tables.into_iter().collect();
         let listener = HostRef::new(listener);
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-        let registration = self.inner.add_table_listener(Box::new(move |tables| {
-            // The receiver is gone only once the handle was cancelled.
-            let _ = sender.send(tables.clone());
+        let registration = self.inner.add_table_listener(Box::new(move |changed| {
+            let names: BTreeSet<String> = changed
+                .iter()
+                .map(|raw| app_table_name(raw))
+                .filter(|name| wanted.is_empty() || wanted.contains(*name))
+                .map(str::to_owned)
+                .collect();
+            if !names.is_empty() {
+                // The receiver is gone only once the handle was cancelled.
+                let _ = sender.send(names);
+            }
         }));
         let task = runtime::spawn(async move {
             // Dropping the registration (task aborted) unregisters the core listener.
@@ -265,11 +280,13 @@ impl Database {
         Ok(runtime::run(async move { client.disconnect().await }).await??)
     }
 
-    /// Stops syncing and deletes all synced data and queued writes (`soft` keeps downloaded
-    /// buckets for a faster reconnect).
-    pub async fn disconnect_and_clear(&self, soft: bool) -> Result<()> {
+    /// Stops syncing and deletes all synced data and queued writes (logout); `clear_local`
+    /// also deletes the rows of local-only tables (as every PowerSync SDK does by default),
+    /// `soft` keeps downloaded buckets for a faster reconnect.
+    pub async fn disconnect_and_clear(&self, clear_local: bool, soft: bool) -> Result<()> {
         let client = self.client.clone();
-        Ok(runtime::run(async move { client.disconnect_and_clear(soft).await }).await??)
+        let options = CoreClearOptions { clear_local, soft };
+        Ok(runtime::run(async move { client.disconnect_and_clear(options).await }).await??)
     }
 
     /// The current sync status.
@@ -314,15 +331,20 @@ impl Database {
 
     /// Calls `listener` with the rows of the query now and again after every commit that
     /// changes a table it reads, until the returned handle is cancelled or dropped (or the
-    /// database closes).
+    /// database closes). `throttle_ms` is the minimum time between two runs: a burst of commits is reported
+    /// once.
     pub fn watch(
         &self,
         sql: String,
         params: Vec<Value>,
+        throttle_ms: u64,
         listener: Arc<dyn QueryListener>,
     ) -> Result<Arc<TaskHandle>> {
         let listener = HostRef::new(listener);
-        let mut watcher = self.client.watch(&sql, to_core_params(params))?;
+        let mut watcher = self
+            .client
+            .watch(&sql, to_core_params(params))?
+            .throttle(Duration::from_millis(throttle_ms));
         let task = runtime::spawn(async move {
             // An error (the database closed) ends the subscription.
             while let Ok(rows) = watcher.next().await {

@@ -20,7 +20,7 @@ use common::{ChannelListener, schema, text, wait};
 fn table_listener_is_called_on_a_psync_thread_with_changed_tables() {
     let db = Database::open_in_memory(schema()).unwrap();
     let (listener, updates) = ChannelListener::new();
-    let handle = db.add_table_listener(listener).unwrap();
+    let handle = db.add_table_listener(vec![], listener).unwrap();
 
     wait(db.execute(
         "INSERT INTO todos (id, title) VALUES (uuid(), ?)".into(),
@@ -30,7 +30,33 @@ fn table_listener_is_called_on_a_psync_thread_with_changed_tables() {
 
     let (thread, tables) = updates.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_ne!(thread, std::thread::current().id());
-    assert!(tables.contains(&"ps_data__todos".to_string()), "{tables:?}");
+    assert!(tables.contains(&"todos".to_string()), "{tables:?}");
+    assert!(
+        !tables.iter().any(|t| t.starts_with("ps_data")),
+        "{tables:?}"
+    );
+    handle.cancel();
+}
+
+#[test]
+fn table_listener_with_tables_reports_only_those() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    wait(db.execute("CREATE TABLE notes (body TEXT)".into(), vec![])).unwrap();
+    let (listener, updates) = ChannelListener::new();
+    let handle = db
+        .add_table_listener(vec!["todos".into()], listener)
+        .unwrap();
+
+    wait(db.execute("INSERT INTO notes VALUES ('ignored')".into(), vec![])).unwrap();
+    wait(db.execute(
+        "INSERT INTO todos (id, title) VALUES (uuid(), 'a')".into(),
+        vec![],
+    ))
+    .unwrap();
+
+    let (_, tables) = updates.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(tables, vec!["todos".to_string()]);
+    assert!(updates.recv_timeout(Duration::from_millis(200)).is_err());
     handle.cancel();
 }
 
@@ -38,7 +64,7 @@ fn table_listener_is_called_on_a_psync_thread_with_changed_tables() {
 fn cancelled_table_listener_is_not_called_again() {
     let db = Database::open_in_memory(schema()).unwrap();
     let (listener, updates) = ChannelListener::new();
-    let handle = db.add_table_listener(listener).unwrap();
+    let handle = db.add_table_listener(vec![], listener).unwrap();
     handle.cancel();
     assert!(handle.is_finished());
 
@@ -83,7 +109,7 @@ fn close_is_idempotent_and_later_calls_fail_with_closed() {
     ));
     let (listener, _updates) = ChannelListener::new();
     assert!(matches!(
-        db.add_table_listener(listener),
+        db.add_table_listener(vec![], listener),
         Err(SyncError::Closed)
     ));
 }
@@ -180,7 +206,7 @@ fn watch_emits_rows_now_and_after_a_relevant_commit() {
         updates: Mutex::new(sender),
     });
     let handle = db
-        .watch("SELECT title FROM todos".into(), vec![], listener)
+        .watch("SELECT title FROM todos".into(), vec![], 0, listener)
         .unwrap();
     assert!(
         updates
@@ -199,4 +225,49 @@ fn watch_emits_rows_now_and_after_a_relevant_commit() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].values, vec![text("a")]);
     handle.cancel();
+}
+
+#[test]
+fn dropped_transaction_rolls_back_and_frees_the_writer() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let tx = wait(db.write_transaction()).unwrap();
+    wait(tx.execute(
+        "INSERT INTO todos (id, title) VALUES ('t1', 'dropped')".into(),
+        vec![],
+    ))
+    .unwrap();
+
+    drop(tx);
+
+    // Would wait forever if the dropped transaction still held the writer.
+    wait(db.execute(
+        "INSERT INTO todos (id, title) VALUES ('t2', 'kept')".into(),
+        vec![],
+    ))
+    .unwrap();
+    let rows = wait(db.get_all("SELECT id FROM todos".into(), vec![])).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].values, vec![text("t2")]);
+}
+
+#[test]
+fn committed_transaction_is_visible_and_ended() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let tx = wait(db.write_transaction()).unwrap();
+    wait(tx.execute(
+        "INSERT INTO todos (id, title) VALUES ('t1', 'a')".into(),
+        vec![],
+    ))
+    .unwrap();
+    let inside = wait(tx.get("SELECT title FROM todos".into(), vec![])).unwrap();
+    assert_eq!(inside.values, vec![text("a")]);
+
+    wait(tx.commit()).unwrap();
+
+    assert!(matches!(
+        wait(tx.execute("SELECT 1".into(), vec![])),
+        Err(SyncError::InvalidArgument { .. })
+    ));
+    let row = wait(db.get("SELECT title FROM todos".into(), vec![])).unwrap();
+    assert_eq!(row.values, vec![text("a")]);
 }

@@ -19,7 +19,7 @@ fn shutdown_closes_open_databases_stops_listeners_and_releases_nothing_on_psync_
     let path = dir.path().join("open-at-exit.db");
     let db = Database::open(path.to_string_lossy().into_owned(), schema()).unwrap();
     let (listener, updates) = ChannelListener::new();
-    let handle = db.add_table_listener(listener.clone()).unwrap();
+    let handle = db.add_table_listener(vec![], listener.clone()).unwrap();
     wait(db.execute(
         "INSERT INTO todos (id, title) VALUES ('t1', ?)".into(),
         vec![text("kept")],
@@ -47,7 +47,7 @@ fn shutdown_closes_open_databases_stops_listeners_and_releases_nothing_on_psync_
     let row = wait(late.get("SELECT title FROM todos WHERE id = 't1'".into(), vec![])).unwrap();
     assert_eq!(row.values, vec![text("kept")]);
     let (late_listener, _late_updates) = ChannelListener::new();
-    let refused = late.add_table_listener(late_listener).unwrap_err();
+    let refused = late.add_table_listener(vec![], late_listener).unwrap_err();
     assert!(refused.to_string().contains("shut down"), "{refused}");
     late.close().unwrap();
     shutdown(); // idempotent

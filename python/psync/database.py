@@ -8,7 +8,7 @@ import atexit
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
@@ -226,12 +226,17 @@ class Database:
         return None if transaction is None else CrudBatch(transaction, False)
 
     @translated
-    def on_change(self, callback: Callable[[set[str]], None]) -> Subscription:
-        """Calls ``callback(tables)`` on a psync thread after each committed write."""
-        return Subscription(self._inner.add_table_listener(_Listener(callback)))
+    def on_change(
+        self, callback: Callable[[set[str]], None], *, tables: Iterable[str] = ()
+    ) -> Subscription:
+        """Calls ``callback(tables)`` on a psync thread after each committed write, with the
+        names the app uses (``todos``, not ``ps_data__todos``). With ``tables``, only writes
+        changing one of them are reported, and only those names."""
+        return Subscription(self._inner.add_table_listener(list(tables), _Listener(callback)))
 
-    async def table_changes(self) -> AsyncIterator[set[str]]:
-        """Yields the changed tables after each committed write, on the running loop."""
+    async def table_changes(self, *, tables: Iterable[str] = ()) -> AsyncIterator[set[str]]:
+        """Yields the changed tables after each committed write, on the running loop (names and
+        ``tables`` as in :meth:`on_change`)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[set[str]] = asyncio.Queue()
 
@@ -239,7 +244,7 @@ class Database:
         def forward(tables: set[str]) -> None:
             _deliver(loop, queue.put_nowait, tables)
 
-        with self.on_change(forward):
+        with self.on_change(forward, tables=tables):
             while True:
                 yield await queue.get()
 
@@ -313,13 +318,13 @@ class Database:
         except _ffi.SyncError as error:
             raise translate(error) from None
 
-    async def disconnect_and_clear(self, *, soft: bool = False) -> None:
-        """Stops syncing and deletes synced data and queued writes."""
-        use_running_loop()
-        try:
-            await self._inner.disconnect_and_clear(soft)
-        except _ffi.SyncError as error:
-            raise translate(error) from None
+    async def disconnect_and_clear(self, *, clear_local: bool = True, soft: bool = False) -> None:
+        """Stops syncing and deletes synced data and queued writes (logout).
+
+        ``clear_local`` also deletes the rows of local-only tables, as every PowerSync SDK does
+        by default; ``soft`` keeps downloaded buckets for a faster reconnect.
+        """
+        await native(self._inner.disconnect_and_clear(clear_local, soft))
 
     async def request_checkpoint(self) -> CheckpointRequest:
         """Asks the service for a checkpoint covering everything it has received."""
@@ -351,8 +356,11 @@ class Database:
         """:meth:`close` off the event loop (closing waits for sync to stop)."""
         await asyncio.to_thread(self.close)
 
-    async def watch(self, sql: str, params: Sequence[object] = ()) -> AsyncIterator[list[Row]]:
-        """Yields the query's rows now and after every commit changing a table it reads."""
+    async def watch(
+        self, sql: str, params: Sequence[object] = (), *, throttle: float = 0.03
+    ) -> AsyncIterator[list[Row]]:
+        """Yields the query's rows now and after every commit changing a table it reads, at most
+        once per ``throttle`` seconds (a burst of commits yields one result)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[list[Row]] = asyncio.Queue()
 
@@ -360,7 +368,8 @@ class Database:
             def on_update(self, rows: list[Any]) -> None:
                 _deliver(loop, queue.put_nowait, [from_row(r) for r in rows])
 
-        handle = translated(self._inner.watch)(sql, to_params(params), _Rows())
+        throttle_ms = int(throttle * 1000)
+        handle = translated(self._inner.watch)(sql, to_params(params), throttle_ms, _Rows())
         with Subscription(handle):
             while True:
                 yield await queue.get()

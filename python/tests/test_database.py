@@ -123,7 +123,7 @@ async def test_change_callback_runs_on_a_psync_thread(db: Database) -> None:
 
     thread, tables = seen[0]
     assert thread != threading.get_ident()
-    assert "ps_data__todos" in tables
+    assert "todos" in tables
 
 
 async def test_cancelled_subscription_stops_callbacks(db: Database) -> None:
@@ -161,7 +161,7 @@ async def test_table_changes_arrive_on_the_event_loop(db: Database) -> None:
     await db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
 
     tables = await asyncio.wait_for(first, timeout=5)
-    assert "ps_data__todos" in tables
+    assert "todos" in tables
     await changes.aclose()
 
 

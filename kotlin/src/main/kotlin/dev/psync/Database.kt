@@ -10,6 +10,8 @@ import dev.psync.internal.Database as FfiDatabase
 import dev.psync.internal.Schema
 import dev.psync.internal.Statement
 import dev.psync.internal.TableChangeListener
+import dev.psync.internal.QueryListener
+import dev.psync.internal.Row as FfiRow
 import dev.psync.internal.shutdown as shutdownNative
 import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.channels.awaitClose
@@ -19,6 +21,8 @@ import kotlinx.coroutines.flow.callbackFlow
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import java.util.concurrent.atomic.AtomicBoolean
+import kotlin.time.Duration
+import kotlin.time.Duration.Companion.milliseconds
 
 /**
  * A PowerSync-format SQLite database with its app schema.
@@ -117,24 +121,50 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
         }
 
     /**
-     * Changed table names after each committed write. Collecting registers a listener on
-     * a psync thread; cancelling the collector cancels and destroys it.
+     * Changed table names after each committed write, by the names the app uses (`todos`, not
+     * `ps_data__todos`). With [tables] non-empty, only writes changing one of them are
+     * reported, and only those names. Collecting registers a listener on a psync thread;
+     * cancelling the collector cancels and destroys it.
      */
-    val tableChanges: Flow<Set<String>>
-        get() =
-            callbackFlow {
-                val listener =
-                    object : TableChangeListener {
-                        override fun onUpdate(tables: List<String>) {
-                            trySend(tables.toSet())
-                        }
+    fun onChange(tables: Set<String> = emptySet()): Flow<Set<String>> =
+        callbackFlow {
+            val listener =
+                object : TableChangeListener {
+                    override fun onUpdate(tables: List<String>) {
+                        trySend(tables.toSet())
                     }
-                val handle = call { it.addTableListener(listener) }
-                awaitClose {
-                    handle.cancel()
-                    handle.close()
                 }
-            }.buffer(capacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+            val handle = call { it.addTableListener(tables.toList(), listener) }
+            awaitClose {
+                handle.cancel()
+                handle.close()
+            }
+        }.buffer(capacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+
+    /** [onChange] for every table. */
+    val tableChanges: Flow<Set<String>> get() = onChange()
+
+    /**
+     * The rows of [sql] now, then after every commit changing a table it reads, at most once
+     * per [throttle] (a burst of commits yields one result). Collecting registers the watch;
+     * cancelling the collector ends it. Slow collectors see only the newest rows.
+     */
+    fun watch(sql: String, vararg params: Any?, throttle: Duration = 30.milliseconds): Flow<List<Row>> {
+        val values = params(params)
+        return callbackFlow {
+            val listener =
+                object : QueryListener {
+                    override fun onUpdate(rows: List<FfiRow>) {
+                        trySend(rows.map { it.toRow() })
+                    }
+                }
+            val handle = call { it.watch(sql, values, throttle.inWholeMilliseconds.toULong(), listener) }
+            awaitClose {
+                handle.cancel()
+                handle.close()
+            }
+        }.buffer(capacity = Channel.CONFLATED)
+    }
 
     /**
      * Starts syncing; [connector] is called from psync threads. Only one instance may sync a
@@ -147,8 +177,13 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
     /** Stops syncing; local data stays. */
     suspend fun disconnect() = call { it.disconnect() }
 
-    /** Stops syncing and deletes synced data and queued writes. */
-    suspend fun disconnectAndClear(soft: Boolean = false) = call { it.disconnectAndClear(soft) }
+    /**
+     * Stops syncing and deletes synced data and queued writes (logout). [clearLocal] also
+     * deletes the rows of local-only tables, as every PowerSync SDK does by default; [soft]
+     * keeps downloaded buckets for a faster reconnect.
+     */
+    suspend fun disconnectAndClear(clearLocal: Boolean = true, soft: Boolean = false) =
+        call { it.disconnectAndClear(clearLocal, soft) }
 
     /** Asks the service for a checkpoint covering everything it received; see [waitForSync]. */
     suspend fun requestCheckpoint(): CheckpointRequest = call { it.requestCheckpoint() }
