@@ -11,7 +11,7 @@ use psync_core::db::ExecuteResult as CoreExecuteResult;
 use psync_core::db::app_table_name;
 
 use crate::blocking::off_thread;
-use crate::crud::{CrudBatch, CrudTransaction};
+use crate::crud::{CrudBatch, CrudTransaction, UPLOAD_QUEUE_STATS_SQL, UploadQueueStats};
 use crate::error::{Result, SyncError};
 use crate::listener::{QueryListener, TableChangeListener};
 use crate::runtime;
@@ -213,6 +213,33 @@ impl Database {
         Ok(transaction
             .await?
             .map(|t| Arc::new(CrudTransaction::new(db, t))))
+    }
+
+    /// The queued local transaction after the one whose last write has `after_client_id`
+    /// (0: the oldest); absent at the end of the queue. Walks the queue without completing.
+    pub async fn get_crud_transaction_after(
+        &self,
+        after_client_id: i64,
+    ) -> Result<Option<Arc<CrudTransaction>>> {
+        let transaction = off_thread(&self.inner, move |db| {
+            db.read(|tx| {
+                psync_core::crud::get_crud_transaction_after(tx.connection(), after_client_id)
+            })
+        });
+        let db = self.inner.clone();
+        Ok(transaction
+            .await?
+            .map(|t| Arc::new(CrudTransaction::new(db, t))))
+    }
+
+    /// How many writes are queued for upload, and their size.
+    pub async fn upload_queue_stats(&self) -> Result<UploadQueueStats> {
+        let row = off_thread(&self.inner, |db| db.get(UPLOAD_QUEUE_STATS_SQL, &[])).await?;
+        let number = |i: usize| row.get(i).and_then(psync_core::Value::as_i64).unwrap_or(0);
+        Ok(UploadQueueStats {
+            count: u64::try_from(number(0)).unwrap_or(0),
+            size_bytes: u64::try_from(number(1)).unwrap_or(0),
+        })
     }
 
     /// Calls `listener` with the tables changed by each committed write, by the names the app

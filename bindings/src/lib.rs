@@ -20,7 +20,7 @@ mod task_handle;
 mod transaction;
 mod value;
 
-pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UpdateType};
+pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UpdateType, UploadQueueStats};
 pub use database::{Database, ExecuteResult, Statement};
 pub use error::SyncError;
 pub use listener::{QueryListener, TableChangeListener};

@@ -22,7 +22,7 @@ from psync._errors import (
 )
 from psync._ffi import version as _native_version
 from psync._values import ExecuteResult, Row, SqlValue
-from psync.database import CrudBatch, CrudEntry, Database, Subscription
+from psync.database import CrudBatch, CrudEntry, Database, Subscription, UploadQueueStats
 from psync.schema import Column, Index, Schema, Table
 from psync.sync import BackendConnector, CheckpointRequest, Credentials, SyncStatus
 from psync.transaction import Transaction
@@ -61,4 +61,5 @@ __all__ = [
     "Table",
     "Transaction",
     "UnauthenticatedError",
+    "UploadQueueStats",
 ]

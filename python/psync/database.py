@@ -71,6 +71,14 @@ def _entry(entry: _ffi.CrudEntry) -> CrudEntry:
     )
 
 
+@dataclass(frozen=True)
+class UploadQueueStats:
+    """The upload queue: queued writes and the size of their data in bytes."""
+
+    count: int
+    size: int
+
+
 class CrudBatch:
     """Queued local writes, oldest first. Call :meth:`complete` once they are uploaded."""
 
@@ -224,6 +232,23 @@ class Database:
         """The queued writes of the oldest local transaction, or ``None``."""
         transaction = await native(self._inner.get_next_crud_transaction())
         return None if transaction is None else CrudBatch(transaction, False)
+
+    async def crud_transactions(self) -> AsyncIterator[CrudBatch]:
+        """Yields every queued local transaction, oldest first, without completing any: upload
+        each, then :meth:`CrudBatch.complete` it (completing the last one completes them all)."""
+        after = 0
+        while True:
+            transaction = await native(self._inner.get_crud_transaction_after(after))
+            if transaction is None:
+                return
+            batch = CrudBatch(transaction, False)
+            yield batch
+            after = batch.entries[-1].client_id
+
+    async def upload_queue_stats(self) -> UploadQueueStats:
+        """How many writes are queued for upload, and the size of their data in bytes."""
+        stats = await native(self._inner.upload_queue_stats())
+        return UploadQueueStats(count=stats.count, size=stats.size_bytes)
 
     @translated
     def on_change(

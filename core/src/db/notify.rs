@@ -14,7 +14,6 @@ use rusqlite::Connection;
 
 use crate::Result;
 
-/// A callback receiving the raw storage table names changed by one or more commits.
 /// The name an app uses for a storage table: `todos` for `ps_data__todos` (synced) and
 /// `ps_data_local__todos` (local-only); other tables (`ps_crud`, the app's own) unchanged.
 pub fn app_table_name(raw: &str) -> &str {
@@ -23,6 +22,7 @@ pub fn app_table_name(raw: &str) -> &str {
         .unwrap_or(raw)
 }
 
+/// A callback receiving the raw storage table names changed by one or more commits.
 pub type TableListener = Box<dyn Fn(&BTreeSet<String>) + Send + Sync>;
 
 #[derive(Default)]

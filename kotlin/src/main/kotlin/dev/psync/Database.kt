@@ -2,7 +2,7 @@
 package dev.psync
 
 import dev.psync.internal.CheckpointRequest
-import dev.psync.internal.CrudEntry
+import dev.psync.internal.CrudTransaction as FfiCrudTransaction
 import dev.psync.internal.StatusListener
 import dev.psync.internal.SyncOptions
 import dev.psync.internal.SyncStatus
@@ -18,6 +18,7 @@ import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
 import java.util.concurrent.atomic.AtomicBoolean
@@ -111,14 +112,32 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
     /** Up to [limit] queued local writes, or `null` when nothing is queued. */
     suspend fun getCrudBatch(limit: Int = 100): CrudBatch? =
         call { it.getCrudBatch(limit.toUInt()) }?.let { native ->
-            CrudBatch(native.entries(), native.hasMore(), { checkpoint -> native.complete(checkpoint) }, native)
+            CrudBatch(native.entries().map { it.toPublic() }, native.hasMore(), { checkpoint -> native.complete(checkpoint) }, native)
         }
 
     /** The queued writes of the oldest local transaction, or `null`. */
-    suspend fun getNextCrudTransaction(): CrudBatch? =
-        call { it.getNextCrudTransaction() }?.let { native ->
-            CrudBatch(native.entries(), false, { checkpoint -> native.complete(checkpoint) }, native)
+    suspend fun getNextCrudTransaction(): CrudBatch? = call { it.getNextCrudTransaction() }?.toBatch()
+
+    /**
+     * Every queued local transaction, oldest first, without completing any: upload each, then
+     * [CrudBatch.complete] it (completing the last one completes them all).
+     */
+    fun crudTransactions(): Flow<CrudBatch> =
+        flow {
+            var after = 0L
+            while (true) {
+                val batch = call { it.getCrudTransactionAfter(after) }?.toBatch() ?: break
+                after = batch.entries.last().clientId
+                emit(batch)
+            }
         }
+
+    /** How many writes are queued for upload, and the size of their data in bytes. */
+    suspend fun uploadQueueStats(): UploadQueueStats =
+        call { it.uploadQueueStats() }.let { UploadQueueStats(it.count.toLong(), it.sizeBytes.toLong()) }
+
+    private fun FfiCrudTransaction.toBatch() =
+        CrudBatch(entries().map { it.toPublic() }, false, { checkpoint -> complete(checkpoint) }, this)
 
     /**
      * Changed table names after each committed write, by the names the app uses (`todos`, not

@@ -78,10 +78,10 @@ internal class TestService : AutoCloseable {
             }
     }
 
-    /** POSTs [json] to the admin API at [path] (faults, replication; never faulted). */
-    fun admin(path: String, json: String) {
+    /** POSTs [json] to the admin API at [path] (faults, replication; never faulted); the answer. */
+    fun admin(path: String, json: String): String {
         val adminUrl = "$url$path"
-        checkOk(adminUrl, http.send(postRequest(adminUrl, json), HttpResponse.BodyHandlers.ofString()))
+        return checkOk(adminUrl, http.send(postRequest(adminUrl, json), HttpResponse.BodyHandlers.ofString()))
     }
 
     override fun close() {
@@ -93,8 +93,15 @@ internal class TestService : AutoCloseable {
     }
 }
 
-/** Uploads the crud queue to `POST /api/data`; with [failUploads] every upload throws instead. */
-internal class TestConnector(private val url: String, private val failUploads: Boolean = false) : BackendConnector {
+/**
+ * Uploads the crud queue to `POST /api/data` (a batch at a time, or [byTransaction]); with
+ * [failUploads] every upload throws instead.
+ */
+internal class TestConnector(
+    private val url: String,
+    private val failUploads: Boolean = false,
+    private val byTransaction: Boolean = false,
+) : BackendConnector {
     val uploads = AtomicInteger()
     private val token: String
 
@@ -110,19 +117,26 @@ internal class TestConnector(private val url: String, private val failUploads: B
     override suspend fun uploadData(database: Database) {
         uploads.incrementAndGet()
         if (failUploads) throw IllegalStateException("backend unavailable")
-        val batch = database.getCrudBatch() ?: return
-        batch.use {
-            // data_json is already a JSON object; the rest are plain strings.
-            val entries =
-                batch.entries.joinToString(",") { entry ->
-                    val data = entry.dataJson?.let { ""","data":$it""" } ?: ""
-                    """{"op":${jsonString(entry.op.name)},"type":${jsonString(entry.table)},"id":${jsonString(entry.id)}$data}"""
-                }
-            val dataUrl = "$url/api/data"
-            val response = http.sendAsync(postRequest(dataUrl, """{"batch":[$entries]}""", token), HttpResponse.BodyHandlers.ofString()).await()
-            checkOk(dataUrl, response)
-            batch.complete()
+        if (byTransaction) {
+            // One POST per local transaction, walking the queue with crudTransactions().
+            database.crudTransactions().collect { transaction -> transaction.use { upload(it) } }
+        } else {
+            database.getCrudBatch()?.use { upload(it) }
         }
+    }
+
+    /** POSTs [batch] to `/api/data`, then completes it. */
+    private suspend fun upload(batch: CrudBatch) {
+        // data_json is already a JSON object; the rest are plain strings.
+        val entries =
+            batch.entries.joinToString(",") { entry ->
+                val data = entry.dataJson?.let { ""","data":$it""" } ?: ""
+                """{"op":${jsonString(entry.op.name)},"type":${jsonString(entry.table)},"id":${jsonString(entry.id)}$data}"""
+            }
+        val dataUrl = "$url/api/data"
+        val response = http.sendAsync(postRequest(dataUrl, """{"batch":[$entries]}""", token), HttpResponse.BodyHandlers.ofString()).await()
+        checkOk(dataUrl, response)
+        batch.complete()
     }
 }
 
