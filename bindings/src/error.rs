@@ -207,13 +207,13 @@ mod tests {
 
     #[test]
     fn sqlite_errors_map_to_their_families() {
-        let db = psync_core::Database::open_in_memory().unwrap();
-        let family = |sql: &str| SyncError::from(db.execute(sql, &[]).unwrap_err());
+        let db = psync_core::Database::open_in_memory().expect("setup succeeds");
+        let family = |sql: &str| SyncError::from(db.execute(sql, &[]).expect_err("the statement fails"));
         db.execute(
             "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
             &[],
         )
-        .unwrap();
+        .expect("setup succeeds");
         assert!(matches!(
             family("INSERT INTO t(v) VALUES (NULL)"),
             SyncError::Constraint { .. }
@@ -224,23 +224,23 @@ mod tests {
             SyncError::Sql { .. }
         ));
         assert!(matches!(
-            SyncError::from(db.get("SELECT 1 WHERE 0", &[]).unwrap_err()),
+            SyncError::from(db.get("SELECT 1 WHERE 0", &[]).expect_err("the statement fails")),
             SyncError::NoRows
         ));
     }
 
     #[test]
     fn locked_file_is_busy() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().expect("setup succeeds");
         let path = dir.path().join("locked.db");
         let options = psync_core::OpenOptions {
             busy_timeout: std::time::Duration::ZERO,
             ..Default::default()
         };
-        let db = psync_core::Database::open_with(&path, options).unwrap();
-        let other = rusqlite::Connection::open(&path).unwrap();
-        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
-        let error = db.execute("CREATE TABLE t(x)", &[]).unwrap_err();
+        let db = psync_core::Database::open_with(&path, options).expect("setup succeeds");
+        let other = rusqlite::Connection::open(&path).expect("setup succeeds");
+        other.execute_batch("BEGIN EXCLUSIVE").expect("setup succeeds");
+        let error = db.execute("CREATE TABLE t(x)", &[]).expect_err("the statement fails");
         assert!(matches!(SyncError::from(error), SyncError::Busy { .. }));
     }
 

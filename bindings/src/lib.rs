@@ -24,7 +24,9 @@ pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UpdateType, UploadQueueSta
 pub use database::{Database, ExecuteResult, Statement};
 pub use error::SyncError;
 pub use listener::{QueryListener, TableChangeListener};
-pub use schema::{Column, IncludeOld, Index, IndexedColumn, Schema, Table};
+pub use schema::{
+    Column, IncludeOld, Index, IndexedColumn, RawParam, RawStatement, RawTable, Schema, Table,
+};
 pub use shutdown::shutdown;
 pub use sync::{
     BackendConnector, CheckpointMode, CheckpointRequest, Credentials, PriorityStatus,

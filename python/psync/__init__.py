@@ -23,7 +23,7 @@ from psync._errors import (
 from psync._ffi import version as _native_version
 from psync._values import ExecuteResult, Row, SqlValue
 from psync.database import CrudBatch, CrudEntry, Database, Subscription, UploadQueueStats
-from psync.schema import Column, Index, Schema, Table
+from psync.schema import Column, Index, RawParam, RawStatement, RawTable, Schema, Table
 from psync.sync import BackendConnector, CheckpointRequest, Credentials, SyncStatus
 from psync.transaction import Transaction
 
@@ -49,6 +49,9 @@ __all__ = [
     "InvalidArgumentError",
     "NoRowsError",
     "NotConnectedError",
+    "RawParam",
+    "RawStatement",
+    "RawTable",
     "Row",
     "Schema",
     "SqlError",

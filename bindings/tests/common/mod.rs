@@ -26,6 +26,7 @@ pub fn schema() -> Schema {
             include_old_only_when_changed: false,
             ignore_empty_update: false,
         }],
+        raw_tables: vec![],
     }
 }
 
