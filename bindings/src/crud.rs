@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: Apache-2.0
 //! The upload queue: batches and transactions of local writes, completed after upload.
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use psync_core::Database as CoreDatabase;
 use psync_core::crud::{
     CrudBatch as CoreCrudBatch, CrudEntry as CoreCrudEntry, CrudTransaction as CoreCrudTransaction,
     UpdateType as CoreUpdateType,
 };
 
+use crate::blocking::off_thread;
 use crate::error::Result;
+use crate::value::Value;
 
 /// The kind of a queued local write.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -48,6 +53,11 @@ pub struct CrudEntry {
     pub data_json: Option<String>,
     /// Previous values as a JSON object, when the table tracks them.
     pub previous_values_json: Option<String>,
+    /// `data_json` as typed values (column name to value), for hosts without a JSON parser
+    /// at hand (Kotlin).
+    pub data: Option<HashMap<String, Value>>,
+    /// `previous_values_json` as typed values.
+    pub previous_values: Option<HashMap<String, Value>>,
     /// Metadata, when the table tracks it.
     pub metadata: Option<String>,
 }
@@ -55,8 +65,16 @@ pub struct CrudEntry {
 impl From<CoreCrudEntry> for CrudEntry {
     fn from(entry: CoreCrudEntry) -> Self {
         // Serialising a JSON map cannot fail: keys are strings and values are JSON already.
-        let json = |map: Option<serde_json::Map<String, serde_json::Value>>| {
-            map.map(|m| serde_json::Value::Object(m).to_string())
+        let json = |map: &Option<serde_json::Map<String, serde_json::Value>>| {
+            map.as_ref()
+                .map(|m| serde_json::Value::Object(m.clone()).to_string())
+        };
+        let typed = |map: Option<serde_json::Map<String, serde_json::Value>>| {
+            map.map(|m| {
+                m.into_iter()
+                    .map(|(k, v)| (k, Value::from_json(v)))
+                    .collect()
+            })
         };
         CrudEntry {
             client_id: entry.client_id,
@@ -64,8 +82,10 @@ impl From<CoreCrudEntry> for CrudEntry {
             op: entry.op.into(),
             table: entry.table,
             id: entry.id,
-            data_json: json(entry.data),
-            previous_values_json: json(entry.previous_values),
+            data_json: json(&entry.data),
+            previous_values_json: json(&entry.previous_values),
+            data: typed(entry.data),
+            previous_values: typed(entry.previous_values),
             metadata: entry.metadata,
         }
     }
@@ -75,12 +95,15 @@ impl From<CoreCrudEntry> for CrudEntry {
 #[derive(uniffi::Object)]
 pub struct CrudBatch {
     db: CoreDatabase,
-    inner: CoreCrudBatch,
+    inner: Arc<CoreCrudBatch>,
 }
 
 impl CrudBatch {
     pub(crate) fn new(db: CoreDatabase, inner: CoreCrudBatch) -> Self {
-        CrudBatch { db, inner }
+        CrudBatch {
+            db,
+            inner: Arc::new(inner),
+        }
     }
 }
 
@@ -99,10 +122,12 @@ impl CrudBatch {
     /// Removes these writes from the queue. `write_checkpoint` is the checkpoint the
     /// backend returned for them, if any; local data is only replaced by synced data once
     /// the service reached it.
-    pub fn complete(&self, write_checkpoint: Option<i64>) -> Result<()> {
-        Ok(self
-            .db
-            .write(|tx| self.inner.complete(tx.connection(), write_checkpoint))?)
+    pub async fn complete(&self, write_checkpoint: Option<i64>) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        off_thread(&self.db, move |db| {
+            db.write(|tx| inner.complete(tx.connection(), write_checkpoint))
+        })
+        .await
     }
 }
 
@@ -110,12 +135,15 @@ impl CrudBatch {
 #[derive(uniffi::Object)]
 pub struct CrudTransaction {
     db: CoreDatabase,
-    inner: CoreCrudTransaction,
+    inner: Arc<CoreCrudTransaction>,
 }
 
 impl CrudTransaction {
     pub(crate) fn new(db: CoreDatabase, inner: CoreCrudTransaction) -> Self {
-        CrudTransaction { db, inner }
+        CrudTransaction {
+            db,
+            inner: Arc::new(inner),
+        }
     }
 }
 
@@ -132,9 +160,24 @@ impl CrudTransaction {
     }
 
     /// Removes these writes from the queue; see `CrudBatch.complete`.
-    pub fn complete(&self, write_checkpoint: Option<i64>) -> Result<()> {
-        Ok(self
-            .db
-            .write(|tx| self.inner.complete(tx.connection(), write_checkpoint))?)
+    pub async fn complete(&self, write_checkpoint: Option<i64>) -> Result<()> {
+        let inner = Arc::clone(&self.inner);
+        off_thread(&self.db, move |db| {
+            db.write(|tx| inner.complete(tx.connection(), write_checkpoint))
+        })
+        .await
     }
 }
+
+/// Size of the upload queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+pub struct UploadQueueStats {
+    /// Queued writes.
+    pub count: u64,
+    /// Bytes of their data (the JSON documents in `ps_crud`).
+    pub size_bytes: u64,
+}
+
+/// The queue's size, read in one statement.
+pub(crate) const UPLOAD_QUEUE_STATS_SQL: &str =
+    "SELECT count(*), coalesce(sum(length(data)), 0) FROM ps_crud";

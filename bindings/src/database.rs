@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 //! [`Database`]: the SDK's entry object.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::Duration;
 
 use psync_core::Database as CoreDatabase;
-use psync_core::client::SyncDatabase as CoreSyncDatabase;
+use psync_core::client::{ClearOptions as CoreClearOptions, SyncDatabase as CoreSyncDatabase};
 use psync_core::db::ExecuteResult as CoreExecuteResult;
+use psync_core::db::app_table_name;
 
-use crate::crud::{CrudBatch, CrudTransaction};
+use crate::blocking::off_thread;
+use crate::crud::{CrudBatch, CrudTransaction, UPLOAD_QUEUE_STATS_SQL, UploadQueueStats};
 use crate::error::{Result, SyncError};
 use crate::listener::{QueryListener, TableChangeListener};
 use crate::runtime;
@@ -17,13 +21,14 @@ use crate::sync::{
     BackendConnector, CheckpointRequest, ConnectorAdapter, StatusListener, SyncOptions, SyncStatus,
 };
 use crate::task_handle::TaskHandle;
+use crate::transaction::{Access, Transaction};
 use crate::value::{Row, Value, to_core_params};
 
 /// A PowerSync-format SQLite database with its app schema.
 ///
-/// Thread-safe: call it from any thread. Queries and writes run on the calling thread and
-/// block it while SQLite works (one writer, several readers), so call them off the UI
-/// thread; listeners are called on psync's own threads. Call `close()` when done: later
+/// Thread-safe: call it from any thread. Queries and writes are async: SQLite works on
+/// psync's blocking threads (one writer, several readers) while the caller awaits; listeners
+/// are called on psync's own threads. Call `close()` when done: later
 /// calls fail with `SyncError.Closed`.
 #[derive(uniffi::Object)]
 pub struct Database {
@@ -63,8 +68,8 @@ impl From<CoreExecuteResult> for ExecuteResult {
 
 impl Database {
     fn with_schema(inner: CoreDatabase, schema: Schema) -> Result<Arc<Self>> {
+        inner.update_schema(psync_core::schema::Schema::from(schema))?;
         let db = Database::from_client(CoreSyncDatabase::new(inner));
-        db.update_schema(schema)?;
         let db = Arc::new(db);
         shutdown::register(&db);
         Ok(db)
@@ -98,99 +103,172 @@ impl Database {
     }
 
     /// Replaces the app schema: creates, alters or drops views, triggers and indexes.
-    pub fn update_schema(&self, schema: Schema) -> Result<()> {
-        Ok(self
-            .inner
-            .update_schema(psync_core::schema::Schema::from(schema))?)
+    pub async fn update_schema(&self, schema: Schema) -> Result<()> {
+        let schema = psync_core::schema::Schema::from(schema);
+        off_thread(&self.inner, move |db| db.update_schema(schema)).await
     }
 
     /// Runs one write statement in its own transaction.
-    pub fn execute(&self, sql: String, params: Vec<Value>) -> Result<ExecuteResult> {
-        Ok(self.inner.execute(&sql, &to_core_params(params))?.into())
+    pub async fn execute(&self, sql: String, params: Vec<Value>) -> Result<ExecuteResult> {
+        let params = to_core_params(params);
+        let result = off_thread(&self.inner, move |db| db.execute(&sql, &params)).await?;
+        Ok(result.into())
     }
 
     /// Runs one statement once for each parameter set, in one write transaction (all sets
     /// apply or none does), preparing it once.
-    pub fn execute_batch(&self, sql: String, param_sets: Vec<Vec<Value>>) -> Result<ExecuteResult> {
+    pub async fn execute_batch(
+        &self,
+        sql: String,
+        param_sets: Vec<Vec<Value>>,
+    ) -> Result<ExecuteResult> {
         let param_sets: Vec<_> = param_sets.into_iter().map(to_core_params).collect();
-        Ok(self.inner.execute_batch(&sql, &param_sets)?.into())
+        let result = off_thread(&self.inner, move |db| db.execute_batch(&sql, &param_sets));
+        Ok(result.await?.into())
     }
 
     /// [`Database::execute_batch`] with the parameter sets as one JSON array of arrays (null,
     /// booleans, numbers, strings): one string crosses the FFI instead of one value record
     /// per parameter, for hosts whose generated marshalling is slow per value (Python).
-    pub fn execute_batch_json(
+    pub async fn execute_batch_json(
         &self,
         sql: String,
         param_sets_json: String,
     ) -> Result<ExecuteResult> {
-        let param_sets = psync_core::db::param_sets_from_json(&param_sets_json)?;
-        Ok(self.inner.execute_batch(&sql, &param_sets)?.into())
+        let result = off_thread(&self.inner, move |db| {
+            let param_sets = psync_core::db::param_sets_from_json(&param_sets_json)?;
+            db.execute_batch(&sql, &param_sets)
+        });
+        Ok(result.await?.into())
     }
 
     /// Runs `statements` in order in one write transaction: all of them apply, or none
-    /// does (the first failure rolls back and is returned). See docs/adr/0002.
-    pub fn write_batch(&self, statements: Vec<Statement>) -> Result<Vec<ExecuteResult>> {
+    /// does (the first failure rolls back and is returned).
+    pub async fn write_batch(&self, statements: Vec<Statement>) -> Result<Vec<ExecuteResult>> {
         let statements: Vec<_> = statements
             .into_iter()
             .map(|s| (s.sql, to_core_params(s.params)))
             .collect();
-        Ok(self.inner.write(|tx| {
-            statements
-                .iter()
-                .map(|(sql, params)| tx.execute(sql, params).map(ExecuteResult::from))
-                .collect()
-        })?)
+        off_thread(&self.inner, move |db| {
+            db.write(|tx| {
+                statements
+                    .iter()
+                    .map(|(sql, params)| tx.execute(sql, params).map(ExecuteResult::from))
+                    .collect()
+            })
+        })
+        .await
     }
 
-    /// The first row of a query; `SyncError.Database` if there is none.
-    pub fn get(&self, sql: String, params: Vec<Value>) -> Result<Row> {
-        Ok(self.inner.get(&sql, &to_core_params(params))?.into())
+    /// The first row of a query; `SyncError.NoRows` if there is none.
+    pub async fn get(&self, sql: String, params: Vec<Value>) -> Result<Row> {
+        let params = to_core_params(params);
+        Ok(off_thread(&self.inner, move |db| db.get(&sql, &params))
+            .await?
+            .into())
     }
 
     /// Every row of a query.
-    pub fn get_all(&self, sql: String, params: Vec<Value>) -> Result<Vec<Row>> {
-        let rows = self.inner.get_all(&sql, &to_core_params(params))?;
+    pub async fn get_all(&self, sql: String, params: Vec<Value>) -> Result<Vec<Row>> {
+        let params = to_core_params(params);
+        let rows = off_thread(&self.inner, move |db| db.get_all(&sql, &params)).await?;
         Ok(rows.into_iter().map(Row::from).collect())
     }
 
     /// The first row of a query, if any.
-    pub fn get_optional(&self, sql: String, params: Vec<Value>) -> Result<Option<Row>> {
-        let row = self.inner.get_optional(&sql, &to_core_params(params))?;
+    pub async fn get_optional(&self, sql: String, params: Vec<Value>) -> Result<Option<Row>> {
+        let params = to_core_params(params);
+        let row = off_thread(&self.inner, move |db| db.get_optional(&sql, &params)).await?;
         Ok(row.map(Row::from))
     }
 
+    /// Begins an interactive write transaction: it holds the writer (other writes wait)
+    /// until `commit()` or `rollback()`; dropping it uncommitted rolls back. See docs/adr/0004.
+    pub async fn write_transaction(&self) -> Result<Arc<Transaction>> {
+        let db = self.inner.clone();
+        Ok(Arc::new(Transaction::begin(db, Access::Write).await?))
+    }
+
+    /// Begins a read transaction: a consistent snapshot on a reader until it ends.
+    pub async fn read_transaction(&self) -> Result<Arc<Transaction>> {
+        let db = self.inner.clone();
+        Ok(Arc::new(Transaction::begin(db, Access::Read).await?))
+    }
+
     /// Up to `limit` queued local writes, oldest first; absent when the queue is empty.
-    pub fn get_crud_batch(&self, limit: u32) -> Result<Option<Arc<CrudBatch>>> {
-        let batch = self
-            .inner
-            .read(|tx| psync_core::crud::get_crud_batch(tx.connection(), limit as usize))?;
-        Ok(batch.map(|b| Arc::new(CrudBatch::new(self.inner.clone(), b))))
+    pub async fn get_crud_batch(&self, limit: u32) -> Result<Option<Arc<CrudBatch>>> {
+        let batch = off_thread(&self.inner, move |db| {
+            db.read(|tx| psync_core::crud::get_crud_batch(tx.connection(), limit as usize))
+        });
+        let db = self.inner.clone();
+        Ok(batch.await?.map(|b| Arc::new(CrudBatch::new(db, b))))
     }
 
     /// The queued writes of the oldest local transaction; absent when the queue is empty.
-    pub fn get_next_crud_transaction(&self) -> Result<Option<Arc<CrudTransaction>>> {
-        let transaction = self
-            .inner
-            .read(|tx| psync_core::crud::get_next_crud_transaction(tx.connection()))?;
-        Ok(transaction.map(|t| Arc::new(CrudTransaction::new(self.inner.clone(), t))))
+    pub async fn get_next_crud_transaction(&self) -> Result<Option<Arc<CrudTransaction>>> {
+        let transaction = off_thread(&self.inner, |db| {
+            db.read(|tx| psync_core::crud::get_next_crud_transaction(tx.connection()))
+        });
+        let db = self.inner.clone();
+        Ok(transaction
+            .await?
+            .map(|t| Arc::new(CrudTransaction::new(db, t))))
     }
 
-    /// Calls `listener` with the tables changed by each committed write until the
-    /// returned handle is cancelled or dropped. Changes that arrive while the listener is
-    /// busy are merged into its next call.
+    /// The queued local transaction after the one whose last write has `after_client_id`
+    /// (0: the oldest); absent at the end of the queue. Walks the queue without completing.
+    pub async fn get_crud_transaction_after(
+        &self,
+        after_client_id: i64,
+    ) -> Result<Option<Arc<CrudTransaction>>> {
+        let transaction = off_thread(&self.inner, move |db| {
+            db.read(|tx| {
+                psync_core::crud::get_crud_transaction_after(tx.connection(), after_client_id)
+            })
+        });
+        let db = self.inner.clone();
+        Ok(transaction
+            .await?
+            .map(|t| Arc::new(CrudTransaction::new(db, t))))
+    }
+
+    /// How many writes are queued for upload, and their size.
+    pub async fn upload_queue_stats(&self) -> Result<UploadQueueStats> {
+        let row = off_thread(&self.inner, |db| db.get(UPLOAD_QUEUE_STATS_SQL, &[])).await?;
+        let number = |i: usize| row.get(i).and_then(psync_core::Value::as_i64).unwrap_or(0);
+        Ok(UploadQueueStats {
+            count: u64::try_from(number(0)).unwrap_or(0),
+            size_bytes: u64::try_from(number(1)).unwrap_or(0),
+        })
+    }
+
+    /// Calls `listener` with the tables changed by each committed write, by the names the app
+    /// uses (`todos`, not `ps_data__todos`), until the returned handle is cancelled or
+    /// dropped. With `tables` non-empty, only commits changing one of them are reported, and
+    /// only those names. Changes that arrive while the listener is busy are merged into its
+    /// next call.
     pub fn add_table_listener(
         &self,
+        tables: Vec<String>,
         listener: Arc<dyn TableChangeListener>,
     ) -> Result<Arc<TaskHandle>> {
         if self.inner.is_closed() {
             return Err(SyncError::Closed);
         }
+        let wanted: BTreeSet<String> = tables.into_iter().collect();
         let listener = HostRef::new(listener);
         let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel();
-        let registration = self.inner.add_table_listener(Box::new(move |tables| {
-            // The receiver is gone only once the handle was cancelled.
-            let _ = sender.send(tables.clone());
+        let registration = self.inner.add_table_listener(Box::new(move |changed| {
+            let names: BTreeSet<String> = changed
+                .iter()
+                .map(|raw| app_table_name(raw))
+                .filter(|name| wanted.is_empty() || wanted.contains(*name))
+                .map(str::to_owned)
+                .collect();
+            if !names.is_empty() {
+                // The receiver is gone only once the handle was cancelled.
+                let _ = sender.send(names);
+            }
         }));
         let task = runtime::spawn(async move {
             // Dropping the registration (task aborted) unregisters the core listener.
@@ -229,11 +307,13 @@ impl Database {
         Ok(runtime::run(async move { client.disconnect().await }).await??)
     }
 
-    /// Stops syncing and deletes all synced data and queued writes (`soft` keeps downloaded
-    /// buckets for a faster reconnect).
-    pub async fn disconnect_and_clear(&self, soft: bool) -> Result<()> {
+    /// Stops syncing and deletes all synced data and queued writes (logout); `clear_local`
+    /// also deletes the rows of local-only tables (as every PowerSync SDK does by default),
+    /// `soft` keeps downloaded buckets for a faster reconnect.
+    pub async fn disconnect_and_clear(&self, clear_local: bool, soft: bool) -> Result<()> {
         let client = self.client.clone();
-        Ok(runtime::run(async move { client.disconnect_and_clear(soft).await }).await??)
+        let options = CoreClearOptions { clear_local, soft };
+        Ok(runtime::run(async move { client.disconnect_and_clear(options).await }).await??)
     }
 
     /// The current sync status.
@@ -309,15 +389,20 @@ impl Database {
 
     /// Calls `listener` with the rows of the query now and again after every commit that
     /// changes a table it reads, until the returned handle is cancelled or dropped (or the
-    /// database closes).
+    /// database closes). `throttle_ms` is the minimum time between two runs: a burst of commits is reported
+    /// once.
     pub fn watch(
         &self,
         sql: String,
         params: Vec<Value>,
+        throttle_ms: u64,
         listener: Arc<dyn QueryListener>,
     ) -> Result<Arc<TaskHandle>> {
         let listener = HostRef::new(listener);
-        let mut watcher = self.client.watch(&sql, to_core_params(params))?;
+        let mut watcher = self
+            .client
+            .watch(&sql, to_core_params(params))?
+            .throttle(Duration::from_millis(throttle_ms));
         let task = runtime::spawn(async move {
             // An error (the database closed) ends the subscription.
             while let Ok(rows) = watcher.next().await {

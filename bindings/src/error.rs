@@ -6,9 +6,14 @@
 //! host's own error text). Kotlin sees `SyncException`, Swift `SyncError`, Python
 //! `SyncError` subclasses; `Display` is exported so `message`/`description`/`str()` read well.
 
+use psync_core::client::CheckpointError as CoreCheckpointError;
 use psync_core::{Error as CoreError, ErrorKind as CoreErrorKind};
 
 /// An error reported by the psync SDK.
+///
+/// One variant per outcome a host branches on: the `request_checkpoint` outcomes
+/// (`NotConnected`, `CheckpointNotSupported`, `Unauthenticated`, `Timeout`, `Closed`) and the
+/// database error families (`Constraint`, `Busy`, `NoRows`, `Sql`, `Database`).
 #[derive(Debug, thiserror::Error, uniffi::Error)]
 #[psync_ffi_macros::export(Display)]
 pub enum SyncError {
@@ -21,13 +26,50 @@ pub enum SyncError {
         /// What was wrong, without the offending value.
         reason: String,
     },
-    /// SQLite or the database file reported an error.
+    /// A constraint (`UNIQUE`, `NOT NULL`, `CHECK`, foreign key) rejected a write.
+    #[error("constraint failed: {reason}")]
+    Constraint {
+        /// SQLite's text naming the constraint.
+        reason: String,
+    },
+    /// The database file stayed locked by another connection or process past the busy
+    /// timeout.
+    #[error("database busy: {reason}")]
+    Busy {
+        /// SQLite's text.
+        reason: String,
+    },
+    /// `get` found no row.
+    #[error("the query returned no rows")]
+    NoRows,
+    /// SQLite rejected the statement: a syntax error, an unknown table or column, or the
+    /// wrong number of parameters.
+    #[error("sql error: {reason}")]
+    Sql {
+        /// SQLite's text.
+        reason: String,
+    },
+    /// Any other SQLite or storage error (corrupt or unreadable file, I/O, full disk).
     #[error("database error: {reason}")]
     Database {
         /// The SQLite error text or storage problem.
         reason: String,
     },
-    /// Syncing with the service failed (protocol violation or invalid state).
+    /// `request_checkpoint` (or a wait) needs an active `connect()`.
+    #[error("not connected")]
+    NotConnected,
+    /// The service does not support checkpoint requests (it answered 404), or the client
+    /// connected in legacy checkpoint mode.
+    #[error("the sync service does not support checkpoint requests")]
+    CheckpointNotSupported,
+    /// The service rejected the credentials (they are invalidated and fetched again).
+    #[error("unauthenticated: {reason}")]
+    Unauthenticated {
+        /// The service's message.
+        reason: String,
+    },
+    /// Syncing with the service failed (network, protocol violation, invalid state, or a
+    /// download/upload error while waiting for a checkpoint).
     #[error("sync error: {reason}")]
     Sync {
         /// What went wrong.
@@ -52,19 +94,60 @@ impl From<CoreError> for SyncError {
             CoreErrorKind::InvalidArgument(reason) | CoreErrorKind::InvalidSchema(reason) => {
                 SyncError::InvalidArgument { reason }
             }
-            kind @ (CoreErrorKind::Sqlite(_)
-            | CoreErrorKind::Json(_)
-            | CoreErrorKind::Storage(_)
-            | CoreErrorKind::Io(_)) => SyncError::Database {
-                reason: kind.to_string(),
-            },
-            kind @ (CoreErrorKind::Protocol(_) | CoreErrorKind::State(_)) => SyncError::Sync {
+            CoreErrorKind::Sqlite(error) => from_sqlite(error),
+            kind @ (CoreErrorKind::Json(_) | CoreErrorKind::Storage(_) | CoreErrorKind::Io(_)) => {
+                SyncError::Database {
+                    reason: kind.to_string(),
+                }
+            }
+            kind @ (CoreErrorKind::Network(_)
+            | CoreErrorKind::Protocol(_)
+            | CoreErrorKind::State(_)) => SyncError::Sync {
                 reason: kind.to_string(),
             },
             // `ErrorKind` is non-exhaustive: new kinds surface as sync errors until mapped.
             kind => SyncError::Sync {
                 reason: kind.to_string(),
             },
+        }
+    }
+}
+
+/// The database family of a SQLite error. SQLite's messages name tables, columns and
+/// constraints, never bound values.
+fn from_sqlite(error: rusqlite::Error) -> SyncError {
+    use rusqlite::ErrorCode;
+    let reason = match &error {
+        rusqlite::Error::SqliteFailure(_, Some(message)) => message.clone(),
+        other => other.to_string(),
+    };
+    match &error {
+        rusqlite::Error::QueryReturnedNoRows => SyncError::NoRows,
+        rusqlite::Error::SqlInputError { .. }
+        | rusqlite::Error::InvalidParameterCount(..)
+        | rusqlite::Error::InvalidParameterName(_)
+        | rusqlite::Error::MultipleStatement => SyncError::Sql { reason },
+        _ => match error.sqlite_error_code() {
+            Some(ErrorCode::ConstraintViolation) => SyncError::Constraint { reason },
+            Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => SyncError::Busy { reason },
+            // SQLITE_ERROR: the generic "SQL error" code (syntax, unknown table or column).
+            Some(ErrorCode::Unknown) => SyncError::Sql { reason },
+            _ => SyncError::Database { reason },
+        },
+    }
+}
+
+impl From<CoreCheckpointError> for SyncError {
+    fn from(error: CoreCheckpointError) -> Self {
+        match error {
+            CoreCheckpointError::NotConnected => SyncError::NotConnected,
+            CoreCheckpointError::NotSupported => SyncError::CheckpointNotSupported,
+            CoreCheckpointError::Unauthenticated(reason) => SyncError::Unauthenticated { reason },
+            CoreCheckpointError::Timeout => SyncError::Timeout,
+            CoreCheckpointError::Closed => SyncError::Closed,
+            CoreCheckpointError::SyncError(reason) | CoreCheckpointError::Failed(reason) => {
+                SyncError::Sync { reason }
+            }
         }
     }
 }
@@ -104,6 +187,61 @@ mod tests {
     fn protocol_error_maps_to_sync() {
         let mapped = SyncError::from(CoreError::protocol("bad line"));
         assert!(matches!(mapped, SyncError::Sync { .. }));
+    }
+
+    #[test]
+    fn checkpoint_outcomes_map_to_their_own_variants() {
+        assert!(matches!(
+            SyncError::from(CoreCheckpointError::NotConnected),
+            SyncError::NotConnected
+        ));
+        assert!(matches!(
+            SyncError::from(CoreCheckpointError::NotSupported),
+            SyncError::CheckpointNotSupported
+        ));
+        assert_eq!(
+            SyncError::from(CoreCheckpointError::Unauthenticated("expired".into())).to_string(),
+            "unauthenticated: expired"
+        );
+    }
+
+    #[test]
+    fn sqlite_errors_map_to_their_families() {
+        let db = psync_core::Database::open_in_memory().expect("setup succeeds");
+        let family = |sql: &str| SyncError::from(db.execute(sql, &[]).expect_err("the statement fails"));
+        db.execute(
+            "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
+            &[],
+        )
+        .expect("setup succeeds");
+        assert!(matches!(
+            family("INSERT INTO t(v) VALUES (NULL)"),
+            SyncError::Constraint { .. }
+        ));
+        assert!(matches!(family("SELEC 1"), SyncError::Sql { .. }));
+        assert!(matches!(
+            family("SELECT * FROM missing"),
+            SyncError::Sql { .. }
+        ));
+        assert!(matches!(
+            SyncError::from(db.get("SELECT 1 WHERE 0", &[]).expect_err("the statement fails")),
+            SyncError::NoRows
+        ));
+    }
+
+    #[test]
+    fn locked_file_is_busy() {
+        let dir = tempfile::tempdir().expect("setup succeeds");
+        let path = dir.path().join("locked.db");
+        let options = psync_core::OpenOptions {
+            busy_timeout: std::time::Duration::ZERO,
+            ..Default::default()
+        };
+        let db = psync_core::Database::open_with(&path, options).expect("setup succeeds");
+        let other = rusqlite::Connection::open(&path).expect("setup succeeds");
+        other.execute_batch("BEGIN EXCLUSIVE").expect("setup succeeds");
+        let error = db.execute("CREATE TABLE t(x)", &[]).expect_err("the statement fails");
+        assert!(matches!(SyncError::from(error), SyncError::Busy { .. }));
     }
 
     #[test]

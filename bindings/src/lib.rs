@@ -7,6 +7,7 @@
 //! belongs in core. Every export goes through [`psync_ffi_macros::export`], which runs async
 //! exports on the tokio runtime owned by this crate (`runtime.rs`).
 
+mod blocking;
 mod crud;
 mod database;
 mod error;
@@ -17,13 +18,16 @@ mod shutdown;
 mod streams;
 mod sync;
 mod task_handle;
+mod transaction;
 mod value;
 
-pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UpdateType};
+pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UpdateType, UploadQueueStats};
 pub use database::{Database, ExecuteResult, Statement};
 pub use error::SyncError;
 pub use listener::{QueryListener, TableChangeListener};
-pub use schema::{Column, IncludeOld, Index, IndexedColumn, Schema, Table};
+pub use schema::{
+    Column, IncludeOld, Index, IndexedColumn, RawParam, RawStatement, RawTable, Schema, Table,
+};
 pub use shutdown::shutdown;
 pub use streams::{SyncStream, SyncStreamStatus, SyncStreamSubscription};
 pub use sync::{
@@ -31,6 +35,14 @@ pub use sync::{
     StatusListener, SyncOptions, SyncStatus,
 };
 pub use task_handle::TaskHandle;
+pub use transaction::Transaction;
 pub use value::{Row, Value};
+
+/// The psync version (the workspace version shared by core and the bindings), as sent in the
+/// `User-Agent` (`psync/<version> (<language>)`).
+#[psync_ffi_macros::export]
+pub fn version() -> String {
+    env!("CARGO_PKG_VERSION").to_owned()
+}
 
 uniffi::setup_scaffolding!();

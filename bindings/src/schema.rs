@@ -8,6 +8,79 @@ use psync_core::schema as core;
 pub struct Schema {
     /// Schema-driven tables.
     pub tables: Vec<Table>,
+    /// Raw tables: synced rows of these types go to the app's own tables through their
+    /// put/delete statements instead of PowerSync's JSON storage.
+    #[uniffi(default = [])]
+    pub raw_tables: Vec<RawTable>,
+}
+
+/// A table the app creates and owns; synced rows of type `name` are written to it.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RawTable {
+    /// The synced row type (the service's `object_type`).
+    pub name: String,
+    /// The local table (defaults to `name`); used to infer missing statements.
+    #[uniffi(default = None)]
+    pub table_name: Option<String>,
+    /// The synced columns, when not every column of the local table is synced.
+    #[uniffi(default = None)]
+    pub synced_columns: Option<Vec<String>>,
+    /// Inserts or replaces a synced row (inferred from the local table when absent).
+    #[uniffi(default = None)]
+    pub put: Option<RawStatement>,
+    /// Deletes a row by id (inferred when absent).
+    #[uniffi(default = None)]
+    pub delete: Option<RawStatement>,
+}
+
+/// SQL run for a synced row of a raw table, with what to bind to each `?`.
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct RawStatement {
+    /// SQL with `?` placeholders.
+    pub sql: String,
+    /// One parameter per placeholder, in order.
+    pub params: Vec<RawParam>,
+}
+
+/// What a raw-table statement binds to one placeholder.
+#[derive(Debug, Clone, PartialEq, uniffi::Enum)]
+pub enum RawParam {
+    /// The row id.
+    Id,
+    /// One column of the synced row.
+    Column {
+        /// The column name.
+        name: String,
+    },
+    /// A JSON object of the synced values not bound by name.
+    Rest,
+}
+
+impl RawTable {
+    /// The schema JSON the sync engine reads (storage.md §3.6).
+    fn into_json(self) -> serde_json::Value {
+        let statement = |s: Option<RawStatement>| {
+            s.map(|s| {
+                let params: Vec<serde_json::Value> = s
+                    .params
+                    .into_iter()
+                    .map(|p| match p {
+                        RawParam::Id => serde_json::json!("Id"),
+                        RawParam::Column { name } => serde_json::json!({ "Column": name }),
+                        RawParam::Rest => serde_json::json!("Rest"),
+                    })
+                    .collect();
+                serde_json::json!({ "sql": s.sql, "params": params })
+            })
+        };
+        serde_json::json!({
+            "name": self.name,
+            "table_name": self.table_name,
+            "synced_columns": self.synced_columns,
+            "put": statement(self.put),
+            "delete": statement(self.delete),
+        })
+    }
 }
 
 /// One table; the app queries a view of this name, backed by PowerSync storage.
@@ -88,7 +161,13 @@ pub enum IncludeOld {
 
 impl From<Schema> for core::Schema {
     fn from(schema: Schema) -> Self {
-        core::Schema::new(schema.tables.into_iter().map(core::Table::from))
+        let mut core_schema = core::Schema::new(schema.tables.into_iter().map(core::Table::from));
+        core_schema.raw_tables = schema
+            .raw_tables
+            .into_iter()
+            .map(RawTable::into_json)
+            .collect();
+        core_schema
     }
 }
 

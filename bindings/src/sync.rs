@@ -10,10 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use psync_core::client::{
-    BackendConnector as CoreConnector, CheckpointError as CoreCheckpointError,
-    CheckpointMode as CoreCheckpointMode, CheckpointRequest as CoreCheckpointRequest,
-    Credentials as CoreCredentials, SyncDatabase as CoreSyncDatabase,
-    SyncOptions as CoreSyncOptions, SyncStatus as CoreSyncStatus,
+    BackendConnector as CoreConnector, CheckpointMode as CoreCheckpointMode,
+    CheckpointRequest as CoreCheckpointRequest, Credentials as CoreCredentials,
+    SyncDatabase as CoreSyncDatabase, SyncOptions as CoreSyncOptions, SyncStatus as CoreSyncStatus,
 };
 
 use crate::database::Database;
@@ -246,18 +245,6 @@ impl CheckpointRequest {
     pub(crate) fn new(inner: CoreCheckpointRequest) -> Self {
         CheckpointRequest {
             inner: Arc::new(inner),
-        }
-    }
-}
-
-impl From<CoreCheckpointError> for SyncError {
-    fn from(error: CoreCheckpointError) -> Self {
-        match error {
-            CoreCheckpointError::Timeout => SyncError::Timeout,
-            CoreCheckpointError::Closed => SyncError::Closed,
-            other => SyncError::Sync {
-                reason: other.to_string(),
-            },
         }
     }
 }

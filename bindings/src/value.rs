@@ -54,6 +54,30 @@ impl From<CoreValue> for Value {
     }
 }
 
+impl Value {
+    /// The SQLite value of a JSON value from the upload queue: SQLite wrote these documents
+    /// with `json_object`, so they hold scalars (booleans as 0/1); anything nested stays JSON
+    /// text.
+    pub(crate) fn from_json(value: serde_json::Value) -> Self {
+        match value {
+            serde_json::Value::Null => Value::Null,
+            serde_json::Value::Bool(value) => Value::Integer {
+                value: i64::from(value),
+            },
+            serde_json::Value::Number(number) => match number.as_i64() {
+                Some(value) => Value::Integer { value },
+                None => Value::Real {
+                    value: number.as_f64().unwrap_or(f64::NAN),
+                },
+            },
+            serde_json::Value::String(value) => Value::Text { value },
+            nested => Value::Text {
+                value: nested.to_string(),
+            },
+        }
+    }
+}
+
 /// Converts foreign parameters to core values.
 pub(crate) fn to_core_params(params: Vec<Value>) -> Vec<CoreValue> {
     params.into_iter().map(CoreValue::from).collect()

@@ -14,23 +14,49 @@ use parking_lot::Mutex;
 use psync_ffi::{Database, Statement, SyncError, Value};
 
 mod common;
-use common::{ChannelListener, schema, text};
+use common::{ChannelListener, schema, text, wait};
 
 #[test]
 fn table_listener_is_called_on_a_psync_thread_with_changed_tables() {
     let db = Database::open_in_memory(schema()).unwrap();
     let (listener, updates) = ChannelListener::new();
-    let handle = db.add_table_listener(listener).unwrap();
+    let handle = db.add_table_listener(vec![], listener).unwrap();
 
-    db.execute(
+    wait(db.execute(
         "INSERT INTO todos (id, title) VALUES (uuid(), ?)".into(),
         vec![text("a")],
-    )
+    ))
     .unwrap();
 
     let (thread, tables) = updates.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_ne!(thread, std::thread::current().id());
-    assert!(tables.contains(&"ps_data__todos".to_string()), "{tables:?}");
+    assert!(tables.contains(&"todos".to_string()), "{tables:?}");
+    assert!(
+        !tables.iter().any(|t| t.starts_with("ps_data")),
+        "{tables:?}"
+    );
+    handle.cancel();
+}
+
+#[test]
+fn table_listener_with_tables_reports_only_those() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    wait(db.execute("CREATE TABLE notes (body TEXT)".into(), vec![])).unwrap();
+    let (listener, updates) = ChannelListener::new();
+    let handle = db
+        .add_table_listener(vec!["todos".into()], listener)
+        .unwrap();
+
+    wait(db.execute("INSERT INTO notes VALUES ('ignored')".into(), vec![])).unwrap();
+    wait(db.execute(
+        "INSERT INTO todos (id, title) VALUES (uuid(), 'a')".into(),
+        vec![],
+    ))
+    .unwrap();
+
+    let (_, tables) = updates.recv_timeout(Duration::from_secs(5)).unwrap();
+    assert_eq!(tables, vec!["todos".to_string()]);
+    assert!(updates.recv_timeout(Duration::from_millis(200)).is_err());
     handle.cancel();
 }
 
@@ -38,14 +64,14 @@ fn table_listener_is_called_on_a_psync_thread_with_changed_tables() {
 fn cancelled_table_listener_is_not_called_again() {
     let db = Database::open_in_memory(schema()).unwrap();
     let (listener, updates) = ChannelListener::new();
-    let handle = db.add_table_listener(listener).unwrap();
+    let handle = db.add_table_listener(vec![], listener).unwrap();
     handle.cancel();
     assert!(handle.is_finished());
 
-    db.execute(
+    wait(db.execute(
         "INSERT INTO todos (id, title) VALUES (uuid(), 'a')".into(),
         vec![],
-    )
+    ))
     .unwrap();
 
     assert!(updates.recv_timeout(Duration::from_millis(300)).is_err());
@@ -63,12 +89,10 @@ fn write_batch_rolls_back_every_statement_when_one_fails() {
         params: vec![],
     };
 
-    let result = db.write_batch(vec![insert, broken]);
+    let result = wait(db.write_batch(vec![insert, broken]));
 
-    assert!(matches!(result, Err(SyncError::Database { .. })));
-    let count = db
-        .get("SELECT count(*) AS n FROM todos".into(), vec![])
-        .unwrap();
+    assert!(matches!(result, Err(SyncError::Sql { .. })));
+    let count = wait(db.get("SELECT count(*) AS n FROM todos".into(), vec![])).unwrap();
     assert_eq!(count.values, vec![Value::Integer { value: 0 }]);
 }
 
@@ -80,12 +104,12 @@ fn close_is_idempotent_and_later_calls_fail_with_closed() {
     db.close().unwrap();
 
     assert!(matches!(
-        db.get_all("SELECT 1".into(), vec![]),
+        wait(db.get_all("SELECT 1".into(), vec![])),
         Err(SyncError::Closed)
     ));
     let (listener, _updates) = ChannelListener::new();
     assert!(matches!(
-        db.add_table_listener(listener),
+        db.add_table_listener(vec![], listener),
         Err(SyncError::Closed)
     ));
 }
@@ -93,20 +117,20 @@ fn close_is_idempotent_and_later_calls_fail_with_closed() {
 #[test]
 fn local_writes_reach_the_upload_queue_and_complete_removes_them() {
     let db = Database::open_in_memory(schema()).unwrap();
-    db.execute(
+    wait(db.execute(
         "INSERT INTO todos (id, title) VALUES ('t1', ?)".into(),
         vec![text("milk")],
-    )
+    ))
     .unwrap();
 
-    let batch = db.get_crud_batch(10).unwrap().unwrap();
+    let batch = wait(db.get_crud_batch(10)).unwrap().unwrap();
     let entries = batch.entries();
     assert_eq!(entries.len(), 1);
     assert_eq!(entries[0].id, "t1");
     assert_eq!(entries[0].data_json.as_deref(), Some(r#"{"title":"milk"}"#));
-    batch.complete(None).unwrap();
+    wait(batch.complete(None)).unwrap();
 
-    assert!(db.get_crud_batch(10).unwrap().is_none());
+    assert!(wait(db.get_crud_batch(10)).unwrap().is_none());
 }
 
 #[test]
@@ -151,17 +175,13 @@ fn status_listener_gets_the_current_status_at_once_on_a_psync_thread() {
 }
 
 #[test]
-fn request_checkpoint_without_connect_is_a_sync_error() {
+fn request_checkpoint_without_connect_is_not_connected() {
     let db = Database::open_in_memory(schema()).unwrap();
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
 
-    let result = runtime.block_on(db.request_checkpoint());
+    let result = wait(db.request_checkpoint());
 
     assert!(
-        matches!(result, Err(SyncError::Sync { .. })),
+        matches!(result, Err(SyncError::NotConnected)),
         "{:?}",
         result.as_ref().err()
     );
@@ -186,7 +206,7 @@ fn watch_emits_rows_now_and_after_a_relevant_commit() {
         updates: Mutex::new(sender),
     });
     let handle = db
-        .watch("SELECT title FROM todos".into(), vec![], listener)
+        .watch("SELECT title FROM todos".into(), vec![], 0, listener)
         .unwrap();
     assert!(
         updates
@@ -195,14 +215,59 @@ fn watch_emits_rows_now_and_after_a_relevant_commit() {
             .is_empty()
     );
 
-    db.execute(
+    wait(db.execute(
         "INSERT INTO todos (id, title) VALUES (uuid(), ?)".into(),
         vec![text("a")],
-    )
+    ))
     .unwrap();
 
     let rows = updates.recv_timeout(Duration::from_secs(5)).unwrap();
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0].values, vec![text("a")]);
     handle.cancel();
+}
+
+#[test]
+fn dropped_transaction_rolls_back_and_frees_the_writer() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let tx = wait(db.write_transaction()).unwrap();
+    wait(tx.execute(
+        "INSERT INTO todos (id, title) VALUES ('t1', 'dropped')".into(),
+        vec![],
+    ))
+    .unwrap();
+
+    drop(tx);
+
+    // Would wait forever if the dropped transaction still held the writer.
+    wait(db.execute(
+        "INSERT INTO todos (id, title) VALUES ('t2', 'kept')".into(),
+        vec![],
+    ))
+    .unwrap();
+    let rows = wait(db.get_all("SELECT id FROM todos".into(), vec![])).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].values, vec![text("t2")]);
+}
+
+#[test]
+fn committed_transaction_is_visible_and_ended() {
+    let db = Database::open_in_memory(schema()).unwrap();
+    let tx = wait(db.write_transaction()).unwrap();
+    wait(tx.execute(
+        "INSERT INTO todos (id, title) VALUES ('t1', 'a')".into(),
+        vec![],
+    ))
+    .unwrap();
+    let inside = wait(tx.get("SELECT title FROM todos".into(), vec![])).unwrap();
+    assert_eq!(inside.values, vec![text("a")]);
+
+    wait(tx.commit()).unwrap();
+
+    assert!(matches!(
+        wait(tx.execute("SELECT 1".into(), vec![])),
+        Err(SyncError::InvalidArgument { .. })
+    ));
+    let row = wait(db.get("SELECT title FROM todos".into(), vec![])).unwrap();
+    assert_eq!(row.values, vec![text("a")]);
 }

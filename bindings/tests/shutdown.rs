@@ -11,7 +11,7 @@ use std::time::Duration;
 use psync_ffi::{Database, SyncError, shutdown};
 
 mod common;
-use common::{ChannelListener, schema, text};
+use common::{ChannelListener, schema, text, wait};
 
 #[test]
 fn shutdown_closes_open_databases_stops_listeners_and_releases_nothing_on_psync_threads() {
@@ -19,11 +19,11 @@ fn shutdown_closes_open_databases_stops_listeners_and_releases_nothing_on_psync_
     let path = dir.path().join("open-at-exit.db");
     let db = Database::open(path.to_string_lossy().into_owned(), schema()).unwrap();
     let (listener, updates) = ChannelListener::new();
-    let handle = db.add_table_listener(listener.clone()).unwrap();
-    db.execute(
+    let handle = db.add_table_listener(vec![], listener.clone()).unwrap();
+    wait(db.execute(
         "INSERT INTO todos (id, title) VALUES ('t1', ?)".into(),
         vec![text("kept")],
-    )
+    ))
     .unwrap();
     updates.recv_timeout(Duration::from_secs(5)).unwrap();
 
@@ -31,7 +31,7 @@ fn shutdown_closes_open_databases_stops_listeners_and_releases_nothing_on_psync_
 
     assert!(db.is_closed());
     assert!(matches!(
-        db.execute("SELECT 1".into(), vec![]),
+        wait(db.execute("SELECT 1".into(), vec![])),
         Err(SyncError::Closed)
     ));
     assert!(handle.is_finished());
@@ -44,12 +44,10 @@ fn shutdown_closes_open_databases_stops_listeners_and_releases_nothing_on_psync_
 
     // Databases still open; nothing can start psync threads again; closing still works.
     let late = Database::open(path.to_string_lossy().into_owned(), schema()).unwrap();
-    let row = late
-        .get("SELECT title FROM todos WHERE id = 't1'".into(), vec![])
-        .unwrap();
+    let row = wait(late.get("SELECT title FROM todos WHERE id = 't1'".into(), vec![])).unwrap();
     assert_eq!(row.values, vec![text("kept")]);
     let (late_listener, _late_updates) = ChannelListener::new();
-    let refused = late.add_table_listener(late_listener).unwrap_err();
+    let refused = late.add_table_listener(vec![], late_listener).unwrap_err();
     assert!(refused.to_string().contains("shut down"), "{refused}");
     late.close().unwrap();
     shutdown(); // idempotent

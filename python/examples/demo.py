@@ -75,7 +75,7 @@ class DemoConnector(BackendConnector):
         return Credentials(self.endpoint, await asyncio.to_thread(self._current_token))
 
     async def upload_data(self, database: Database) -> None:
-        transaction = database.get_next_crud_transaction()
+        transaction = await database.get_next_crud_transaction()
         if transaction is None:
             return
         batch = [
@@ -83,7 +83,7 @@ class DemoConnector(BackendConnector):
         ]
         token = await asyncio.to_thread(self._current_token)
         await asyncio.to_thread(self._post, {"batch": batch}, token)
-        transaction.complete()
+        await transaction.complete()
         self.uploaded += 1
 
     def _post(self, body: object, token: str) -> None:
@@ -103,7 +103,7 @@ async def _first_sync(db: Database) -> None:
 
 
 async def _uploads_drained(db: Database) -> None:
-    while db.get("SELECT count(*) AS n FROM ps_crud")["n"] != 0:
+    while (await db.get("SELECT count(*) AS n FROM ps_crud"))["n"] != 0:
         await asyncio.sleep(0.02)
 
 
@@ -120,18 +120,18 @@ async def run(args: argparse.Namespace) -> None:
             await db.connect(connector, retry_delay=0.5, crud_throttle=0.05)
             step("connect() called")
             await asyncio.wait_for(_first_sync(db), timeout=30)
-            lists = db.get_all("SELECT name FROM lists")
+            lists = await db.get_all("SELECT name FROM lists")
             step(f"first sync complete: {len(lists)} list(s) downloaded")
 
             list_id = f"l-{uuid.uuid4()}"
             todo_ids = [f"{list_id}-t0", f"{list_id}-t1"]
-            db.execute(
+            await db.execute(
                 "INSERT INTO lists(id, name, owner_id, created_at)"
                 " VALUES (?, 'Written offline-first', ?, '2026-01-02')",
                 [list_id, args.user],
             )
             for todo_id, text in zip(todo_ids, ["buy milk", "write demo"], strict=True):
-                db.execute(
+                await db.execute(
                     "INSERT INTO todos(id, list_id, description, completed, owner_id)"
                     " VALUES (?, ?, ?, 0, ?)",
                     [todo_id, list_id, text, args.user],
@@ -144,10 +144,10 @@ async def run(args: argparse.Namespace) -> None:
             step(f"checkpoint request {request.id} acknowledged")
             await request.wait_for_sync(timeout=10)
             step(f"checkpoint request {request.id} applied locally")
-            synced = db.get(
-                "SELECT count(*) AS n FROM ps_oplog WHERE row_type = 'todos' AND row_id IN (?, ?)",
-                todo_ids,
-            )["n"]
+            synced_sql = (
+                "SELECT count(*) AS n FROM ps_oplog WHERE row_type = 'todos' AND row_id IN (?, ?)"
+            )
+            synced = (await db.get(synced_sql, todo_ids))["n"]
             step(f"this run's todos downloaded from the service: {synced}/2")
             if synced != 2:
                 raise RuntimeError("the checkpoint was applied without this run's todos")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from psync import _ffi
 
@@ -12,6 +13,14 @@ SqlValue = None | int | float | str | bytes
 
 Row = dict[str, SqlValue]
 """One result row: column name to value, in query order."""
+
+
+@dataclass(frozen=True)
+class ExecuteResult:
+    """What a write statement did."""
+
+    rows_affected: int
+    last_insert_rowid: int
 
 
 def to_value(value: object) -> _ffi.Value:

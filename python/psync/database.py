@@ -9,14 +9,14 @@ import datetime
 import json
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
 from psync import _ffi
-from psync._errors import translate, translated, use_running_loop
-from psync._values import Row, from_row, to_params
+from psync._errors import native, translate, translated, use_running_loop
+from psync._values import ExecuteResult, Row, from_row, to_params
 from psync.schema import Schema
 from psync.status import SyncStatus, status_from_ffi
 from psync.streams import SyncStream
@@ -27,6 +27,7 @@ from psync.sync import (
     _ConnectorAdapter,
     _StatusForwarder,
 )
+from psync.transaction import TransactionScope
 
 # A process that exits with a database still connected must exit cleanly: stop psync's threads
 # (closing every open database) while the interpreter is still whole. A psync thread that
@@ -40,14 +41,6 @@ def _deliver(loop: asyncio.AbstractEventLoop, callback: Callable[[Any], None], v
         loop.call_soon_threadsafe(callback, value)
     except RuntimeError:
         pass  # the loop is closed: nobody iterates any more (the program is ending)
-
-
-@dataclass(frozen=True)
-class ExecuteResult:
-    """What a write statement did."""
-
-    rows_affected: int
-    last_insert_rowid: int
 
 
 @dataclass(frozen=True)
@@ -81,6 +74,14 @@ def _entry(entry: _ffi.CrudEntry) -> CrudEntry:
     )
 
 
+@dataclass(frozen=True)
+class UploadQueueStats:
+    """The upload queue: queued writes and the size of their data in bytes."""
+
+    count: int
+    size: int
+
+
 class CrudBatch:
     """Queued local writes, oldest first. Call :meth:`complete` once they are uploaded."""
 
@@ -89,10 +90,9 @@ class CrudBatch:
         self.entries: list[CrudEntry] = [_entry(e) for e in inner.entries()]
         self.has_more = has_more
 
-    @translated
-    def complete(self, write_checkpoint: int | None = None) -> None:
+    async def complete(self, write_checkpoint: int | None = None) -> None:
         """Removes these writes from the upload queue."""
-        self._inner.complete(write_checkpoint)
+        await native(self._inner.complete(write_checkpoint))
 
 
 class Subscription:
@@ -127,10 +127,11 @@ class _Listener(_ffi.TableChangeListener):
 class Database:
     """A PowerSync-format SQLite database with its app schema.
 
-    Thread-safe. Queries block the calling thread while SQLite works; from asyncio, use
-    ``await asyncio.to_thread(db.get_all, ...)`` for long ones. Use it as a context
-    manager, or call :meth:`close`; later calls raise :class:`psync.ClosedError`. Databases
-    still open when the interpreter exits are closed then (sync stops cleanly).
+    Queries and writes are coroutines (``await db.get_all(...)``): SQLite works on psync's
+    threads, never on the event loop. From a plain script, run them with ``asyncio.run``. Use
+    it as an (async) context manager, or call :meth:`close`; later calls raise
+    :class:`psync.ClosedError`. Databases still open when the interpreter exits are closed then
+    (sync stops cleanly).
     """
 
     @translated
@@ -165,19 +166,18 @@ class Database:
     ) -> None:
         self.close()
 
-    @translated
-    def update_schema(self, schema: Schema) -> None:
+    async def update_schema(self, schema: Schema) -> None:
         """Replaces the app schema."""
-        self._inner.update_schema(schema._to_ffi())
+        await native(self._inner.update_schema(schema._to_ffi()))
 
-    @translated
-    def execute(self, sql: str, params: Sequence[object] = ()) -> ExecuteResult:
+    async def execute(self, sql: str, params: Sequence[object] = ()) -> ExecuteResult:
         """Runs one write statement in its own transaction."""
-        r = self._inner.execute(sql, to_params(params))
+        r = await native(self._inner.execute(sql, to_params(params)))
         return ExecuteResult(r.rows_affected, r.last_insert_rowid)
 
-    @translated
-    def execute_batch(self, sql: str, param_sets: Sequence[Sequence[object]]) -> ExecuteResult:
+    async def execute_batch(
+        self, sql: str, param_sets: Sequence[Sequence[object]]
+    ) -> ExecuteResult:
         """Runs one statement once per parameter set in one transaction: all apply or none does.
 
         The sets cross into the native library as one JSON document (Python's C encoder), which
@@ -190,56 +190,81 @@ class Database:
         try:
             encoded = json.dumps(param_sets, allow_nan=False, separators=(",", ":"))
         except (TypeError, ValueError):
-            r = self._inner.execute_batch(sql, [to_params(p) for p in param_sets])
+            call = self._inner.execute_batch(sql, [to_params(p) for p in param_sets])
         else:
-            r = self._inner.execute_batch_json(sql, encoded)
+            call = self._inner.execute_batch_json(sql, encoded)
+        r = await native(call)
         return ExecuteResult(r.rows_affected, r.last_insert_rowid)
 
-    @translated
-    def write_batch(
+    async def write_batch(
         self, statements: Sequence[tuple[str, Sequence[object]]]
     ) -> list[ExecuteResult]:
         """Runs ``(sql, params)`` statements in one transaction: all apply or none does."""
-        results = self._inner.write_batch(
-            [_ffi.Statement(sql=sql, params=to_params(params)) for sql, params in statements]
-        )
+        ffi = [_ffi.Statement(sql=sql, params=to_params(params)) for sql, params in statements]
+        results = await native(self._inner.write_batch(ffi))
         return [ExecuteResult(r.rows_affected, r.last_insert_rowid) for r in results]
 
-    @translated
-    def get(self, sql: str, params: Sequence[object] = ()) -> Row:
-        """The first row; raises :class:`psync.DatabaseError` if there is none."""
-        return from_row(self._inner.get(sql, to_params(params)))
+    async def get(self, sql: str, params: Sequence[object] = ()) -> Row:
+        """The first row; raises :class:`psync.NoRowsError` if there is none."""
+        return from_row(await native(self._inner.get(sql, to_params(params))))
 
-    @translated
-    def get_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+    async def get_all(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         """Every row of a query."""
-        return [from_row(r) for r in self._inner.get_all(sql, to_params(params))]
+        return [from_row(r) for r in await native(self._inner.get_all(sql, to_params(params)))]
 
-    @translated
-    def get_optional(self, sql: str, params: Sequence[object] = ()) -> Row | None:
+    async def get_optional(self, sql: str, params: Sequence[object] = ()) -> Row | None:
         """The first row of a query, or ``None``."""
-        row = self._inner.get_optional(sql, to_params(params))
+        row = await native(self._inner.get_optional(sql, to_params(params)))
         return None if row is None else from_row(row)
 
-    @translated
-    def get_crud_batch(self, limit: int = 100) -> CrudBatch | None:
+    def write_transaction(self) -> TransactionScope:
+        """``async with db.write_transaction() as tx:`` — holds the writer until the block ends
+        (other writes wait); commits on a normal exit, rolls back on an exception."""
+        return TransactionScope(self._inner.write_transaction)
+
+    def read_transaction(self) -> TransactionScope:
+        """``async with db.read_transaction() as tx:`` — one consistent snapshot on a reader."""
+        return TransactionScope(self._inner.read_transaction)
+
+    async def get_crud_batch(self, limit: int = 100) -> CrudBatch | None:
         """Up to ``limit`` queued local writes, or ``None`` when nothing is queued."""
-        batch = self._inner.get_crud_batch(limit)
+        batch = await native(self._inner.get_crud_batch(limit))
         return None if batch is None else CrudBatch(batch, batch.has_more())
 
-    @translated
-    def get_next_crud_transaction(self) -> CrudBatch | None:
+    async def get_next_crud_transaction(self) -> CrudBatch | None:
         """The queued writes of the oldest local transaction, or ``None``."""
-        transaction = self._inner.get_next_crud_transaction()
+        transaction = await native(self._inner.get_next_crud_transaction())
         return None if transaction is None else CrudBatch(transaction, False)
 
-    @translated
-    def on_change(self, callback: Callable[[set[str]], None]) -> Subscription:
-        """Calls ``callback(tables)`` on a psync thread after each committed write."""
-        return Subscription(self._inner.add_table_listener(_Listener(callback)))
+    async def crud_transactions(self) -> AsyncIterator[CrudBatch]:
+        """Yields every queued local transaction, oldest first, without completing any: upload
+        each, then :meth:`CrudBatch.complete` it (completing the last one completes them all)."""
+        after = 0
+        while True:
+            transaction = await native(self._inner.get_crud_transaction_after(after))
+            if transaction is None:
+                return
+            batch = CrudBatch(transaction, False)
+            yield batch
+            after = batch.entries[-1].client_id
 
-    async def table_changes(self) -> AsyncIterator[set[str]]:
-        """Yields the changed tables after each committed write, on the running loop."""
+    async def upload_queue_stats(self) -> UploadQueueStats:
+        """How many writes are queued for upload, and the size of their data in bytes."""
+        stats = await native(self._inner.upload_queue_stats())
+        return UploadQueueStats(count=stats.count, size=stats.size_bytes)
+
+    @translated
+    def on_change(
+        self, callback: Callable[[set[str]], None], *, tables: Iterable[str] = ()
+    ) -> Subscription:
+        """Calls ``callback(tables)`` on a psync thread after each committed write, with the
+        names the app uses (``todos``, not ``ps_data__todos``). With ``tables``, only writes
+        changing one of them are reported, and only those names."""
+        return Subscription(self._inner.add_table_listener(list(tables), _Listener(callback)))
+
+    async def table_changes(self, *, tables: Iterable[str] = ()) -> AsyncIterator[set[str]]:
+        """Yields the changed tables after each committed write, on the running loop (names and
+        ``tables`` as in :meth:`on_change`)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[set[str]] = asyncio.Queue()
 
@@ -247,7 +272,7 @@ class Database:
         def forward(tables: set[str]) -> None:
             _deliver(loop, queue.put_nowait, tables)
 
-        with self.on_change(forward):
+        with self.on_change(forward, tables=tables):
             while True:
                 yield await queue.get()
 
@@ -334,13 +359,13 @@ class Database:
         except _ffi.SyncError as error:
             raise translate(error) from None
 
-    async def disconnect_and_clear(self, *, soft: bool = False) -> None:
-        """Stops syncing and deletes synced data and queued writes."""
-        use_running_loop()
-        try:
-            await self._inner.disconnect_and_clear(soft)
-        except _ffi.SyncError as error:
-            raise translate(error) from None
+    async def disconnect_and_clear(self, *, clear_local: bool = True, soft: bool = False) -> None:
+        """Stops syncing and deletes synced data and queued writes (logout).
+
+        ``clear_local`` also deletes the rows of local-only tables, as every PowerSync SDK does
+        by default; ``soft`` keeps downloaded buckets for a faster reconnect.
+        """
+        await native(self._inner.disconnect_and_clear(clear_local, soft))
 
     async def request_checkpoint(self) -> CheckpointRequest:
         """Asks the service for a checkpoint covering everything it has received."""
@@ -390,8 +415,11 @@ class Database:
         """:meth:`close` off the event loop (closing waits for sync to stop)."""
         await asyncio.to_thread(self.close)
 
-    async def watch(self, sql: str, params: Sequence[object] = ()) -> AsyncIterator[list[Row]]:
-        """Yields the query's rows now and after every commit changing a table it reads."""
+    async def watch(
+        self, sql: str, params: Sequence[object] = (), *, throttle: float = 0.03
+    ) -> AsyncIterator[list[Row]]:
+        """Yields the query's rows now and after every commit changing a table it reads, at most
+        once per ``throttle`` seconds (a burst of commits yields one result)."""
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[list[Row]] = asyncio.Queue()
 
@@ -399,7 +427,8 @@ class Database:
             def on_update(self, rows: list[Any]) -> None:
                 _deliver(loop, queue.put_nowait, [from_row(r) for r in rows])
 
-        handle = translated(self._inner.watch)(sql, to_params(params), _Rows())
+        throttle_ms = int(throttle * 1000)
+        handle = translated(self._inner.watch)(sql, to_params(params), throttle_ms, _Rows())
         with Subscription(handle):
             while True:
                 yield await queue.get()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 from psync import _ffi
 
@@ -95,10 +95,76 @@ class Table:
 
 
 @dataclass(frozen=True)
+class RawParam:
+    """What a raw-table statement binds to one ``?``: :attr:`ID`, :attr:`REST` (a JSON object of
+    the synced values not bound by name) or :meth:`column`."""
+
+    kind: str
+    name: str | None = None
+
+    ID: ClassVar[RawParam]
+    REST: ClassVar[RawParam]
+
+    @staticmethod
+    def column(name: str) -> RawParam:
+        """One column of the synced row."""
+        return RawParam("column", name)
+
+    def _to_ffi(self) -> _ffi.RawParam:
+        if self.kind == "id":
+            return _ffi.RawParam.ID()
+        if self.kind == "rest":
+            return _ffi.RawParam.REST()
+        if self.kind == "column" and self.name is not None:
+            return _ffi.RawParam.COLUMN(self.name)
+        raise ValueError(f"unknown raw table parameter {self.kind!r}")
+
+
+RawParam.ID = RawParam("id")
+RawParam.REST = RawParam("rest")
+
+
+@dataclass(frozen=True)
+class RawStatement:
+    """SQL run for a synced row of a raw table, with what to bind to each ``?``."""
+
+    sql: str
+    params: Sequence[RawParam]
+
+    def _to_ffi(self) -> _ffi.RawStatement:
+        return _ffi.RawStatement(sql=self.sql, params=[p._to_ffi() for p in self.params])
+
+
+@dataclass(frozen=True)
+class RawTable:
+    """A table the app creates and owns: synced rows of type ``name`` are written to it with
+    ``put``/``delete`` (inferred from the columns of ``table_name`` when absent)."""
+
+    name: str
+    table_name: str | None = None
+    synced_columns: Sequence[str] | None = None
+    put: RawStatement | None = None
+    delete: RawStatement | None = None
+
+    def _to_ffi(self) -> _ffi.RawTable:
+        return _ffi.RawTable(
+            name=self.name,
+            table_name=self.table_name,
+            synced_columns=None if self.synced_columns is None else list(self.synced_columns),
+            put=None if self.put is None else self.put._to_ffi(),
+            delete=None if self.delete is None else self.delete._to_ffi(),
+        )
+
+
+@dataclass(frozen=True)
 class Schema:
-    """The tables of an app."""
+    """The tables of an app, and its raw tables."""
 
     tables: Sequence[Table] = field(default_factory=tuple)
+    raw_tables: Sequence[RawTable] = field(default_factory=tuple)
 
     def _to_ffi(self) -> _ffi.Schema:
-        return _ffi.Schema(tables=[t._to_ffi() for t in self.tables])
+        return _ffi.Schema(
+            tables=[t._to_ffi() for t in self.tables],
+            raw_tables=[r._to_ffi() for r in self.raw_tables],
+        )

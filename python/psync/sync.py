@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import enum
+import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -68,13 +69,28 @@ class _ConnectorAdapter(_ffi.BackendConnector):
         self._wrap = wrap
 
     async def fetch_credentials(self) -> Any:
-        credentials = await self._connector.fetch_credentials()
+        try:
+            credentials = await self._connector.fetch_credentials()
+        except Exception as error:
+            raise _connector_error(error) from error
         if credentials is None:
             return None
         return _ffi.Credentials(endpoint=credentials.endpoint, token=credentials.token)
 
     async def upload_data(self, database: Any) -> None:
-        await self._connector.upload_data(self._wrap(database))
+        try:
+            await self._connector.upload_data(self._wrap(database))
+        except Exception as error:
+            raise _connector_error(error) from error
+
+
+def _connector_error(error: Exception) -> _ffi.SyncError:
+    """The app's exception as the trait's declared error: UniFFI hands it to Rust (it shows
+    in the status) instead of printing "Unhandled exception in trait interface call" and a
+    traceback to stderr for every failed attempt. The traceback goes to the ``psync`` logger
+    at DEBUG (never to stderr unless the app configures logging so)."""
+    logging.getLogger("psync").debug("the backend connector failed", exc_info=error)
+    return _ffi.SyncError.Connector(reason=f"{type(error).__name__}: {error}")
 
 
 class _StatusForwarder(_ffi.StatusListener):

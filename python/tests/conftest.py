@@ -74,9 +74,9 @@ class Connector(BackendConnector):
         self.uploads += 1
         if self.fail_uploads:
             raise RuntimeError("backend unavailable")
-        batch = database.get_crud_batch()
+        batch = await database.get_crud_batch()
         if batch is None:
             return
         entries = [{"op": e.op, "type": e.table, "id": e.id, "data": e.data} for e in batch.entries]
         await asyncio.to_thread(post, f"{self.url}/api/data", {"batch": entries}, self.token)
-        batch.complete()
+        await batch.complete()

@@ -15,74 +15,76 @@ import psync
 from psync import Database
 
 
-def test_values_of_every_type_round_trip(db: Database) -> None:
-    row = db.get("SELECT ? AS n, ? AS i, ? AS r, ? AS t, ? AS b", [None, 7, 1.5, "x", b"\x00"])
+async def test_values_of_every_type_round_trip(db: Database) -> None:
+    row = await db.get(
+        "SELECT ? AS n, ? AS i, ? AS r, ? AS t, ? AS b", [None, 7, 1.5, "x", b"\x00"]
+    )
 
     assert row == {"n": None, "i": 7, "r": 1.5, "t": "x", "b": b"\x00"}
 
 
-def test_unsupported_parameter_type_is_a_type_error(db: Database) -> None:
+async def test_unsupported_parameter_type_is_a_type_error(db: Database) -> None:
     with pytest.raises(TypeError):
-        db.execute("SELECT ?", [object()])
+        await db.execute("SELECT ?", [object()])
 
 
-def test_sql_error_is_a_database_error_with_sqlite_text(db: Database) -> None:
+async def test_sql_error_is_a_database_error_with_sqlite_text(db: Database) -> None:
     with pytest.raises(psync.DatabaseError, match="no such table"):
-        db.get_all("SELECT * FROM missing")
+        await db.get_all("SELECT * FROM missing")
 
 
-def test_write_batch_applies_all_or_nothing(db: Database) -> None:
+async def test_write_batch_applies_all_or_nothing(db: Database) -> None:
     with pytest.raises(psync.DatabaseError):
-        db.write_batch(
+        await db.write_batch(
             [
                 ("INSERT INTO todos (id, title) VALUES ('1', 'a')", []),
                 ("INSERT INTO missing VALUES (1)", []),
             ]
         )
 
-    assert db.get_all("SELECT * FROM todos") == []
+    assert await db.get_all("SELECT * FROM todos") == []
 
 
-def test_execute_batch_runs_one_statement_for_every_parameter_set(db: Database) -> None:
+async def test_execute_batch_runs_one_statement_for_every_parameter_set(db: Database) -> None:
     sets = [[str(i), f"todo {i}", i % 2 == 0] for i in range(1000)]
-    db.execute_batch("INSERT INTO todos (id, title, done) VALUES (?, ?, ?)", sets)
+    await db.execute_batch("INSERT INTO todos (id, title, done) VALUES (?, ?, ?)", sets)
 
-    assert db.get("SELECT count(*) AS n, sum(done) AS d FROM todos") == {"n": 1000, "d": 500}
-    assert db.get("SELECT title FROM todos WHERE id = '7'") == {"title": "todo 7"}
+    assert await db.get("SELECT count(*) AS n, sum(done) AS d FROM todos") == {"n": 1000, "d": 500}
+    assert await db.get("SELECT title FROM todos WHERE id = '7'") == {"title": "todo 7"}
 
 
-def test_execute_batch_is_all_or_nothing(db: Database) -> None:
+async def test_execute_batch_is_all_or_nothing(db: Database) -> None:
     with pytest.raises(psync.DatabaseError):
-        db.execute_batch(
+        await db.execute_batch(
             "INSERT INTO todos (id, title) VALUES (?, ?)", [("a", "x"), ("b", "y"), ("a", "z")]
         )
 
-    assert db.get_all("SELECT * FROM todos") == []
+    assert await db.get_all("SELECT * FROM todos") == []
 
 
-def test_execute_batch_takes_bytes_through_the_typed_path(db: Database) -> None:
-    db.execute("CREATE TABLE local_blobs (k INTEGER, b BLOB)")
-    result = db.execute_batch(
+async def test_execute_batch_takes_bytes_through_the_typed_path(db: Database) -> None:
+    await db.execute("CREATE TABLE local_blobs (k INTEGER, b BLOB)")
+    result = await db.execute_batch(
         "INSERT INTO local_blobs VALUES (?, ?)", [(1, b"\x00\xff"), (2, None)]
     )
 
     assert result.rows_affected == 2  # a plain table: rows written by view triggers not counted
 
-    assert db.get_all("SELECT k, b FROM local_blobs ORDER BY k") == [
+    assert await db.get_all("SELECT k, b FROM local_blobs ORDER BY k") == [
         {"k": 1, "b": b"\x00\xff"},
         {"k": 2, "b": None},
     ]
 
 
-def test_execute_batch_rejects_integers_beyond_64_bits(db: Database) -> None:
+async def test_execute_batch_rejects_integers_beyond_64_bits(db: Database) -> None:
     with pytest.raises(psync.InvalidArgumentError, match="64 bits"):
-        db.execute_batch("INSERT INTO todos (id, done) VALUES (?, ?)", [("x", 2**63)])
+        await db.execute_batch("INSERT INTO todos (id, done) VALUES (?, ?)", [("x", 2**63)])
     with pytest.raises(psync.InvalidArgumentError, match="64 bits"):
-        db.execute_batch("INSERT INTO todos (id, done) VALUES (?, ?)", [("x", 2**64)])
-    assert db.get_all("SELECT * FROM todos") == []
+        await db.execute_batch("INSERT INTO todos (id, done) VALUES (?, ?)", [("x", 2**64)])
+    assert await db.get_all("SELECT * FROM todos") == []
 
 
-def test_closing_twice_is_allowed_and_use_after_close_raises(tmp_path: Path) -> None:
+async def test_closing_twice_is_allowed_and_use_after_close_raises(tmp_path: Path) -> None:
     db = Database(tmp_path / "c.db", SCHEMA)
 
     db.close()
@@ -90,7 +92,7 @@ def test_closing_twice_is_allowed_and_use_after_close_raises(tmp_path: Path) -> 
 
     assert db.closed
     with pytest.raises(psync.ClosedError):
-        db.get_all("SELECT 1")
+        await db.get_all("SELECT 1")
 
 
 def test_context_manager_closes(tmp_path: Path) -> None:
@@ -107,7 +109,7 @@ def test_invalid_schema_raises_invalid_argument(tmp_path: Path) -> None:
         Database(tmp_path / "bad.db", bad)
 
 
-def test_change_callback_runs_on_a_psync_thread(db: Database) -> None:
+async def test_change_callback_runs_on_a_psync_thread(db: Database) -> None:
     seen: list[tuple[int, set[str]]] = []
     called = threading.Event()
 
@@ -116,27 +118,27 @@ def test_change_callback_runs_on_a_psync_thread(db: Database) -> None:
         called.set()
 
     with db.on_change(callback):
-        db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
+        await db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
         assert called.wait(5)
 
     thread, tables = seen[0]
     assert thread != threading.get_ident()
-    assert "ps_data__todos" in tables
+    assert "todos" in tables
 
 
-def test_cancelled_subscription_stops_callbacks(db: Database) -> None:
+async def test_cancelled_subscription_stops_callbacks(db: Database) -> None:
     calls: list[set[str]] = []
     subscription = db.on_change(calls.append)
 
     subscription.cancel()
     subscription.cancel()
-    db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
+    await db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
 
     assert not threading.Event().wait(0.3)
     assert calls == []
 
 
-def test_failing_callback_does_not_break_later_writes(db: Database) -> None:
+async def test_failing_callback_does_not_break_later_writes(db: Database) -> None:
     called = threading.Event()
 
     def failing(tables: set[str]) -> None:
@@ -144,11 +146,11 @@ def test_failing_callback_does_not_break_later_writes(db: Database) -> None:
         raise RuntimeError("host bug")
 
     with db.on_change(failing):
-        db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
+        await db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
         assert called.wait(5)
-        db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'b')")
+        await db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'b')")
 
-    assert db.get("SELECT count(*) AS n FROM todos") == {"n": 2}
+    assert await db.get("SELECT count(*) AS n FROM todos") == {"n": 2}
 
 
 async def test_table_changes_arrive_on_the_event_loop(db: Database) -> None:
@@ -156,31 +158,31 @@ async def test_table_changes_arrive_on_the_event_loop(db: Database) -> None:
     first = asyncio.ensure_future(changes.__anext__())
     await asyncio.sleep(0.05)  # let the generator register its listener
 
-    await asyncio.to_thread(db.execute, "INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
+    await db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
 
     tables = await asyncio.wait_for(first, timeout=5)
-    assert "ps_data__todos" in tables
+    assert "todos" in tables
     await changes.aclose()
 
 
-def test_upload_queue_entries_complete(db: Database) -> None:
-    db.execute("INSERT INTO todos (id, title, done) VALUES ('t1', 'milk', 0)")
+async def test_upload_queue_entries_complete(db: Database) -> None:
+    await db.execute("INSERT INTO todos (id, title, done) VALUES ('t1', 'milk', 0)")
 
-    batch = db.get_crud_batch()
+    batch = await db.get_crud_batch()
     assert batch is not None
     assert [(e.op, e.table, e.id, e.data) for e in batch.entries] == [
         ("PUT", "todos", "t1", {"title": "milk", "done": 0})
     ]
-    batch.complete()
+    await batch.complete()
 
-    assert db.get_crud_batch() is None
+    assert await db.get_crud_batch() is None
 
 
 def _open_files() -> int:
     return len(list(Path("/proc/self/fd").iterdir()))
 
 
-def test_thousand_databases_opened_and_dropped_do_not_leak(tmp_path: Path) -> None:
+async def test_thousand_databases_opened_and_dropped_do_not_leak(tmp_path: Path) -> None:
     path = tmp_path / "leak.db"
     Database(path, SCHEMA).close()
     gc.collect()
@@ -188,7 +190,7 @@ def test_thousand_databases_opened_and_dropped_do_not_leak(tmp_path: Path) -> No
 
     for _ in range(1000):
         db = Database(path, SCHEMA)
-        db.get_optional("SELECT 1 AS one")
+        await db.get_optional("SELECT 1 AS one")
         db.close()
         del db
     gc.collect()
@@ -200,7 +202,7 @@ async def test_watch_yields_rows_now_and_after_a_write(db: Database) -> None:
     rows = db.watch("SELECT title FROM todos")
     assert await asyncio.wait_for(rows.__anext__(), timeout=5) == []
 
-    await asyncio.to_thread(db.execute, "INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
+    await db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
 
     assert await asyncio.wait_for(rows.__anext__(), timeout=5) == [{"title": "a"}]
     await rows.aclose()

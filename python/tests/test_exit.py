@@ -18,8 +18,12 @@ SCRIPT = Path(__file__).parent / "scripts" / "connected_process.py"
 RUNS = 3
 
 
-@pytest.mark.parametrize("mode", ["dropped", "alive", "upload", "listeners", "exit"])
-def test_process_exits_cleanly_while_connected(service: str, tmp_path: Path, mode: str) -> None:
+@pytest.mark.parametrize(
+    "mode", ["dropped", "alive", "upload", "listeners", "exit", "failing-upload"]
+)
+async def test_process_exits_cleanly_while_connected(
+    service: str, tmp_path: Path, mode: str
+) -> None:
     paths = [tmp_path / f"{mode}-{run}.db" for run in range(RUNS)]
     # Concurrently: the runs share the service and the machine, which only adds pressure.
     processes = [
@@ -39,9 +43,9 @@ def test_process_exits_cleanly_while_connected(service: str, tmp_path: Path, mod
         assert stdout == "connected\n"
         # Closed at exit, not abandoned: the last connection folded the WAL back in.
         assert not Path(f"{path}-wal").exists()
-        if mode == "upload":
+        if mode in ("upload", "failing-upload"):
             with Database(path, LISTS) as db:
-                batch = db.get_crud_batch()
+                batch = await db.get_crud_batch()
                 assert batch is not None
                 assert [entry.id for entry in batch.entries] == ["queued"]
 

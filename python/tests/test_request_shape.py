@@ -9,6 +9,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import psync
 from psync import BackendConnector, Column, Credentials, Database, Schema, Table
 
 LISTS = Schema([Table("lists", [Column.text("name")])])
@@ -64,8 +65,7 @@ async def test_stream_request_says_python_and_sends_an_object(tmp_path: Path) ->
             await db.connect(FixedEndpoint(f"http://127.0.0.1:{port}"), retry_delay=60)
             headers, body = await asyncio.wait_for(stream_requests.get(), timeout=10)
             await db.disconnect()
-    assert headers["user-agent"].startswith("psync/")
-    assert headers["user-agent"].endswith(" (python)")
+    assert headers["user-agent"] == f"psync/{psync.__version__} (python)"
     assert headers["content-type"] == "application/json"
     assert headers["authorization"] == "Token test-token"
     assert json.loads(body)["parameters"] == {}

@@ -20,15 +20,15 @@ async def test_local_write_is_uploaded_and_checkpoint_syncs(service: str, tmp_pa
     async with Database(tmp_path / "sync.db", LISTS) as db:
         connector = Connector(service)
         await db.connect(connector, retry_delay=0.2, crud_throttle=0.05)
-        db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l1', 'groceries', 'u1')")
+        await db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l1', 'groceries', 'u1')")
 
         request = await db.request_checkpoint()
         await request.wait_for_sync(timeout=20)
 
         assert request.is_synced
         assert connector.uploads >= 1
-        assert db.get_crud_batch() is None
-        assert db.get("SELECT name FROM lists WHERE id = 'l1'") == {"name": "groceries"}
+        assert await db.get_crud_batch() is None
+        assert await db.get("SELECT name FROM lists WHERE id = 'l1'") == {"name": "groceries"}
 
 
 async def test_status_stream_reports_connected(service: str, tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ async def test_connector_exception_becomes_upload_error_without_crash(
 ) -> None:
     async with Database(tmp_path / "fail.db", LISTS) as db:
         await db.connect(Connector(service, fail_uploads=True), retry_delay=0.2, crud_throttle=0.05)
-        db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l2', 'x', 'u1')")
+        await db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l2', 'x', 'u1')")
 
         async def upload_error() -> str:
             async for status in db.status_stream():
@@ -60,13 +60,13 @@ async def test_connector_exception_becomes_upload_error_without_crash(
 
         error = await asyncio.wait_for(upload_error(), timeout=20)
         assert "backend unavailable" in error
-        assert db.get_crud_batch() is not None  # the write stays queued
+        assert await db.get_crud_batch() is not None  # the write stays queued
 
 
 async def test_wait_for_sync_times_out_while_uploads_fail(service: str, tmp_path: Path) -> None:
     async with Database(tmp_path / "timeout.db", LISTS) as db:
         await db.connect(Connector(service, fail_uploads=True), retry_delay=0.2)
-        db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l3', 'x', 'u1')")
+        await db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l3', 'x', 'u1')")
 
         with pytest.raises(psync.SyncError):
             request = await db.request_checkpoint()

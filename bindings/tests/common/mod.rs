@@ -26,7 +26,17 @@ pub fn schema() -> Schema {
             include_old_only_when_changed: false,
             ignore_empty_update: false,
         }],
+        raw_tables: vec![],
     }
+}
+
+/// Awaits an async export from a plain test thread.
+pub fn wait<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
 }
 
 pub fn text(value: &str) -> Value {

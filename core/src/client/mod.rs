@@ -178,6 +178,24 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|_| Error::state("database task failed"))?
 }
 
+/// What [`SyncDatabase::disconnect_and_clear`] deletes besides synced data and queued writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClearOptions {
+    /// Also delete the rows of local-only tables (default `true`, as upstream's `clearLocal`).
+    pub clear_local: bool,
+    /// Keep downloaded buckets so a reconnect can reuse them (default `false`).
+    pub soft: bool,
+}
+
+impl Default for ClearOptions {
+    fn default() -> Self {
+        ClearOptions {
+            clear_local: true,
+            soft: false,
+        }
+    }
+}
+
 impl SyncDatabase {
     /// Wraps an open database and loads the stored (offline) sync status, so `has_synced`
     /// and `last_synced_at` are known before connecting.
@@ -330,11 +348,18 @@ impl SyncDatabase {
         Ok(())
     }
 
-    /// Disconnects and deletes all synced data (and the checkpoint request counter). A soft
-    /// clear keeps downloaded buckets so a reconnect can reuse them.
-    pub async fn disconnect_and_clear(&self, soft: bool) -> Result<()> {
+    /// Disconnects and deletes all synced data, queued writes and the checkpoint request
+    /// counter; by default also the rows of local-only tables (logout), as every PowerSync SDK
+    /// does. See [`ClearOptions`].
+    pub async fn disconnect_and_clear(&self, options: ClearOptions) -> Result<()> {
         self.disconnect().await?;
-        let flags = if soft { crate::crud::CLEAR_SOFT } else { 0 };
+        let mut flags = 0;
+        if options.clear_local {
+            flags |= crate::crud::CLEAR_LOCAL;
+        }
+        if options.soft {
+            flags |= crate::crud::CLEAR_SOFT;
+        }
         blocking(&self.inner.db, move |db| {
             db.write(|tx| {
                 tx.get("SELECT powersync_clear(?)", &[Value::Integer(flags)])?;

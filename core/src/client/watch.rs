@@ -43,9 +43,7 @@ pub(crate) fn tables_read(db: &Database, sql: &str, params: &[Value]) -> Result<
 
 /// The name an app uses for a raw storage table.
 pub(crate) fn friendly_name(raw: &str) -> &str {
-    raw.strip_prefix("ps_data__")
-        .or_else(|| raw.strip_prefix("ps_data_local__"))
-        .unwrap_or(raw)
+    crate::db::app_table_name(raw)
 }
 
 /// Wakes on commits touching a set of tables.
@@ -85,6 +83,9 @@ pub struct QueryWatcher {
     tables: BTreeSet<String>,
     changes: ChangeWatcher,
     first: bool,
+    /// Minimum time between two runs; see [`QueryWatcher::throttle`].
+    throttle: std::time::Duration,
+    last_run: Option<tokio::time::Instant>,
 }
 
 impl QueryWatcher {
@@ -98,6 +99,8 @@ impl QueryWatcher {
             tables,
             changes,
             first: true,
+            throttle: std::time::Duration::ZERO,
+            last_run: None,
         })
     }
 
@@ -114,6 +117,13 @@ impl QueryWatcher {
         })
     }
 
+    /// Runs the query at most once per `interval`: a burst of commits yields one run once
+    /// the interval since the previous run has passed, which sees all of them.
+    pub fn throttle(mut self, interval: std::time::Duration) -> Self {
+        self.throttle = interval;
+        self
+    }
+
     /// The rows now (first call) or after the next relevant commit.
     pub async fn next(&mut self) -> Result<Vec<Row>> {
         if self.first {
@@ -123,7 +133,11 @@ impl QueryWatcher {
             std::future::pending::<()>().await;
         } else {
             self.changes.changed().await;
+            if let Some(last) = self.last_run {
+                tokio::time::sleep_until(last + self.throttle).await;
+            }
         }
+        self.last_run = Some(tokio::time::Instant::now());
         let sql = self.sql.clone();
         let params = self.params.clone();
         blocking(&self.db, move |db| db.get_all(&sql, &params)).await

@@ -24,7 +24,8 @@ use rusqlite::functions::FunctionFlags;
 pub use clear::{CLEAR_LOCAL, CLEAR_SOFT, clear, clear_with_raw_tables, raw_table_clears};
 pub use json_fns::diff_objects;
 pub use queue::{
-    CrudBatch, CrudEntry, CrudTransaction, UpdateType, get_crud_batch, get_next_crud_transaction,
+    CrudBatch, CrudEntry, CrudTransaction, UpdateType, get_crud_batch, get_crud_transaction_after,
+    get_next_crud_transaction,
 };
 
 use crate::db::Value;

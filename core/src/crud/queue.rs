@@ -17,6 +17,9 @@ pub(crate) const FIRST_CRUD_SQL: &str = "SELECT id, tx_id FROM ps_crud ORDER BY 
 /// consecutive ids (queued inside one SQLite write transaction).
 pub(crate) const CRUD_FROM_SQL: &str =
     "SELECT id, data, tx_id FROM ps_crud WHERE id >= ? ORDER BY id ASC";
+/// The first queued write after id `?`.
+pub(crate) const CRUD_AFTER_SQL: &str =
+    "SELECT id, tx_id FROM ps_crud WHERE id > ? ORDER BY id ASC LIMIT 1";
 pub(crate) const CRUD_BY_ID_SQL: &str = "SELECT id, data, tx_id FROM ps_crud WHERE id = ?";
 pub(crate) const DELETE_UPLOADED_SQL: &str = "DELETE FROM ps_crud WHERE id <= ?";
 /// The id of the oldest queued write.
@@ -171,6 +174,27 @@ pub fn get_next_crud_transaction(conn: &Connection) -> Result<Option<CrudTransac
         .prepare_cached(FIRST_CRUD_SQL)?
         .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
+    transaction_starting_at(conn, first)
+}
+
+/// The queued local transaction after the one whose last write is `after_client_id`, to walk
+/// the whole queue without completing anything (the SDKs' `crud_transactions()`).
+pub fn get_crud_transaction_after(
+    conn: &Connection,
+    after_client_id: i64,
+) -> Result<Option<CrudTransaction>> {
+    let first: Option<(i64, Option<i64>)> = conn
+        .prepare_cached(CRUD_AFTER_SQL)?
+        .query_row([after_client_id], |r| Ok((r.get(0)?, r.get(1)?)))
+        .optional()?;
+    transaction_starting_at(conn, first)
+}
+
+/// The transaction whose first write is `first` (`(id, tx_id)`), if any.
+fn transaction_starting_at(
+    conn: &Connection,
+    first: Option<(i64, Option<i64>)>,
+) -> Result<Option<CrudTransaction>> {
     let Some((first_id, tx_id)) = first else {
         return Ok(None);
     };

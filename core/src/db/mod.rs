@@ -30,7 +30,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rusqlite::{Connection, InterruptHandle, OpenFlags, TransactionBehavior};
 
-pub use notify::{TableListener, TableListenerHandle};
+pub use notify::{TableListener, TableListenerHandle, app_table_name};
 pub use transaction::{ExecuteResult, Transaction};
 pub use value::{Row, Value, param_sets_from_json};
 

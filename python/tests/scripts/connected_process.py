@@ -6,7 +6,8 @@ Usage: ``connected_process.py <service url> <db path> <mode>``.
 Modes: ``dropped`` (the database is garbage once ``main`` returns), ``alive`` (still referenced
 at exit), ``upload`` (alive, with an upload still running on the closed loop), ``listeners``
 (alive, with change/status/query listeners registered), ``exit`` (``sys.exit`` while
-connected) and ``hold`` (stays connected until killed).
+connected), ``failing-upload`` (the connector raises on every upload; nothing may reach
+stderr) and ``hold`` (stays connected until killed).
 """
 
 from __future__ import annotations
@@ -33,9 +34,10 @@ def _token() -> str:
 
 
 class Connector(BackendConnector):
-    def __init__(self, hang_uploads: bool) -> None:
+    def __init__(self, hang_uploads: bool, fail_uploads: bool) -> None:
         self.token = _token()
         self.hang_uploads = hang_uploads
+        self.fail_uploads = fail_uploads
         self.upload_started = asyncio.Event()
 
     async def fetch_credentials(self) -> Credentials | None:
@@ -43,19 +45,27 @@ class Connector(BackendConnector):
 
     async def upload_data(self, database: Database) -> None:
         self.upload_started.set()
+        if self.fail_uploads:
+            raise RuntimeError("backend unavailable")
         if self.hang_uploads:
             await asyncio.Event().wait()  # never returns: still running when the loop closes
 
 
 async def main() -> None:
     db = Database(PATH, SCHEMA)
-    connector = Connector(hang_uploads=MODE == "upload")
+    connector = Connector(hang_uploads=MODE == "upload", fail_uploads=MODE == "failing-upload")
     await db.connect(connector, retry_delay=0.1, crud_throttle=0.01)
     if MODE != "dropped":
         KEPT.append(db)
     if MODE == "upload":
-        db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('queued', 'x', 'u1')")
+        await db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('queued', 'x', 'u1')")
         await asyncio.wait_for(connector.upload_started.wait(), timeout=10)
+    if MODE == "failing-upload":
+        await db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('queued', 'x', 'u1')")
+        for _ in range(3):  # several failed rounds (retry_delay is 0.1 s)
+            connector.upload_started.clear()
+            await asyncio.wait_for(connector.upload_started.wait(), timeout=10)
+        assert "backend unavailable" in str(db.status.upload_error)
     if MODE == "listeners":
         KEPT.append(db.on_change(lambda tables: None))
         statuses = db.status_stream()
@@ -64,7 +74,7 @@ async def main() -> None:
         rows = db.watch("SELECT count(*) AS n FROM lists")
         await rows.__anext__()
         KEPT.append(rows)
-        db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l1', 'x', 'u1')")
+        await db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l1', 'x', 'u1')")
     # Connected (which may take a while on a busy machine), then a second of syncing.
     deadline = asyncio.get_running_loop().time() + 30
     while not db.status.connected and asyncio.get_running_loop().time() < deadline:

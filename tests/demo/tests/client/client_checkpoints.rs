@@ -196,7 +196,9 @@ async fn disconnect_and_clear_then_reconnect_rehydrates_the_counter() {
     first.wait_for_sync(Some(WAIT)).await.expect("synced");
     let second = db.request_checkpoint().await.expect("request");
     second.wait_for_sync(Some(WAIT)).await.expect("synced");
-    db.disconnect_and_clear(false).await.expect("clear");
+    db.disconnect_and_clear(psync_core::client::ClearOptions::default())
+        .await
+        .expect("clear");
     assert_eq!(scalar(&db, "SELECT count(*) FROM lists").await, Some(0));
     assert_eq!(db.status().has_synced, Some(false));
     db.connect(connector, fast_options())

@@ -399,7 +399,12 @@ async fn soft_clear_then_reconnect_restores_rows() {
     backend_insert_list(&service, "l1", "u1");
     let (db, connector) = connected(&service, "u1", fast_options()).await;
     first_sync(&db).await;
-    db.disconnect_and_clear(true).await.expect("soft clear");
+    db.disconnect_and_clear(psync_core::client::ClearOptions {
+        soft: true,
+        ..Default::default()
+    })
+    .await
+    .expect("soft clear");
     assert_eq!(scalar(&db, "SELECT count(*) FROM lists").await, Some(0));
     assert!(!db.status().connected && !db.status().connecting);
     db.connect(connector, fast_options())

@@ -1,32 +1,34 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
-import dev.psync.internal.CrudEntry
+import dev.psync.internal.CrudTransaction as FfiCrudTransaction
 import dev.psync.internal.StatusListener
 import dev.psync.internal.SyncStatus as FfiSyncStatus
 import dev.psync.internal.Database as FfiDatabase
-import dev.psync.internal.ExecuteResult
 import dev.psync.internal.Schema
 import dev.psync.internal.Statement
 import dev.psync.internal.TableChangeListener
+import dev.psync.internal.QueryListener
+import dev.psync.internal.Row as FfiRow
 import dev.psync.internal.shutdown as shutdownNative
-import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.CancellationException
 import kotlinx.coroutines.channels.awaitClose
 import kotlinx.coroutines.flow.Flow
 import kotlinx.coroutines.flow.buffer
 import kotlinx.coroutines.flow.callbackFlow
+import kotlinx.coroutines.flow.flow
 import kotlinx.coroutines.channels.BufferOverflow
 import kotlinx.coroutines.channels.Channel
-import kotlinx.coroutines.withContext
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.time.Duration
+import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.toJavaDuration
 
 /**
  * A PowerSync-format SQLite database with its app schema.
  *
- * Thread-safe. Blocking calls (`execute`, `getAll`, ...) run SQLite on the calling thread;
- * the `suspend` variants hop to [Dispatchers.IO]. Always [close] it (or use `use {}`): the
+ * Thread-safe. Queries and writes (`execute`, `getAll`, ...) suspend while SQLite works on
+ * psync's own threads, so they never block the caller's dispatcher. Always [close] it (or use `use {}`): the
  * cleaner is only a safety net. Databases still open when the JVM exits are closed by a
  * shutdown hook (sync stops cleanly).
  */
@@ -42,7 +44,10 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
         return try {
             translated { block(inner) }
         } catch (e: IllegalStateException) {
-            // close() on another thread destroyed the native object during this call.
+            // On the JVM a coroutine's CancellationException is an IllegalStateException:
+            // cancellation must propagate as itself. Only a close() on another thread that
+            // destroyed the native object during this call becomes Closed.
+            if (e is CancellationException || !closed.get()) throw e
             throw PSyncException.Closed("the database is closed")
         }
     }
@@ -62,71 +67,122 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
     }
 
     /** Replaces the app schema. */
-    fun updateSchema(schema: Schema) = call { it.updateSchema(schema) }
+    suspend fun updateSchema(schema: Schema) = call { it.updateSchema(schema) }
 
     /** Runs one write statement in its own transaction. */
-    fun execute(sql: String, vararg params: Any?): ExecuteResult = call { it.execute(sql, params(params)) }
+    suspend fun execute(sql: String, vararg params: Any?): ExecuteResult = call { it.execute(sql, params(params)) }.toPublic()
 
     /**
      * Runs [sql] once for each parameter set in one transaction (all apply or none does),
      * preparing it once; `rowsAffected` is the total (rows written by a view's triggers are not
      * counted, as with [execute]).
      */
-    fun executeBatch(sql: String, parameterSets: List<List<Any?>>): ExecuteResult =
-        call { it.executeBatch(sql, parameterSets.map { set -> set.map(::toValue) }) }
+    suspend fun executeBatch(sql: String, parameterSets: List<List<Any?>>): ExecuteResult =
+        call { it.executeBatch(sql, parameterSets.map { set -> set.map(::toValue) }) }.toPublic()
 
     /** Runs `(sql, params)` statements in one transaction: all apply or none does. */
-    fun writeBatch(statements: List<Pair<String, List<Any?>>>): List<ExecuteResult> =
+    suspend fun writeBatch(statements: List<Pair<String, List<Any?>>>): List<ExecuteResult> =
         call {
             it.writeBatch(statements.map { (sql, p) -> Statement(sql, p.map(::toValue)) })
-        }
+        }.map { it.toPublic() }
 
-    /** The first row of a query; throws [PSyncException.Database] if there is none. */
-    fun get(sql: String, vararg params: Any?): Row = call { it.get(sql, params(params)).toRow() }
+    /** The first row of a query; throws [PSyncException.NoRows] if there is none. */
+    suspend fun get(sql: String, vararg params: Any?): Row = call { it.get(sql, params(params)).toRow() }
 
     /** Every row of a query. */
-    fun getAll(sql: String, vararg params: Any?): List<Row> =
+    suspend fun getAll(sql: String, vararg params: Any?): List<Row> =
         call { it.getAll(sql, params(params)).map { it.toRow() } }
 
     /** The first row of a query, or `null`. */
-    fun getOptional(sql: String, vararg params: Any?): Row? =
+    suspend fun getOptional(sql: String, vararg params: Any?): Row? =
         call { it.getOptional(sql, params(params))?.toRow() }
 
-    /** [getAll] on [Dispatchers.IO]. */
-    suspend fun getAllAsync(sql: String, vararg params: Any?): List<Row> =
-        withContext(Dispatchers.IO) { getAll(sql, *params) }
+    /**
+     * Runs [block] in a write transaction holding the writer (other writes wait): committed
+     * when [block] returns, rolled back when it throws or the coroutine is cancelled.
+     */
+    suspend fun <T> writeTransaction(block: suspend (Transaction) -> T): T =
+        runTransaction(call { it.writeTransaction() }, block)
 
-    /** [execute] on [Dispatchers.IO]. */
-    suspend fun executeAsync(sql: String, vararg params: Any?): ExecuteResult =
-        withContext(Dispatchers.IO) { execute(sql, *params) }
+    /** Runs [block] in a read transaction: one consistent snapshot on a reader. */
+    suspend fun <T> readTransaction(block: suspend (Transaction) -> T): T =
+        runTransaction(call { it.readTransaction() }, block)
 
     /** Up to [limit] queued local writes, or `null` when nothing is queued. */
-    fun getCrudBatch(limit: Int = 100): CrudBatch? =
-        call { it.getCrudBatch(limit.toUInt())?.let { CrudBatch(it.entries(), it.hasMore(), it::complete, it) } }
+    suspend fun getCrudBatch(limit: Int = 100): CrudBatch? =
+        call { it.getCrudBatch(limit.toUInt()) }?.let { native ->
+            CrudBatch(native.entries().map { it.toPublic() }, native.hasMore(), { checkpoint -> native.complete(checkpoint) }, native)
+        }
 
     /** The queued writes of the oldest local transaction, or `null`. */
-    fun getNextCrudTransaction(): CrudBatch? =
-        call { it.getNextCrudTransaction()?.let { CrudBatch(it.entries(), false, it::complete, it) } }
+    suspend fun getNextCrudTransaction(): CrudBatch? = call { it.getNextCrudTransaction() }?.toBatch()
 
     /**
-     * Changed table names after each committed write. Collecting registers a listener on
-     * a psync thread; cancelling the collector cancels and destroys it.
+     * Every queued local transaction, oldest first, without completing any: upload each, then
+     * [CrudBatch.complete] it (completing the last one completes them all).
      */
-    val tableChanges: Flow<Set<String>>
-        get() =
-            callbackFlow {
-                val listener =
-                    object : TableChangeListener {
-                        override fun onUpdate(tables: List<String>) {
-                            trySend(tables.toSet())
-                        }
+    fun crudTransactions(): Flow<CrudBatch> =
+        flow {
+            var after = 0L
+            while (true) {
+                val batch = call { it.getCrudTransactionAfter(after) }?.toBatch() ?: break
+                after = batch.entries.last().clientId
+                emit(batch)
+            }
+        }
+
+    /** How many writes are queued for upload, and the size of their data in bytes. */
+    suspend fun uploadQueueStats(): UploadQueueStats =
+        call { it.uploadQueueStats() }.let { UploadQueueStats(it.count.toLong(), it.sizeBytes.toLong()) }
+
+    private fun FfiCrudTransaction.toBatch() =
+        CrudBatch(entries().map { it.toPublic() }, false, { checkpoint -> complete(checkpoint) }, this)
+
+    /**
+     * Changed table names after each committed write, by the names the app uses (`todos`, not
+     * `ps_data__todos`). With [tables] non-empty, only writes changing one of them are
+     * reported, and only those names. Collecting registers a listener on a psync thread;
+     * cancelling the collector cancels and destroys it.
+     */
+    fun onChange(tables: Set<String> = emptySet()): Flow<Set<String>> =
+        callbackFlow {
+            val listener =
+                object : TableChangeListener {
+                    override fun onUpdate(tables: List<String>) {
+                        trySend(tables.toSet())
                     }
-                val handle = call { it.addTableListener(listener) }
-                awaitClose {
-                    handle.cancel()
-                    handle.close()
                 }
-            }.buffer(capacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+            val handle = call { it.addTableListener(tables.toList(), listener) }
+            awaitClose {
+                handle.cancel()
+                handle.close()
+            }
+        }.buffer(capacity = 64, onBufferOverflow = BufferOverflow.DROP_OLDEST)
+
+    /** [onChange] for every table. */
+    val tableChanges: Flow<Set<String>> get() = onChange()
+
+    /**
+     * The rows of [sql] now, then after every commit changing a table it reads, at most once
+     * per [throttle] (a burst of commits yields one result). Collecting registers the watch;
+     * cancelling the collector ends it. Slow collectors see only the newest rows.
+     */
+    fun watch(sql: String, vararg params: Any?, throttle: Duration = 30.milliseconds): Flow<List<Row>> {
+        val values = params(params)
+        return callbackFlow {
+            val listener =
+                object : QueryListener {
+                    override fun onUpdate(rows: List<FfiRow>) {
+                        trySend(rows.map { it.toRow() })
+                    }
+                }
+            val handle = call { it.watch(sql, values, throttle.inWholeMilliseconds.toULong(), listener) }
+            awaitClose {
+                handle.cancel()
+                handle.close()
+            }
+        }.buffer(capacity = Channel.CONFLATED)
+    }
 
     /**
      * Starts syncing; [connector] is called from psync threads. Only one instance may sync a
@@ -139,8 +195,13 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
     /** Stops syncing; local data stays. */
     suspend fun disconnect() = call { it.disconnect() }
 
-    /** Stops syncing and deletes synced data and queued writes. */
-    suspend fun disconnectAndClear(soft: Boolean = false) = call { it.disconnectAndClear(soft) }
+    /**
+     * Stops syncing and deletes synced data and queued writes (logout). [clearLocal] also
+     * deletes the rows of local-only tables, as every PowerSync SDK does by default; [soft]
+     * keeps downloaded buckets for a faster reconnect.
+     */
+    suspend fun disconnectAndClear(clearLocal: Boolean = true, soft: Boolean = false) =
+        call { it.disconnectAndClear(clearLocal, soft) }
 
     /** Asks the service for a checkpoint covering everything it received; see [waitForSync]. */
     suspend fun requestCheckpoint(): CheckpointRequest = call { CheckpointRequest(it.requestCheckpoint()) }
@@ -213,11 +274,11 @@ class CrudBatch internal constructor(
     val entries: List<CrudEntry>,
     /** More writes are queued after these. */
     val hasMore: Boolean,
-    private val completeFn: (Long?) -> Unit,
+    private val completeFn: suspend (Long?) -> Unit,
     private val native: AutoCloseable,
 ) : AutoCloseable {
     /** Removes these writes from the queue; [writeCheckpoint] comes from the backend. */
-    fun complete(writeCheckpoint: Long? = null) = translated { completeFn(writeCheckpoint) }
+    suspend fun complete(writeCheckpoint: Long? = null) = translated { completeFn(writeCheckpoint) }
 
     /** Frees the native batch. */
     override fun close() = native.close()

@@ -1,8 +1,19 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
+import dev.psync.internal.ExecuteResult as FfiExecuteResult
 import dev.psync.internal.Row as FfiRow
 import dev.psync.internal.Value as FfiValue
+
+/** What a write statement did. */
+data class ExecuteResult(
+    /** Rows changed by the statement (rows written by a view's triggers are not counted). */
+    val rowsAffected: Long,
+    /** The writer's last inserted rowid after the statement. */
+    val lastInsertRowid: Long,
+)
+
+internal fun FfiExecuteResult.toPublic() = ExecuteResult(rowsAffected.toLong(), lastInsertRowid)
 
 /** One result row: column name to value (`null`, `Long`, `Double`, `String` or `ByteArray`). */
 typealias Row = Map<String, Any?>

@@ -5,7 +5,7 @@ import dev.psync.internal.Column
 import dev.psync.internal.Schema
 import dev.psync.internal.Table
 import org.junit.jupiter.api.Assertions.assertEquals
-import org.junit.jupiter.api.Assertions.assertThrows
+import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import java.nio.file.Path
@@ -17,7 +17,7 @@ class DatabaseTest {
     lateinit var dir: Path
 
     @Test
-    fun `insert then query round-trips values`() {
+    fun `insert then query round-trips values`(): Unit = runBlocking {
         Database.open(dir.resolve("test.db").toString(), SCHEMA).use { db ->
             db.execute("INSERT INTO todos (id, title, done) VALUES (uuid(), ?, ?)", "milk", true)
 
@@ -28,14 +28,14 @@ class DatabaseTest {
     }
 
     @Test
-    fun `executeBatch runs one statement for every parameter set, all or nothing`() {
+    fun `executeBatch runs one statement for every parameter set, all or nothing`(): Unit = runBlocking {
         Database.open(dir.resolve("batch.db").toString(), SCHEMA).use { db ->
             val sets = (0 until 500).map { listOf("id-$it", "todo $it", it % 2 == 0) }
 
             db.executeBatch("INSERT INTO todos (id, title, done) VALUES (?, ?, ?)", sets)
 
             assertEquals(mapOf("n" to 500L, "d" to 250L), db.get("SELECT count(*) AS n, sum(done) AS d FROM todos"))
-            assertThrows(PSyncException.Database::class.java) {
+            assertFailsWith<PSyncException.Constraint> {
                 db.executeBatch("INSERT INTO todos (id, title) VALUES (?, ?)", listOf(listOf("new", "x"), listOf("id-1", "dup")))
             }
             assertEquals(null, db.getOptional("SELECT id FROM todos WHERE id = 'new'"))
@@ -43,7 +43,7 @@ class DatabaseTest {
             // Rows are counted on plain tables; rows written by a view's triggers are not (SQLite).
             db.execute("CREATE TABLE local_counts (k INTEGER)")
             val counted = db.executeBatch("INSERT INTO local_counts VALUES (?)", listOf(listOf(1), listOf(2)))
-            assertEquals(2L, counted.rowsAffected.toLong())
+            assertEquals(2L, counted.rowsAffected)
         }
     }
 }

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
+import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.Dispatchers
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertFalse
@@ -56,7 +57,7 @@ class ExitTest : ServiceTest() {
             assertFalse(Files.exists(Path.of("$path-wal")), "$path-wal is left")
             if (mode == "upload") {
                 Database.open(path.toString(), LISTS).use { db ->
-                    db.getCrudBatch().use { batch -> assertEquals(listOf("queued"), batch?.entries?.map { it.id }) }
+                    runBlocking { db.getCrudBatch() }.use { batch -> assertEquals(listOf("queued"), batch?.entries?.map { it.id }) }
                 }
             }
         }

@@ -98,7 +98,7 @@ class RequestShapeTest {
                         ?: throw AssertionError("no stream request; status ${db.status.first()}")
                 db.disconnect()
                 val agent = request.headers["user-agent"] ?: ""
-                assertTrue(agent.startsWith("psync/") && agent.endsWith(" (kotlin)"), agent)
+                assertEquals("psync/${Psync.VERSION} (kotlin)", agent)
                 assertEquals("application/json", request.headers["content-type"])
                 assertTrue(Regex(""""parameters"\s*:\s*\{\s*\}""").containsMatchIn(request.body), request.body)
             }

@@ -5,6 +5,7 @@ import dev.psync.internal.Column
 import dev.psync.internal.Schema
 import dev.psync.internal.Table
 import kotlinx.coroutines.future.await
+import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Assertions.fail
 import org.junit.jupiter.api.BeforeEach
@@ -78,8 +79,13 @@ internal class TestService(vararg extraArgs: String) : AutoCloseable {
 
     /** Runs [sql] on the service's source database, as the app backend would. */
     fun executeOnSource(sql: String) {
-        val adminUrl = "$url/admin/source/execute"
-        checkOk(adminUrl, http.send(postRequest(adminUrl, """{"sql":${jsonString(sql)},"params":[]}"""), HttpResponse.BodyHandlers.ofString()))
+        admin("/admin/source/execute", """{"sql":${jsonString(sql)},"params":[]}""")
+    }
+
+    /** POSTs [json] to the admin API at [path] (faults, replication; never faulted); the answer. */
+    fun admin(path: String, json: String): String {
+        val adminUrl = "$url$path"
+        return checkOk(adminUrl, http.send(postRequest(adminUrl, json), HttpResponse.BodyHandlers.ofString()))
     }
 
     override fun close() {
@@ -91,8 +97,15 @@ internal class TestService(vararg extraArgs: String) : AutoCloseable {
     }
 }
 
-/** Uploads the crud queue to `POST /api/data`; with [failUploads] every upload throws instead. */
-internal class TestConnector(private val url: String, private val failUploads: Boolean = false) : BackendConnector {
+/**
+ * Uploads the crud queue to `POST /api/data` (a batch at a time, or [byTransaction]); with
+ * [failUploads] every upload throws instead.
+ */
+internal class TestConnector(
+    private val url: String,
+    private val failUploads: Boolean = false,
+    private val byTransaction: Boolean = false,
+) : BackendConnector {
     val uploads = AtomicInteger()
     private val token: String
 
@@ -108,20 +121,34 @@ internal class TestConnector(private val url: String, private val failUploads: B
     override suspend fun uploadData(database: Database) {
         uploads.incrementAndGet()
         if (failUploads) throw IllegalStateException("backend unavailable")
-        val batch = database.getCrudBatch() ?: return
-        batch.use {
-            // data_json is already a JSON object; the rest are plain strings.
-            val entries =
-                batch.entries.joinToString(",") { entry ->
-                    val data = entry.dataJson?.let { ""","data":$it""" } ?: ""
-                    """{"op":${jsonString(entry.op.name)},"type":${jsonString(entry.table)},"id":${jsonString(entry.id)}$data}"""
-                }
-            val dataUrl = "$url/api/data"
-            val response = http.sendAsync(postRequest(dataUrl, """{"batch":[$entries]}""", token), HttpResponse.BodyHandlers.ofString()).await()
-            checkOk(dataUrl, response)
-            batch.complete()
+        if (byTransaction) {
+            // One POST per local transaction, walking the queue with crudTransactions().
+            database.crudTransactions().collect { transaction -> transaction.use { upload(it) } }
+        } else {
+            database.getCrudBatch()?.use { upload(it) }
         }
     }
+
+    /** POSTs [batch] to `/api/data`, then completes it. */
+    private suspend fun upload(batch: CrudBatch) {
+        // data_json is already a JSON object; the rest are plain strings.
+        val entries =
+            batch.entries.joinToString(",") { entry ->
+                val data = entry.dataJson?.let { ""","data":$it""" } ?: ""
+                """{"op":${jsonString(entry.op.name)},"type":${jsonString(entry.table)},"id":${jsonString(entry.id)}$data}"""
+            }
+        val dataUrl = "$url/api/data"
+        val response = http.sendAsync(postRequest(dataUrl, """{"batch":[$entries]}""", token), HttpResponse.BodyHandlers.ofString()).await()
+        checkOk(dataUrl, response)
+        batch.complete()
+    }
+}
+
+/** Runs [block] (which may suspend) and asserts it throws an [E]; returns the exception. */
+internal inline fun <reified E : Throwable> assertFailsWith(noinline block: suspend () -> Unit): E {
+    val error = runCatching { runBlocking { block() } }.exceptionOrNull()
+    if (error !is E) fail<Unit>("expected ${E::class.simpleName}, got $error")
+    return error as E
 }
 
 /** A test class with a temporary folder and a test service started before each test. */

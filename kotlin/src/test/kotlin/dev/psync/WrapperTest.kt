@@ -9,7 +9,6 @@ import kotlinx.coroutines.withTimeout
 import kotlinx.coroutines.yield
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Assertions.assertNull
-import org.junit.jupiter.api.Assertions.assertThrows
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
 
@@ -17,7 +16,7 @@ class WrapperTest {
     @Test
     fun `errors become PSyncException subclasses with the Rust message`() {
         Database.inMemory(SCHEMA).use { db ->
-            val error = assertThrows(PSyncException.Database::class.java) { db.getAll("SELECT * FROM missing") }
+            val error = assertFailsWith<PSyncException.Sql> { db.getAll("SELECT * FROM missing") }
             assertTrue(error.message!!.contains("no such table"), error.message)
         }
     }
@@ -27,13 +26,13 @@ class WrapperTest {
         val db = Database.inMemory(SCHEMA)
         db.close()
         db.close()
-        assertThrows(PSyncException.Closed::class.java) { db.getAll("SELECT 1") }
+        assertFailsWith<PSyncException.Closed> { db.getAll("SELECT 1") }
     }
 
     @Test
-    fun `write batch applies all or nothing`() {
+    fun `write batch applies all or nothing`(): Unit = runBlocking {
         Database.inMemory(SCHEMA).use { db ->
-            assertThrows(PSyncException.Database::class.java) {
+            assertFailsWith<PSyncException.Database> {
                 db.writeBatch(
                     listOf(
                         "INSERT INTO todos (id, title) VALUES ('1', ?)" to listOf("a"),
@@ -50,13 +49,13 @@ class WrapperTest {
         Database.inMemory(SCHEMA).use { db ->
             val first = async(start = CoroutineStart.UNDISPATCHED) { withTimeout(5_000) { db.tableChanges.first() } }
             yield()
-            db.executeAsync("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
-            assertTrue("ps_data__todos" in first.await())
+            db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
+            assertTrue("todos" in first.await())
         }
     }
 
     @Test
-    fun `upload queue batch completes`() {
+    fun `upload queue batch completes`(): Unit = runBlocking {
         Database.inMemory(SCHEMA).use { db ->
             db.execute("INSERT INTO todos (id, title, done) VALUES ('t1', 'milk', 0)")
             db.getCrudBatch()!!.use { batch ->
@@ -68,7 +67,7 @@ class WrapperTest {
     }
 
     @Test
-    fun `two hundred databases opened and closed`() {
+    fun `two hundred databases opened and closed`(): Unit = runBlocking {
         repeat(200) { Database.inMemory(SCHEMA).use { it.getOptional("SELECT 1") } }
     }
 }
@@ -84,10 +83,10 @@ class SyncWrapperTest {
     }
 
     @Test
-    fun `requestCheckpoint without connect throws Sync`() = runBlocking {
+    fun `requestCheckpoint without connect throws NotConnected, a Sync error`() = runBlocking {
         Database.inMemory(SCHEMA).use { db ->
             val error = runCatching { db.requestCheckpoint() }.exceptionOrNull()
-            assertTrue(error is PSyncException.Sync, "$error")
+            assertTrue(error is PSyncException.NotConnected, "$error")
         }
     }
 }
