@@ -64,18 +64,18 @@ def streams_service() -> Iterator[str]:
         process.wait(timeout=10)
 
 
-def count(db: Database, table: str) -> int:
-    value = db.get(f"SELECT count(*) AS n FROM {table}")["n"]
+async def count(db: Database, table: str) -> int:
+    value = (await db.get(f"SELECT count(*) AS n FROM {table}"))["n"]
     assert isinstance(value, int)
     return value
 
 
 async def eventually_count(db: Database, table: str, expected: int) -> None:
     for _ in range(200):
-        if count(db, table) == expected:
+        if await count(db, table) == expected:
             return
         await asyncio.sleep(0.05)
-    assert count(db, table) == expected
+    assert await count(db, table) == expected
 
 
 async def test_parameterised_stream_syncs_its_rows_until_unsubscribed(
@@ -85,8 +85,8 @@ async def test_parameterised_stream_syncs_its_rows_until_unsubscribed(
         connector = Connector(streams_service)
         await db.connect(connector, retry_delay=0.1, crud_throttle=0.01)
         await db.wait_for_first_sync(timeout=10)
-        assert count(db, "announcements") == 1
-        assert count(db, "todos") == 0
+        assert await count(db, "announcements") == 1
+        assert await count(db, "todos") == 0
         default = db.status.for_stream("announcements")
         assert default is not None and default.is_default and default.has_synced
 
@@ -94,7 +94,7 @@ async def test_parameterised_stream_syncs_its_rows_until_unsubscribed(
         assert stream.name == "list_todos" and stream.parameters == {"list_id": "l1"}
         subscription = await stream.subscribe(ttl=1)
         await subscription.wait_for_first_sync(timeout=10)
-        rows = db.get_all("SELECT id FROM todos ORDER BY id")
+        rows = await db.get_all("SELECT id FROM todos ORDER BY id")
         assert [r["id"] for r in rows] == ["t1", "t2"]
         status = db.status.for_stream("list_todos", {"list_id": "l1"})
         assert status is not None and status == stream.status
@@ -105,7 +105,7 @@ async def test_parameterised_stream_syncs_its_rows_until_unsubscribed(
         other = db.sync_stream("list_todos", {"list_id": "l2"})
         with await other.subscribe(priority=1) as held:
             await held.wait_for_first_sync(timeout=10)
-            assert count(db, "todos") == 3
+            assert await count(db, "todos") == 3
             assert other.status is not None and other.status.priority == 1
             await other.unsubscribe_all()
             await eventually_count(db, "todos", 2)
@@ -113,7 +113,7 @@ async def test_parameterised_stream_syncs_its_rows_until_unsubscribed(
         # Releasing the handle: the rows stay until the TTL ran out and the next connect.
         subscription.unsubscribe()
         await asyncio.sleep(1.3)
-        assert count(db, "todos") == 2
+        assert await count(db, "todos") == 2
         await db.disconnect()
         await db.connect(connector, retry_delay=0.1)
         await eventually_count(db, "todos", 0)
@@ -134,12 +134,12 @@ async def test_include_default_streams_off_and_connect_options(
             params={"unused": 1},
         )
         await db.wait_for_first_sync(timeout=10)
-        assert count(db, "announcements") == 0 and count(db, "lists") == 0
+        assert await count(db, "announcements") == 0 and await count(db, "lists") == 0
         subscription = await db.sync_stream("list_todos", {"list_id": "l1"}).subscribe()
         await subscription.wait_for_first_sync(timeout=10)
-        assert count(db, "todos") == 2
+        assert await count(db, "todos") == 2
         # Legacy write checkpoints: a write uploads and syncs back without checkpoint requests.
-        db.execute(
+        await db.execute(
             "INSERT INTO todos(id, list_id, description, owner_id) VALUES ('t9', 'l1', 'n', 'u1')"
         )
         await eventually_count(db, "ps_crud", 0)
@@ -166,7 +166,7 @@ async def test_typed_status_and_first_sync_waits(streams_service: str, tmp_path:
         with pytest.raises(dataclasses_frozen_error()):
             status.connected = False  # type: ignore[misc]
 
-        db.execute("INSERT INTO lists(id, name, owner_id) VALUES ('l9', 'new', 'u1')")
+        await db.execute("INSERT INTO lists(id, name, owner_id) VALUES ('l9', 'new', 'u1')")
         request = await db.request_checkpoint()
         await request.wait_for_sync(timeout=10)
         applied = db.status.last_applied_checkpoint_request_id
@@ -178,7 +178,7 @@ async def test_errors_in_status_are_exceptions(streams_service: str, tmp_path: P
         await db.connect(
             Connector(streams_service, fail_uploads=True), retry_delay=0.1, crud_throttle=0.01
         )
-        db.execute("INSERT INTO lists(id, name, owner_id) VALUES ('l9', 'new', 'u1')")
+        await db.execute("INSERT INTO lists(id, name, owner_id) VALUES ('l9', 'new', 'u1')")
 
         async def first_upload_error() -> psync.SyncStatus:
             async for status in db.status_stream():

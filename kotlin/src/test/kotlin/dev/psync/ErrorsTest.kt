@@ -1,7 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
-import dev.psync.internal.SyncOptions
 import kotlinx.coroutines.TimeoutCancellationException
 import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
@@ -19,7 +18,7 @@ import kotlin.time.Duration.Companion.seconds
 class ErrorsTest : ServiceTest() {
     private fun open(name: String) = Database.open(dir.resolve(name).toString(), LISTS)
 
-    private val fast = SyncOptions(retryDelayMs = 200uL, crudThrottleMs = 50uL)
+    private val fast = SyncOptions(retryDelay = 200.milliseconds, crudThrottle = 50.milliseconds)
 
     @Test
     fun `requestCheckpoint without connect is NotConnected`() {

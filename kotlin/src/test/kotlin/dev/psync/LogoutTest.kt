@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
+import kotlin.time.Duration.Companion.milliseconds
 import dev.psync.internal.Column
 import dev.psync.internal.Schema
-import dev.psync.internal.SyncOptions
 import dev.psync.internal.Table
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -25,7 +25,7 @@ class LogoutTest : ServiceTest() {
 
     private fun logout(clearLocal: Boolean): List<Any?> = runBlocking {
         Database.open(dir.resolve("logout-$clearLocal.db").toString(), schema).use { db ->
-            db.connect(TestConnector(service.url), SyncOptions(retryDelayMs = 200uL, crudThrottleMs = 50uL))
+            db.connect(TestConnector(service.url), SyncOptions(retryDelay = 200.milliseconds, crudThrottle = 50.milliseconds))
             db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l1', 'synced', 'u1')")
             db.requestCheckpoint().waitForSync(20.seconds)
             db.execute("INSERT INTO drafts (id, body) VALUES ('d1', 'local only')")

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
+import kotlin.time.Duration.Companion.milliseconds
 import dev.psync.internal.RawParam
 import dev.psync.internal.RawStatement
 import dev.psync.internal.RawTable
 import dev.psync.internal.Schema
-import dev.psync.internal.SyncOptions
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
@@ -31,7 +31,7 @@ class RawTableTest : ServiceTest() {
     fun `synced rows use the put and delete statements`(): Unit = runBlocking {
         Database.open(dir.resolve("raw.db").toString(), schema).use { db ->
             db.execute("CREATE TABLE my_lists (id TEXT PRIMARY KEY, name TEXT)")
-            db.connect(TestConnector(service.url), SyncOptions(retryDelayMs = 200uL))
+            db.connect(TestConnector(service.url), SyncOptions(retryDelay = 200.milliseconds))
             val rows = db.watch("SELECT id, name FROM my_lists", throttle = kotlin.time.Duration.ZERO)
 
             service.admin("/admin/source/execute", """{"sql":"INSERT INTO lists (id, name, owner_id) VALUES ('r1', 'raw', 'u1')"}""")

@@ -3,7 +3,6 @@ package dev.psync
 
 import dev.psync.internal.Column
 import dev.psync.internal.Schema
-import dev.psync.internal.SyncOptions
 import dev.psync.internal.Table
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.async
@@ -80,7 +79,7 @@ class ReactiveTest : ServiceTest() {
     fun `watch sees rows synced from the service`(): Unit = runBlocking {
         Database.open(dir.resolve("synced.db").toString(), LISTS).use { db ->
             val synced = async { withTimeout(20_000) { db.watch("SELECT name FROM lists").first { it.isNotEmpty() } } }
-            db.connect(TestConnector(service.url), SyncOptions(retryDelayMs = 200uL))
+            db.connect(TestConnector(service.url), SyncOptions(retryDelay = 200.milliseconds))
             service.admin("/admin/source/execute", """{"sql":"INSERT INTO lists (id, name, owner_id) VALUES ('s1', 'from server', 'u1')"}""")
             assertEquals(listOf(mapOf("name" to "from server")), synced.await())
         }

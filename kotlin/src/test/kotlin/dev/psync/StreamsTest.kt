@@ -57,7 +57,7 @@ class StreamsTest {
 
     private fun open(name: String) = Database.open(dir.resolve(name).toString(), APP)
 
-    private fun count(db: Database, table: String): Long = db.get("SELECT count(*) AS n FROM $table")["n"] as Long
+    private suspend fun count(db: Database, table: String): Long = db.get("SELECT count(*) AS n FROM $table")["n"] as Long
 
     private suspend fun eventuallyCount(db: Database, table: String, expected: Long) {
         withTimeout(10_000) { while (count(db, table) != expected) delay(50) }

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
-import dev.psync.internal.SyncOptions
+import kotlin.time.Duration.Companion.milliseconds
 import kotlinx.coroutines.flow.toList
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertEquals
@@ -33,7 +33,7 @@ class UploadQueueTest : ServiceTest() {
             transactions.forEach { it.close() }
             assertEquals(3L, db.uploadQueueStats().count)
 
-            db.connect(TestConnector(service.url, byTransaction = true), SyncOptions(retryDelayMs = 200uL, crudThrottleMs = 50uL))
+            db.connect(TestConnector(service.url, byTransaction = true), SyncOptions(retryDelay = 200.milliseconds, crudThrottle = 50.milliseconds))
             db.requestCheckpoint().waitForSync(20.seconds)
 
             assertEquals(UploadQueueStats(0, 0), db.uploadQueueStats())
