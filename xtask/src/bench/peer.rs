@@ -33,8 +33,9 @@ impl Peer {
         if !node.exists() {
             let prefix = cache.join("node");
             std::fs::create_dir_all(&prefix).map_err(|e| format!("create {prefix:?}: {e}"))?;
-            let args = ["install", "--no-audit", "--no-fund", "--save-exact"];
-            run_in(&prefix, "npm", &[&args[..], &[NODE_PACKAGE]].concat(), &[])?;
+            let prefix = path_str(&prefix)?;
+            let args = ["install", "--prefix", prefix, "--no-audit", "--no-fund"];
+            run("npm", &[&args[..], &["--save-exact", NODE_PACKAGE]].concat())?;
         }
         let app = cache.join("app");
         std::fs::create_dir_all(&app).map_err(|e| format!("create {app:?}: {e}"))?;
