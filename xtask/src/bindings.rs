@@ -205,7 +205,12 @@ pub(crate) fn build_wheel(layout: &Layout, profile: &[&str], out: &str) -> Resul
     let _ = std::fs::remove_dir_all(&wheels);
     let mut args = vec!["build"];
     args.extend(profile);
-    args.extend(["--target-dir", path_str(&layout.target)?, "--out", path_str(&wheels)?]);
+    args.extend([
+        "--target-dir",
+        path_str(&layout.target)?,
+        "--out",
+        path_str(&wheels)?,
+    ]);
     run_in(
         &layout.root.join("python"),
         &layout.venv_tool("maturin")?,

@@ -180,7 +180,12 @@ async fn sequential(
         }
         let end = Instant::now();
         let cpu_wait = run_queue_wait().saturating_sub(waited_before);
-        let mut split = Split::new((start, end), cpu_wait, request.id(), db.checkpoint_timings())?;
+        let mut split = Split::new(
+            (start, end),
+            cpu_wait,
+            request.id(),
+            db.checkpoint_timings(),
+        )?;
         split.since_sync = start - synced_at;
         split.dirty_kib = dirty_kib;
         splits.push(split);

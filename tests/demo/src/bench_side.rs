@@ -9,7 +9,11 @@
 //! psync-bench-side write <single|transaction|batch> <rows>
 //! ```
 //!
-//! Prints one line `RESULT key=value …` on stdout.
+//! Prints one line `RESULT key=value …` on stdout, and on stderr the slowest checkpoint
+//! requests with how long after the initial sync they started. `PSYNC_BENCH_SETTLE_MS=n`
+//! waits n ms between the initial sync and the requests: the first requests after a sync are
+//! real, so the table never uses it; it tells background work left by the initial sync (WAL
+//! checkpoint, dirty-page writeback) from the request path itself.
 
 // A benchmark prints its result.
 #![allow(clippy::print_stdout)]
@@ -49,6 +53,19 @@ fn percentile_ms(sorted: &[Duration], p: f64) -> f64 {
     sorted[rank.min(sorted.len() - 1)].as_secs_f64() * 1000.0
 }
 
+/// The five slowest requests on stderr: how slow, and when after the initial sync.
+fn report_slowest(latencies: &[Duration], started_at: &[Duration]) {
+    let mut order: Vec<usize> = (0..latencies.len()).collect();
+    order.sort_by_key(|&i| std::cmp::Reverse(latencies[i]));
+    for &i in order.iter().take(5) {
+        eprintln!(
+            "  request #{i}: {:.2} ms, started {:.3} s after the initial sync",
+            latencies[i].as_secs_f64() * 1000.0,
+            started_at[i].as_secs_f64()
+        );
+    }
+}
+
 async fn count(db: &SyncDatabase, sql: &str) -> BenchResult<i64> {
     let rows = db.get_all(sql, vec![]).await?;
     rows.first()
@@ -68,13 +85,22 @@ async fn sync(db: &SyncDatabase, url: &str, rows: i64, requests: usize) -> Bench
     if synced != rows {
         return Err(format!("synced {synced} rows, expected {rows}").into());
     }
+    let settle = std::env::var("PSYNC_BENCH_SETTLE_MS")
+        .ok()
+        .and_then(|ms| ms.parse().ok())
+        .map_or(Duration::ZERO, Duration::from_millis);
+    tokio::time::sleep(settle).await;
+    let synced_at = Instant::now();
     let mut latencies = Vec::with_capacity(requests);
+    let mut started_at = Vec::with_capacity(requests);
     for _ in 0..requests {
         let start = Instant::now();
         let request = db.request_checkpoint().await?;
         request.wait_for_sync(Some(CHECKPOINT_WAIT)).await?;
         latencies.push(start.elapsed());
+        started_at.push(start - synced_at);
     }
+    report_slowest(&latencies, &started_at);
     latencies.sort();
     let mut fields = vec![
         ("initial_sync_s", initial_sync.as_secs_f64()),

@@ -300,7 +300,13 @@ impl Clients {
             .lines()
             .find_map(|line| line.strip_prefix("RESULT "))
             .filter(|_| output.status.success())
-            .ok_or(format!("{} {}: {}", side.name(), args.join(" "), output.status))?;
+            .ok_or(format!(
+                "{} {}: {}",
+                side.name(),
+                args.join(" "),
+                output.status
+            ))?;
+        eprintln!("    {result}");
         let mut fields = Fields::from([("load1".to_owned(), load)]);
         for pair in result.split_whitespace() {
             let (key, value) = pair.split_once('=').ok_or(format!("bad field {pair}"))?;
@@ -356,7 +362,11 @@ fn run_client_sides(config: &Config, results: &mut Results) -> Result<(), String
     for _ in 0..config.runs_for(config.writes) {
         for kind in WRITE_KINDS {
             for &side in &sides {
-                let args = ["write".to_owned(), kind.to_owned(), config.writes.to_string()];
+                let args = [
+                    "write".to_owned(),
+                    kind.to_owned(),
+                    config.writes.to_string(),
+                ];
                 let outcome = clients.run(side, &args);
                 record(results, side, Task::Write(kind), outcome);
             }

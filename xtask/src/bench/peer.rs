@@ -35,7 +35,10 @@ impl Peer {
             std::fs::create_dir_all(&prefix).map_err(|e| format!("create {prefix:?}: {e}"))?;
             let prefix = path_str(&prefix)?;
             let args = ["install", "--prefix", prefix, "--no-audit", "--no-fund"];
-            run("npm", &[&args[..], &["--save-exact", NODE_PACKAGE]].concat())?;
+            run(
+                "npm",
+                &[&args[..], &["--save-exact", NODE_PACKAGE]].concat(),
+            )?;
         }
         let app = cache.join("app");
         std::fs::create_dir_all(&app).map_err(|e| format!("create {app:?}: {e}"))?;

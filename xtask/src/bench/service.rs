@@ -36,11 +36,7 @@ impl Service {
         if !url.starts_with("http://127.0.0.1:") {
             return Err(format!("the service printed {url:?} instead of its URL"));
         }
-        Ok(Self {
-            child,
-            stdin,
-            url,
-        })
+        Ok(Self { child, stdin, url })
     }
 
     /// Inserts `rows` lists of [`USER`] into the source database in one statement (replicated
