@@ -30,12 +30,15 @@ fn median(mut values: Vec<f64>) -> Option<f64> {
     values.get(values.len() / 2).copied()
 }
 
+/// Reads a side's value from its runs (median over runs, or max for memory).
+type Reader = Box<dyn Fn(&[Fields]) -> Option<f64>>;
+
 /// One measurement: how to read it from a side's runs, and whether lower is better.
 struct Metric {
     name: String,
     task: Task,
     /// The value of a side (median over runs, or max for memory), `None` when not measured.
-    value: Box<dyn Fn(&[Fields]) -> Option<f64>>,
+    value: Reader,
     format: fn(f64) -> String,
     lower_is_better: bool,
 }
