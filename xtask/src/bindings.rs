@@ -27,10 +27,10 @@ const PYTHON_TOOLS: [&str; 5] = [
 ];
 
 /// Paths shared by the steps.
-struct Layout {
-    root: PathBuf,
+pub(crate) struct Layout {
+    pub(crate) root: PathBuf,
     /// The cargo target folder (`CARGO_TARGET_DIR`, else `target/` in the checkout).
-    target: PathBuf,
+    pub(crate) target: PathBuf,
     /// `target/debug`: the cdylib, `uniffi-bindgen` and the test service live here.
     debug: PathBuf,
     /// `target/debug/bindings-gen/<language>`.
@@ -38,7 +38,7 @@ struct Layout {
 }
 
 impl Layout {
-    fn new() -> Result<Self, String> {
+    pub(crate) fn new() -> Result<Self, String> {
         let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
             .parent()
             .ok_or("xtask has no parent folder")?
@@ -74,7 +74,7 @@ impl Layout {
     }
 
     /// A program of the venv (`python`, `maturin`, `ruff`, `mypy`).
-    fn venv_tool(&self, name: &str) -> Result<String, String> {
+    pub(crate) fn venv_tool(&self, name: &str) -> Result<String, String> {
         path_str(&self.venv().join("bin").join(name)).map(str::to_owned)
     }
 }
@@ -169,7 +169,7 @@ fn install_tools(layout: &Layout) -> Result<(), String> {
 
 /// Creates the venv when missing and installs the pinned Python tools into it. A stamp file
 /// records the installed pins, so changing one reinstalls.
-fn python_tools(layout: &Layout) -> Result<(), String> {
+pub(crate) fn python_tools(layout: &Layout) -> Result<(), String> {
     let venv = layout.venv();
     if !venv.join("bin").join("pip").exists() {
         run("python3", &["-m", "venv", "--clear", path_str(&venv)?])?;
@@ -198,34 +198,36 @@ fn build_test_service(layout: &Layout) -> Result<Option<PathBuf>, String> {
     Ok(Some(layout.debug.join("psync-test-service")))
 }
 
-/// Builds the wheel with maturin (dev profile, shared target folder), installs it, lints the
-/// wrapper and runs pytest against the installed package.
-fn python(layout: &Layout, service: Option<&Path>) -> Result<(), String> {
-    let python_dir = layout.root.join("python");
-    let wheels = layout.target.join("wheels");
+/// Builds the wheel with maturin (`profile` arguments, shared target folder) into
+/// `target/<out>` (emptied first); returns its path.
+pub(crate) fn build_wheel(layout: &Layout, profile: &[&str], out: &str) -> Result<PathBuf, String> {
+    let wheels = layout.target.join(out);
     let _ = std::fs::remove_dir_all(&wheels);
+    let mut args = vec!["build"];
+    args.extend(profile);
+    args.extend([
+        "--target-dir",
+        path_str(&layout.target)?,
+        "--out",
+        path_str(&wheels)?,
+    ]);
     run_in(
-        &python_dir,
+        &layout.root.join("python"),
         &layout.venv_tool("maturin")?,
-        &[
-            "build",
-            "--profile",
-            "dev",
-            "--target-dir",
-            path_str(&layout.target)?,
-            "--out",
-            path_str(&wheels)?,
-        ],
+        &args,
         &[],
     )?;
-    let wheel = std::fs::read_dir(&wheels)
+    std::fs::read_dir(&wheels)
         .map_err(|e| format!("read {wheels:?}: {e}"))?
         .filter_map(|entry| entry.ok().map(|e| e.path()))
         .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .ok_or("maturin built no wheel")?;
-    let python = layout.venv_tool("python")?;
+        .ok_or_else(|| "maturin built no wheel".to_owned())
+}
+
+/// Installs `wheel` into the venv of `python`, replacing an installed psync.
+pub(crate) fn install_wheel(python: &str, wheel: &Path) -> Result<(), String> {
     run(
-        &python,
+        python,
         &[
             "-m",
             "pip",
@@ -234,9 +236,18 @@ fn python(layout: &Layout, service: Option<&Path>) -> Result<(), String> {
             "--disable-pip-version-check",
             "--force-reinstall",
             "--no-deps",
-            path_str(&wheel)?,
+            path_str(wheel)?,
         ],
-    )?;
+    )
+}
+
+/// Builds the wheel with maturin (dev profile, shared target folder), installs it, lints the
+/// wrapper and runs pytest against the installed package.
+fn python(layout: &Layout, service: Option<&Path>) -> Result<(), String> {
+    let python_dir = layout.root.join("python");
+    let wheel = build_wheel(layout, &["--profile", "dev"], "wheels")?;
+    let python = layout.venv_tool("python")?;
+    install_wheel(&python, &wheel)?;
     let ruff = layout.venv_tool("ruff")?;
     run_in(
         &python_dir,
@@ -335,7 +346,7 @@ fn service_env(service: Option<&Path>) -> Result<Vec<(String, String)>, String> 
 }
 
 /// Like [`run`], in `dir` with extra environment variables.
-fn run_in(
+pub(crate) fn run_in(
     dir: &Path,
     program: &str,
     args: &[&str],
@@ -360,7 +371,7 @@ fn join_classpath(entries: &[PathBuf]) -> Result<String, String> {
     Ok(parts?.join(":"))
 }
 
-fn path_str(path: &Path) -> Result<&str, String> {
+pub(crate) fn path_str(path: &Path) -> Result<&str, String> {
     path.to_str()
         .ok_or_else(|| format!("{path:?} is not UTF-8"))
 }

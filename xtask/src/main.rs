@@ -5,6 +5,7 @@
 //! formatting, clippy, and the Rust test suites. Each step prints a banner so a failing CI
 //! log says which step broke.
 
+mod bench;
 mod bindings;
 mod cores;
 mod soak;
@@ -22,7 +23,7 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("test") => test(),
         Some("lint") => lint(),
-        Some("bench") => bench(),
+        Some("bench") => bench::bench(),
         Some("bench-client") => bench_client(),
         Some("bindings") => bindings::test(),
         Some("reference") => reference_core().map(|path| eprintln!("{}", path.display())),
@@ -135,17 +136,6 @@ fn repo_root() -> Result<PathBuf, String> {
         .parent()
         .map(Path::to_path_buf)
         .ok_or_else(|| "xtask has no parent folder".to_owned())
-}
-
-/// Runs the initial-sync benchmark (reference core vs ours vs plain SQLite) in release mode.
-fn bench() -> Result<(), String> {
-    let reference = reference_core()?;
-    // SAFETY of set_var: xtask is single-threaded; child processes inherit the variable.
-    unsafe { std::env::set_var(REFERENCE_ENV, &reference) };
-    run(
-        "cargo",
-        &["bench", "-p", "psync-reference", "--bench", "initial_sync"],
-    )
 }
 
 /// The cache folder shared by every xtask step (`$HOME/.cache/psync`).

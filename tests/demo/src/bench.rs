@@ -74,6 +74,11 @@ struct Split {
     /// Time this process's threads spent runnable but waiting for a CPU during the request
     /// (summed over threads, from `/proc/self/task/*/schedstat`; zero where unavailable).
     cpu_wait: Duration,
+    /// Initial sync done → this request started: slow requests early in the run point at
+    /// background work left by the initial sync (WAL checkpoint, dirty-page writeback).
+    since_sync: Duration,
+    /// The kernel's dirty + writeback page cache when the request started (KiB, all files).
+    dirty_kib: u64,
 }
 
 impl Split {
@@ -104,6 +109,8 @@ impl Split {
             after_arrival: end - arrival,
             apply: applied.saturating_duration_since(received),
             cpu_wait,
+            since_sync: Duration::ZERO,
+            dirty_kib: 0,
         })
     }
 }
@@ -120,6 +127,16 @@ fn run_queue_wait() -> Duration {
         .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
         .sum();
     Duration::from_nanos(nanos)
+}
+
+/// Dirty + Writeback of `/proc/meminfo`, KiB (zero where unavailable).
+fn dirty_page_cache_kib() -> u64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.starts_with("Dirty:") || line.starts_with("Writeback:"))
+        .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
 }
 
 /// Inserts `rows` lists of [`USER`] into the service's source database in one statement.
@@ -141,9 +158,14 @@ async fn count_lists(db: &SyncDatabase) -> BenchResult<i64> {
         .ok_or_else(|| "count(*) returned nothing".into())
 }
 
-async fn sequential(db: &SyncDatabase, requests: usize) -> BenchResult<Vec<Split>> {
+async fn sequential(
+    db: &SyncDatabase,
+    requests: usize,
+    synced_at: Instant,
+) -> BenchResult<Vec<Split>> {
     let mut splits = Vec::with_capacity(requests);
     for n in 0..requests {
+        let dirty_kib = dirty_page_cache_kib();
         let waited_before = run_queue_wait();
         let start = Instant::now();
         let request = db.request_checkpoint().await?;
@@ -158,12 +180,15 @@ async fn sequential(db: &SyncDatabase, requests: usize) -> BenchResult<Vec<Split
         }
         let end = Instant::now();
         let cpu_wait = run_queue_wait().saturating_sub(waited_before);
-        splits.push(Split::new(
+        let mut split = Split::new(
             (start, end),
             cpu_wait,
             request.id(),
             db.checkpoint_timings(),
-        )?);
+        )?;
+        split.since_sync = start - synced_at;
+        split.dirty_kib = dirty_kib;
+        splits.push(split);
     }
     Ok(splits)
 }
@@ -198,14 +223,16 @@ fn report_slowest(rows: usize, splits: &[Split]) {
     for &i in order.iter().take(5) {
         let s = &splits[i];
         eprintln!(
-            "  {rows} rows, request #{i}: total {:.2} ms = POST {:.2} + service {:.2} + before POST {:.2} + after arrival {:.2} (apply {:.2}); threads waited {:.2} ms for a CPU",
+            "  {rows} rows, request #{i}: total {:.2} ms = POST {:.2} + service {:.2} + before POST {:.2} + after arrival {:.2} (apply {:.2}); threads waited {:.2} ms for a CPU; {:.2} s after the initial sync, {} MiB dirty",
             ms(s.total),
             ms(s.post),
             ms(s.service_wait),
             ms(s.before_post),
             ms(s.after_arrival),
             ms(s.apply),
-            ms(s.cpu_wait)
+            ms(s.cpu_wait),
+            s.since_sync.as_secs_f64(),
+            s.dirty_kib / 1024
         );
     }
 }
@@ -237,7 +264,7 @@ async fn measure(rows: usize, requests: usize) -> BenchResult<SizeResult> {
     if synced != rows as i64 {
         return Err(format!("synced {synced} rows, expected {rows}").into());
     }
-    let splits = sequential(&db, requests).await?;
+    let splits = sequential(&db, requests, Instant::now()).await?;
     report_slowest(rows, &splits);
     let concurrent = in_flight(&db, 10, 100).await?;
     db.close().await?;

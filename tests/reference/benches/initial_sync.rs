@@ -10,13 +10,17 @@
 //! * **ours** — our core driven like our sync client: the lines that have arrived, up to
 //!   `LINE_BATCH_MAX_BYTES`, go to `SyncEngine::control_lines` in one transaction (here every
 //!   line has "arrived", as during an initial sync over a fast network);
+//! * **ours-per-line** — our core driven like the SDKs drive the reference: one write
+//!   transaction per line (`SyncEngine::control`), the engine-alone comparison;
 //! * **plain** — plain SQLite inserts of the same rows (1000 per transaction, values bound
 //!   from the same row data, no sync bookkeeping), the floor.
 //!
 //! Each (side, N) runs in its own child process so the peak RSS (`VmHWM`) is per side.
 //! Run with `cargo xtask bench`; `PSYNC_BENCH_SIZES=10000,100000` overrides the sizes,
-//! `PSYNC_BENCH_SIDES=ours,reference` the sides, and `PSYNC_BENCH_TRACE=1` prints the time
-//! each of our batches took.
+//! `PSYNC_BENCH_SIDES=ours,reference` the sides (`reference,ours,ours-per-line,plain`), and
+//! `PSYNC_BENCH_TRACE=1` prints the time each of our batches took. Besides the table, stdout
+//! gets one `SUMMARY <side> <rows> <median seconds> <peak KiB>` line per side and size, which
+//! `cargo xtask bench` merges into its table.
 
 use std::io::{BufRead as _, BufReader, BufWriter, Write as _};
 use std::path::Path;
@@ -138,6 +142,28 @@ fn run_ours(db: &Database, lines: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// Ours, one write transaction per line: how the SDKs drive the reference core.
+fn run_ours_per_line(db: &Database, lines: &Path) -> Result<(), String> {
+    let engine = &db.state().sync;
+    let err = |e: psync_core::Error| e.to_string();
+    db.write(|tx| engine.control(tx.connection(), SyncCommand::Start(Default::default()), 0))
+        .map_err(err)?;
+    let mut applied = false;
+    for line in read_lines(lines)? {
+        let line = SyncCommand::LineText(line.map_err(|e| e.to_string())?);
+        let out = db
+            .write(|tx| engine.control(tx.connection(), line, 0))
+            .map_err(err)?;
+        applied |= out
+            .iter()
+            .any(|i| matches!(i, psync_core::sync::Instruction::DidCompleteSync { .. }));
+    }
+    if !applied {
+        return Err("checkpoint not applied".to_string());
+    }
+    Ok(())
+}
+
 /// Plain inserts; returns the time spent in SQLite (generating the values is not timed).
 fn run_plain(conn: &Connection, rows: usize) -> rusqlite::Result<std::time::Duration> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -208,12 +234,16 @@ fn child(spec: &str) -> Result<(), String> {
                 count_rows(&conn),
             )
         }
-        "ours" => {
+        "ours" | "ours-per-line" => {
             let db = Database::open(path).map_err(|e| e.to_string())?;
             db.update_schema(Schema::from_json(SCHEMA).map_err(|e| e.to_string())?)
                 .map_err(|e| e.to_string())?;
             let started = Instant::now();
-            run_ours(&db, lines)?;
+            if side == "ours" {
+                run_ours(&db, lines)?;
+            } else {
+                run_ours_per_line(&db, lines)?;
+            }
             let spent = started.elapsed();
             let count = db
                 .get("SELECT count(*) FROM rows", &[])
@@ -297,6 +327,7 @@ fn main() {
     let sides: Vec<&str> = sides_env.split(',').map(str::trim).collect();
     psync_reference::require_reference_core();
     let exe = std::env::current_exe().expect("bench executable path");
+    let mut summary = String::new();
     let mut table = String::from(
         "| rows | side | runs | median seconds | rows/s | peak RSS (MiB) | rows in view |\n|---:|---|---:|---:|---:|---:|---:|\n",
     );
@@ -323,6 +354,7 @@ fn main() {
                     runs_done.sort_by(|a, b| a.0.total_cmp(&b.0));
                     let (seconds, _, count) = runs_done[runs_done.len() / 2];
                     let peak = runs_done.iter().map(|r| r.1).fold(0.0, f64::max);
+                    summary.push_str(&format!("SUMMARY {side} {rows} {seconds} {peak}\n"));
                     format!(
                         "| {rows} | {side} | {runs} | {seconds:.2} | {:.0} | {:.1} | {count} |\n",
                         rows as f64 / seconds,
@@ -335,5 +367,5 @@ fn main() {
         }
     }
     let mut stdout = std::io::stdout();
-    let _ = writeln!(stdout, "\n{table}");
+    let _ = writeln!(stdout, "\n{table}\n{summary}");
 }
