@@ -8,8 +8,9 @@ psync Rust client (``psync-bench-side``), which take the same command line::
     python side.py sync  <service url> <rows expected> <checkpoint requests>
     python side.py write <single|transaction|batch> <rows>
 
-Prints one line ``RESULT key=value ...`` on stdout. ``transaction`` is ``write_batch`` (a list
-of statements in one transaction: the package has no callback-style write transaction).
+Prints one line ``RESULT key=value ...`` on stdout. ``transaction`` is
+``async with db.write_transaction()`` with one ``tx.execute`` per row, like the official
+client's ``writeTransaction`` loop.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ async def sync(db: Database, url: str, rows: int, requests: int) -> dict[str, fl
     await db.connect(ServiceConnector(url))
     await asyncio.wait_for(first_sync(db), FIRST_SYNC_TIMEOUT_S)
     initial_sync = time.perf_counter() - started
-    synced = db.get("SELECT count(*) AS n FROM lists")["n"]
+    synced = (await db.get("SELECT count(*) AS n FROM lists"))["n"]
     if synced != rows:
         raise RuntimeError(f"synced {synced} rows, expected {rows}")
     latencies = []
@@ -113,7 +114,7 @@ async def sync(db: Database, url: str, rows: int, requests: int) -> dict[str, fl
     return result
 
 
-def write(db: Database, kind: str, rows: int) -> dict[str, float]:
+async def write(db: Database, kind: str, rows: int) -> dict[str, float]:
     """``rows`` inserts through the view and its triggers, one of three ways."""
     params = [
         [f"local-{i:08d}", f"local list {i}", USER, "2026-01-01T00:00:00Z"] for i in range(rows)
@@ -121,15 +122,18 @@ def write(db: Database, kind: str, rows: int) -> dict[str, float]:
     started = time.perf_counter()
     if kind == "single":
         for p in params:
-            db.execute(INSERT, p)
+            await db.execute(INSERT, p)
     elif kind == "transaction":
-        db.write_batch([(INSERT, p) for p in params])
+        # Like the official client's writeTransaction loop: one statement per call.
+        async with db.write_transaction() as tx:
+            for p in params:
+                await tx.execute(INSERT, p)
     elif kind == "batch":
-        db.execute_batch(INSERT, params)
+        await db.execute_batch(INSERT, params)
     else:
         raise ValueError(f"unknown write kind {kind}")
     seconds = time.perf_counter() - started
-    queued = db.get("SELECT count(*) AS n FROM ps_crud")["n"]
+    queued = (await db.get("SELECT count(*) AS n FROM ps_crud"))["n"]
     if queued != rows:
         raise RuntimeError(f"{queued} upload-queue entries, expected {rows}")
     return {"seconds": seconds, "peak_rss_kib": peak_rss_kib()}
@@ -141,7 +145,7 @@ async def run(args: list[str]) -> dict[str, float]:
             if len(args) == 4 and args[0] == "sync":
                 return await sync(db, args[1], int(args[2]), int(args[3]))
             if len(args) == 3 and args[0] == "write":
-                return write(db, args[1], int(args[2]))
+                return await write(db, args[1], int(args[2]))
     raise ValueError("usage: side.py sync <url> <rows> <requests> | write <kind> <rows>")
 
 

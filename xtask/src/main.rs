@@ -32,7 +32,7 @@ fn main() -> ExitCode {
         Some("fuzz") => soak::fuzz(&args[1..]),
         _ => {
             eprintln!(
-                "usage: cargo xtask <test|lint|bench|bench-client|reference|fixtures|bindings>"
+                "usage: cargo xtask <test|lint|bench|bench-client|reference|fixtures|bindings|soak|fuzz>"
             );
             return ExitCode::from(2);
         }
