@@ -208,7 +208,8 @@ mod tests {
     #[test]
     fn sqlite_errors_map_to_their_families() {
         let db = psync_core::Database::open_in_memory().expect("setup succeeds");
-        let family = |sql: &str| SyncError::from(db.execute(sql, &[]).expect_err("the statement fails"));
+        let family =
+            |sql: &str| SyncError::from(db.execute(sql, &[]).expect_err("the statement fails"));
         db.execute(
             "CREATE TABLE t(id INTEGER PRIMARY KEY, v TEXT NOT NULL)",
             &[],
@@ -224,7 +225,10 @@ mod tests {
             SyncError::Sql { .. }
         ));
         assert!(matches!(
-            SyncError::from(db.get("SELECT 1 WHERE 0", &[]).expect_err("the statement fails")),
+            SyncError::from(
+                db.get("SELECT 1 WHERE 0", &[])
+                    .expect_err("the statement fails")
+            ),
             SyncError::NoRows
         ));
     }
@@ -239,8 +243,12 @@ mod tests {
         };
         let db = psync_core::Database::open_with(&path, options).expect("setup succeeds");
         let other = rusqlite::Connection::open(&path).expect("setup succeeds");
-        other.execute_batch("BEGIN EXCLUSIVE").expect("setup succeeds");
-        let error = db.execute("CREATE TABLE t(x)", &[]).expect_err("the statement fails");
+        other
+            .execute_batch("BEGIN EXCLUSIVE")
+            .expect("setup succeeds");
+        let error = db
+            .execute("CREATE TABLE t(x)", &[])
+            .expect_err("the statement fails");
         assert!(matches!(SyncError::from(error), SyncError::Busy { .. }));
     }
 
