@@ -9,6 +9,7 @@ import datetime
 import json
 import logging
 import os
+import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
@@ -336,18 +337,26 @@ class Database:
         if getattr(self, "_watched_loop", None) is loop:
             return
 
+        # Only a weak reference: when the database is garbage (its native object already
+        # released, possibly in the same collection), the generator must not touch it. Calling
+        # into a released native object was a use-after-free that aborted the process.
+        database = weakref.ref(self)
+
         async def until_loop_ends() -> AsyncIterator[None]:
             try:
                 yield
             finally:
-                try:
-                    await self._inner.disconnect()
-                except _ffi.SyncError:
-                    pass  # already closed
+                alive = database()
+                if alive is not None:
+                    try:
+                        await alive._inner.disconnect()
+                    except _ffi.SyncError:
+                        pass  # already closed
 
         sentinel = until_loop_ends()
         await sentinel.__anext__()
-        # The loop tracks started generators weakly: the database keeps this one.
+        # The loop tracks started generators weakly: the database keeps this one (the
+        # generator keeps the database only weakly, so there is no cycle).
         self._loop_sentinel = sentinel
         self._watched_loop = loop
 

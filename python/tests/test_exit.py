@@ -19,7 +19,7 @@ RUNS = 3
 
 
 @pytest.mark.parametrize(
-    "mode", ["dropped", "alive", "upload", "listeners", "exit", "failing-upload"]
+    "mode", ["dropped", "alive", "upload", "listeners", "exit", "failing-upload", "collected"]
 )
 async def test_process_exits_cleanly_while_connected(
     service: str, tmp_path: Path, mode: str

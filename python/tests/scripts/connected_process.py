@@ -7,12 +7,14 @@ Modes: ``dropped`` (the database is garbage once ``main`` returns), ``alive`` (s
 at exit), ``upload`` (alive, with an upload still running on the closed loop), ``listeners``
 (alive, with change/status/query listeners registered), ``exit`` (``sys.exit`` while
 connected), ``failing-upload`` (the connector raises on every upload; nothing may reach
-stderr) and ``hold`` (stays connected until killed).
+stderr), ``collected`` (first a database that synced, closed and became garbage on this loop;
+calling into it afterwards was a use-after-free) and ``hold`` (stays connected until killed).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 import urllib.request
@@ -51,7 +53,20 @@ class Connector(BackendConnector):
             await asyncio.Event().wait()  # never returns: still running when the loop closes
 
 
+async def synced_then_collected() -> None:
+    """A connected database that synced, closed, and collected while the loop runs on."""
+    db = Database(f"{PATH}-first.db", SCHEMA)
+    await db.connect(Connector(hang_uploads=False, fail_uploads=False), retry_delay=0.1)
+    await db.wait_for_first_sync(timeout=30)
+    await db.aclose()
+    del db
+    gc.collect()
+    await asyncio.sleep(0.2)  # whatever the collection scheduled on this loop runs now
+
+
 async def main() -> None:
+    if MODE == "collected":
+        await synced_then_collected()
     db = Database(PATH, SCHEMA)
     connector = Connector(hang_uploads=MODE == "upload", fail_uploads=MODE == "failing-upload")
     await db.connect(connector, retry_delay=0.1, crud_throttle=0.01)
