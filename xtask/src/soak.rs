@@ -4,7 +4,7 @@
 //! first and a summary line last; with `--runs K` the seeds are S, S+1, … (S random when not
 //! given).
 //!
-//! `cargo xtask fuzz --cases N`: the seeded sync fuzzers of `core/tests/sync_fuzz.rs` with N
+//! `cargo xtask fuzz --cases N`: the seeded sync fuzzers of `core/tests/engine/sync_fuzz.rs` with N
 //! cases each (release build), reporting cases per second.
 
 use std::process::Command;
@@ -82,8 +82,9 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
             "-p",
             "psync-core",
             "--test",
-            "sync_fuzz",
+            "engine",
             "--",
+            "sync_fuzz::",
             "--nocapture",
             "--test-threads",
             "1",
