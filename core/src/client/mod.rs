@@ -38,8 +38,8 @@ pub use sync_lock::{SYNC_LOCK_SUFFIX, lock_path as sync_lock_path};
 pub use tls::tls_client_config;
 pub use watch::{ChangeWatcher, QueryWatcher};
 
-use crate::crud::{CrudBatch, CrudTransaction};
 use crate::db::ExecuteResult;
+use crate::storage::crud::{CrudBatch, CrudTransaction};
 use crate::{Database, Error, Result, Row, Value};
 use session::{Session, SessionShared};
 use status::StatusHub;
@@ -204,7 +204,7 @@ impl SyncDatabase {
         let offline = client
             .inner
             .db
-            .read(|tx| crate::sync::offline_status(tx.connection()));
+            .read(|tx| crate::storage::sync::offline_status(tx.connection()));
         if let Ok(core) = offline {
             client.inner.status.update(|s| {
                 driver::apply_core_status(s, core);
@@ -355,10 +355,10 @@ impl SyncDatabase {
         self.disconnect().await?;
         let mut flags = 0;
         if options.clear_local {
-            flags |= crate::crud::CLEAR_LOCAL;
+            flags |= crate::storage::crud::CLEAR_LOCAL;
         }
         if options.soft {
-            flags |= crate::crud::CLEAR_SOFT;
+            flags |= crate::storage::crud::CLEAR_SOFT;
         }
         blocking(&self.inner.db, move |db| {
             db.write(|tx| {
@@ -392,7 +392,7 @@ impl SyncDatabase {
     /// Up to `limit` queued local writes (for [`BackendConnector::upload_data`]).
     pub async fn get_crud_batch(&self, limit: usize) -> Result<Option<CrudBatch>> {
         blocking(&self.inner.db, move |db| {
-            db.read(|tx| crate::crud::get_crud_batch(tx.connection(), limit))
+            db.read(|tx| crate::storage::crud::get_crud_batch(tx.connection(), limit))
         })
         .await
     }
@@ -400,7 +400,7 @@ impl SyncDatabase {
     /// The oldest queued local transaction (for [`BackendConnector::upload_data`]).
     pub async fn get_next_crud_transaction(&self) -> Result<Option<CrudTransaction>> {
         blocking(&self.inner.db, |db| {
-            db.read(|tx| crate::crud::get_next_crud_transaction(tx.connection()))
+            db.read(|tx| crate::storage::crud::get_next_crud_transaction(tx.connection()))
         })
         .await
     }

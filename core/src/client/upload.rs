@@ -9,9 +9,9 @@ use super::engine;
 use super::http;
 use super::session::{SeedState, SessionShared};
 use super::{ClientInner, SyncDatabase, blocking};
-use crate::crud::queue;
-use crate::kv::MAX_OP_ID;
-use crate::sync::apply::CRUD_PENDING_SQL;
+use crate::storage::crud::queue;
+use crate::storage::crud::queue::CRUD_PENDING_SQL;
+use crate::storage::gate::MAX_OP_ID;
 use crate::{Error, Result};
 
 /// The upload task: one round per trigger, throttled, retried after errors.
@@ -93,7 +93,7 @@ async fn round(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result
 async fn gate_snapshot(client: &ClientInner) -> Result<(Option<i64>, Option<i64>)> {
     blocking(&client.db, |db| {
         db.read(|tx| {
-            let target = crate::kv::target(tx.connection())?;
+            let target = crate::storage::gate::target(tx.connection())?;
             let seq = tx
                 .get_optional(queue::CRUD_SEQUENCE_SQL, &[])?
                 .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
@@ -125,7 +125,10 @@ async fn update_target(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -
             let seq = tx
                 .get_optional(queue::CRUD_SEQUENCE_SQL, &[])?
                 .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
-            if empty && seq == Some(seq_before) && crate::kv::target(conn)? == Some(MAX_OP_ID) {
+            if empty
+                && seq == Some(seq_before)
+                && crate::storage::gate::target(conn)? == Some(MAX_OP_ID)
+            {
                 engine::set_target(db, conn, id)?;
             }
             Ok(())
