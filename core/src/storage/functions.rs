@@ -29,6 +29,14 @@ pub fn misuse(message: String) -> Error {
     rusqlite::Error::SqliteFailure(ffi::Error::new(ffi::SQLITE_MISUSE), Some(message)).into()
 }
 
+/// Converts a core error into an error an SQL function can report, keeping SQLite codes.
+pub(crate) fn to_rusqlite_error(e: Error) -> rusqlite::Error {
+    match e.into_kind() {
+        ErrorKind::Sqlite(e) => e,
+        kind => rusqlite::Error::UserFunctionError(Box::new(Error::from(kind))),
+    }
+}
+
 /// Whether a function's result depends only on its arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Determinism {

@@ -179,7 +179,7 @@ pub fn register_functions(conn: &Connection) -> Result<()> {
         |ctx| {
             // SAFETY: as above.
             let conn = unsafe { ctx.get_connection()? };
-            next_checkpoint_request_id(&conn).map_err(super::crud::to_sql_error)
+            next_checkpoint_request_id(&conn).map_err(functions::to_rusqlite_error)
         },
     )?;
     register_probe(conn)

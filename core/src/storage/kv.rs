@@ -66,7 +66,7 @@ pub fn register_functions(conn: &Connection) -> Result<()> {
     let flags = FunctionFlags::SQLITE_UTF8;
     register_client_id(conn)?;
     conn.create_scalar_function("uuid", 0, flags, |_| {
-        uuid_v4().map_err(crate::storage::crud::to_sql_error)
+        uuid_v4().map_err(functions::to_rusqlite_error)
     })?;
     Ok(())
 }

@@ -68,7 +68,8 @@ pub(super) fn register(conn: &Connection) -> Result<()> {
         |ctx| {
             let old: String = ctx.get(0)?;
             let new: String = ctx.get(1)?;
-            let diff = diff_objects(&old, &new).map_err(super::to_sql_error)?;
+            let diff =
+                diff_objects(&old, &new).map_err(crate::storage::functions::to_rusqlite_error)?;
             Ok((diff, Some(JSON_SUBTYPE)))
         },
     )?;
@@ -86,7 +87,8 @@ pub(super) fn register(conn: &Connection) -> Result<()> {
             let chunks = (0..ctx.len())
                 .map(|i| ctx.get::<String>(i))
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let merged = json_merge(&chunks).map_err(super::to_sql_error)?;
+            let merged =
+                json_merge(&chunks).map_err(crate::storage::functions::to_rusqlite_error)?;
             Ok((merged, Some(JSON_SUBTYPE)))
         },
     )?;

@@ -31,7 +31,7 @@ pub use queue::{
 use crate::storage::functions::{self, Determinism};
 use crate::storage::state::DatabaseState;
 use crate::value::Value;
-use crate::{Error, ErrorKind, Result};
+use crate::{Error, Result};
 
 /// Per-connection state shared by the CRUD virtual tables and SQL functions.
 #[derive(Debug, Default)]
@@ -142,13 +142,5 @@ impl Drop for SyncOperationGuard<'_> {
             .conn
             .prepare_cached(&format!("SELECT {SET_SYNC_OPERATION_FN}(?)"))
             .and_then(|mut stmt| stmt.query_row([self.previous], |r| r.get::<_, bool>(0)));
-    }
-}
-
-/// Converts a core error into an error an SQL function can report, keeping SQLite codes.
-pub(crate) fn to_sql_error(e: Error) -> rusqlite::Error {
-    match e.into_kind() {
-        ErrorKind::Sqlite(e) => e,
-        kind => rusqlite::Error::UserFunctionError(Box::new(Error::from(kind))),
     }
 }

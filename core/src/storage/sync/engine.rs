@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The sans-IO state machine behind `powersync_control` (client-state-machine.md §1–§5).
+//! The sans-network state machine (it does SQLite I/O, never network I/O) behind `powersync_control` (client-state-machine.md §1–§5).
 //!
 //! Every handler does its database writes first and changes in-memory state only after they
 //! all succeeded ("prepare, then apply"), so a SQLite BUSY/LOCKED error leaves the iteration

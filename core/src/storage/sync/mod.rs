@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The sync engine: a sans-IO state machine that turns sync lines from the service into
+//! The sync engine: a sans-network state machine that turns sync lines from the service into
 //! storage writes and instructions for the SDK (client-state-machine.md, sync-protocol.md).
 //!
 //! * [`types`]: commands, instructions and status, serialised like the reference core.

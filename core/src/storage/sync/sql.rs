@@ -28,7 +28,7 @@ fn now_micros() -> i64 {
 }
 
 /// Protocol errors are reported with SQLITE_ABORT like the reference core.
-fn to_sql_error(e: Error) -> Error {
+fn protocol_error_as_abort(e: Error) -> Error {
     match e.kind() {
         ErrorKind::Protocol(message) => rusqlite::Error::SqliteFailure(
             ffi::Error::new(ffi::SQLITE_ABORT),
@@ -140,7 +140,7 @@ pub fn register_functions(conn: &Connection, state: &Arc<DatabaseState>) -> Resu
         CONTROL,
         -1,
         Determinism::Volatile,
-        move |conn, args| control(conn, &s, args).map_err(to_sql_error),
+        move |conn, args| control(conn, &s, args).map_err(protocol_error_as_abort),
     )?;
     functions::create_function(
         conn,
