@@ -194,3 +194,41 @@ pub(crate) fn parse_parameters(text: Option<String>) -> Result<Option<serde_json
             reason: "stream parameters are not valid JSON".into(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, parameters_json: Option<&str>) -> StreamKey {
+        StreamKey {
+            name: name.to_owned(),
+            parameters_json: parameters_json.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn stream_entries_match_by_name_and_parameter_values() {
+        let streams = vec![
+            key("lists", None),
+            key("todos", Some(r#"{"list":"a","n":1}"#)),
+            key("todos", Some(r#"{"list":"b"}"#)),
+        ];
+        let index = |name: &str, parameters: Option<&str>| {
+            stream_status_index(streams.clone(), name.into(), parameters.map(str::to_owned))
+                .expect("valid JSON")
+        };
+        assert_eq!(index("lists", None), Some(0));
+        assert_eq!(index("lists", Some("null")), Some(0));
+        // Values, not text: key order and spacing do not matter.
+        assert_eq!(index("todos", Some(r#"{ "n": 1, "list": "a" }"#)), Some(1));
+        assert_eq!(index("todos", Some(r#"{"list":"b"}"#)), Some(2));
+        assert_eq!(index("todos", None), None);
+        assert_eq!(index("todos", Some(r#"{"list":"c"}"#)), None);
+    }
+
+    #[test]
+    fn invalid_parameter_json_is_an_invalid_argument() {
+        let result = stream_status_index(vec![], "todos".into(), Some("{".into()));
+        assert!(matches!(result, Err(SyncError::InvalidArgument { .. })));
+    }
+}
