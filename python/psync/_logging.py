@@ -22,4 +22,7 @@ class LogForwarder(_ffi.LogSink):
     """Receives the native log lines (on a psync thread) and logs them to ``psync``."""
 
     def log(self, level: _ffi.LogLevel, message: str) -> None:
-        LOGGER.log(_LEVELS.get(level, logging.WARNING), message)
+        try:
+            LOGGER.log(_LEVELS.get(level, logging.WARNING), message)
+        except Exception:  # a broken app handler loses the line, not the SDK
+            pass
