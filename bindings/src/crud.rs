@@ -7,15 +7,15 @@ use std::sync::Arc;
 use psync_core::Database as CoreDatabase;
 use psync_core::storage::crud::{
     CrudBatch as CoreCrudBatch, CrudEntry as CoreCrudEntry, CrudTransaction as CoreCrudTransaction,
-    UpdateType as CoreUpdateType,
+    UpdateType,
 };
 
 use crate::blocking::off_thread;
 use crate::error::Result;
 use crate::value::Value;
 
-/// The kind of a queued local write.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+/// The kind of a queued local write (core's own enum, exported as is).
+#[uniffi::remote(Enum)]
 pub enum UpdateType {
     /// Insert or replace the whole row.
     Put,
@@ -23,16 +23,6 @@ pub enum UpdateType {
     Patch,
     /// Delete the row.
     Delete,
-}
-
-impl From<CoreUpdateType> for UpdateType {
-    fn from(op: CoreUpdateType) -> Self {
-        match op {
-            CoreUpdateType::Put => UpdateType::Put,
-            CoreUpdateType::Patch => UpdateType::Patch,
-            CoreUpdateType::Delete => UpdateType::Delete,
-        }
-    }
 }
 
 /// One queued local write.
@@ -79,7 +69,7 @@ impl From<CoreCrudEntry> for CrudEntry {
         CrudEntry {
             client_id: entry.client_id,
             transaction_id: entry.transaction_id,
-            op: entry.op.into(),
+            op: entry.op,
             table: entry.table,
             id: entry.id,
             data_json: json(&entry.data),

@@ -5,15 +5,16 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
 
-use psync_core::Database as CoreDatabase;
 use psync_core::client::{ClearOptions as CoreClearOptions, SyncDatabase as CoreSyncDatabase};
 use psync_core::db::ExecuteResult as CoreExecuteResult;
 use psync_core::schema::app_table_name;
+use psync_core::{Database as CoreDatabase, OpenOptions as CoreOpenOptions};
 
 use crate::blocking::off_thread;
 use crate::crud::{CrudBatch, CrudTransaction, UPLOAD_QUEUE_STATS_SQL, UploadQueueStats};
 use crate::error::{Result, SyncError};
 use crate::listener::{QueryListener, TableChangeListener};
+use crate::logging::{self, LogSink};
 use crate::runtime;
 use crate::schema::Schema;
 use crate::shutdown::{self, HostRef};
@@ -46,6 +47,24 @@ pub struct Statement {
     /// Parameter values, in placeholder order.
     #[uniffi(default = [])]
     pub params: Vec<Value>,
+}
+
+/// How to open a database.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct OpenOptions {
+    /// How long a statement waits for a lock another connection or process holds on the
+    /// file before failing with `SyncError.Busy`.
+    #[uniffi(default = 30000)]
+    pub busy_timeout_ms: u64,
+}
+
+impl From<OpenOptions> for CoreOpenOptions {
+    fn from(options: OpenOptions) -> Self {
+        CoreOpenOptions {
+            busy_timeout: Duration::from_millis(options.busy_timeout_ms),
+            ..CoreOpenOptions::default()
+        }
+    }
 }
 
 /// What a write statement did.
@@ -96,10 +115,26 @@ impl Database {
         Self::with_schema(CoreDatabase::open(path)?, schema)
     }
 
+    /// [`Database::open`] with `options` (the busy timeout).
+    #[uniffi::constructor]
+    pub fn open_with_options(
+        path: String,
+        schema: Schema,
+        options: OpenOptions,
+    ) -> Result<Arc<Self>> {
+        Self::with_schema(CoreDatabase::open_with(path, options.into())?, schema)
+    }
+
     /// Opens a new, empty in-memory database with `schema`; it vanishes on `close()`.
     #[uniffi::constructor]
     pub fn open_in_memory(schema: Schema) -> Result<Arc<Self>> {
         Self::with_schema(CoreDatabase::open_in_memory()?, schema)
+    }
+
+    /// Sends psync's log lines (sync retries, failed uploads, protocol events) to `sink`,
+    /// replacing the previous sink; none stops logging. Without a sink nothing is logged.
+    pub fn set_logger(&self, sink: Option<Arc<dyn LogSink>>) -> Result<()> {
+        logging::install(&self.client, sink)
     }
 
     /// Replaces the app schema: creates, alters or drops views, triggers and indexes.
@@ -372,12 +407,7 @@ impl Database {
         name: String,
         parameters_json: Option<String>,
     ) -> Result<Arc<crate::streams::SyncStream>> {
-        let parameters = parameters_json
-            .map(|text| serde_json::from_str(&text))
-            .transpose()
-            .map_err(|_| SyncError::InvalidArgument {
-                reason: "stream parameters are not valid JSON".into(),
-            })?;
+        let parameters = crate::streams::parse_parameters(parameters_json)?;
         let stream = self.client.sync_stream(&name, parameters)?;
         Ok(Arc::new(crate::streams::SyncStream::new(stream)))
     }

@@ -12,6 +12,7 @@ mod crud;
 mod database;
 mod error;
 mod listener;
+mod logging;
 mod runtime;
 mod schema;
 mod shutdown;
@@ -21,18 +22,23 @@ mod task_handle;
 mod transaction;
 mod value;
 
-pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UpdateType, UploadQueueStats};
-pub use database::{Database, ExecuteResult, Statement};
+pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UploadQueueStats};
+pub use database::{Database, ExecuteResult, OpenOptions, Statement};
 pub use error::SyncError;
 pub use listener::{QueryListener, TableChangeListener};
+pub use logging::LogSink;
+pub use psync_core::client::{CheckpointMode, LogLevel};
+pub use psync_core::storage::crud::UpdateType;
 pub use schema::{
     Column, IncludeOld, Index, IndexedColumn, RawParam, RawStatement, RawTable, Schema, Table,
 };
 pub use shutdown::shutdown;
-pub use streams::{SyncStream, SyncStreamStatus, SyncStreamSubscription};
+pub use streams::{
+    StreamKey, SyncStream, SyncStreamStatus, SyncStreamSubscription, stream_status_index,
+};
 pub use sync::{
-    BackendConnector, CheckpointMode, CheckpointRequest, Credentials, PriorityStatus,
-    StatusListener, SyncOptions, SyncStatus,
+    BackendConnector, CheckpointRequest, Credentials, PriorityStatus, StatusListener, SyncOptions,
+    SyncStatus,
 };
 pub use task_handle::TaskHandle;
 pub use transaction::Transaction;

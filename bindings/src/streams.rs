@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use psync_core::client::{
-    SubscribeOptions, SyncStream as CoreSyncStream, SyncStreamStatus as CoreSyncStreamStatus,
-    SyncStreamSubscription as CoreSubscription, WaitError,
+    DownloadProgress, SubscribeOptions, SyncStatus as CoreSyncStatus, SyncStream as CoreSyncStream,
+    SyncStreamStatus as CoreSyncStreamStatus, SyncStreamSubscription as CoreSubscription,
+    WaitError,
 };
 
 use crate::error::{Result, SyncError};
@@ -136,5 +137,98 @@ impl SyncStreamSubscription {
     /// Stops holding the stream (idempotent).
     pub fn unsubscribe(&self) {
         self.inner.unsubscribe();
+    }
+}
+
+/// Which stream subscription a status entry is: its name and parameters (JSON object text;
+/// absent without).
+#[derive(Debug, Clone, PartialEq, uniffi::Record)]
+pub struct StreamKey {
+    /// Stream name.
+    pub name: String,
+    /// Subscription parameters as JSON object text; absent without.
+    pub parameters_json: Option<String>,
+}
+
+/// The position in `streams` (a status's entries, in order) of the entry for stream `name`
+/// with `parameters_json` (absent or `null` = without), by core's `SyncStatus::for_stream`:
+/// parameters are compared as JSON values, not as text. The wrappers' `for_stream` /
+/// `forStream` call this, so every language matches entries the same way.
+#[psync_ffi_macros::export]
+pub fn stream_status_index(
+    streams: Vec<StreamKey>,
+    name: String,
+    parameters_json: Option<String>,
+) -> Result<Option<u32>> {
+    let status = CoreSyncStatus {
+        streams: streams
+            .into_iter()
+            .map(|key| {
+                Ok(CoreSyncStreamStatus {
+                    name: key.name,
+                    parameters: parse_parameters(key.parameters_json)?,
+                    active: false,
+                    is_default: false,
+                    has_explicit_subscription: false,
+                    expires_at: None,
+                    last_synced_at: None,
+                    priority: None,
+                    progress: DownloadProgress::default(),
+                })
+            })
+            .collect::<Result<_>>()?,
+        ..CoreSyncStatus::default()
+    };
+    let wanted = parse_parameters(parameters_json)?;
+    let found = status.for_stream(&name, wanted.as_ref());
+    Ok(found
+        .and_then(|entry| status.streams.iter().position(|s| std::ptr::eq(s, entry)))
+        .and_then(|index| u32::try_from(index).ok()))
+}
+
+/// Stream parameters from JSON text (absent = none).
+pub(crate) fn parse_parameters(text: Option<String>) -> Result<Option<serde_json::Value>> {
+    text.map(|text| serde_json::from_str(&text))
+        .transpose()
+        .map_err(|_| SyncError::InvalidArgument {
+            reason: "stream parameters are not valid JSON".into(),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(name: &str, parameters_json: Option<&str>) -> StreamKey {
+        StreamKey {
+            name: name.to_owned(),
+            parameters_json: parameters_json.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn stream_entries_match_by_name_and_parameter_values() {
+        let streams = vec![
+            key("lists", None),
+            key("todos", Some(r#"{"list":"a","n":1}"#)),
+            key("todos", Some(r#"{"list":"b"}"#)),
+        ];
+        let index = |name: &str, parameters: Option<&str>| {
+            stream_status_index(streams.clone(), name.into(), parameters.map(str::to_owned))
+                .expect("valid JSON")
+        };
+        assert_eq!(index("lists", None), Some(0));
+        assert_eq!(index("lists", Some("null")), Some(0));
+        // Values, not text: key order and spacing do not matter.
+        assert_eq!(index("todos", Some(r#"{ "n": 1, "list": "a" }"#)), Some(1));
+        assert_eq!(index("todos", Some(r#"{"list":"b"}"#)), Some(2));
+        assert_eq!(index("todos", None), None);
+        assert_eq!(index("todos", Some(r#"{"list":"c"}"#)), None);
+    }
+
+    #[test]
+    fn invalid_parameter_json_is_an_invalid_argument() {
+        let result = stream_status_index(vec![], "todos".into(), Some("{".into()));
+        assert!(matches!(result, Err(SyncError::InvalidArgument { .. })));
     }
 }

@@ -10,9 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use psync_core::client::{
-    BackendConnector as CoreConnector, CheckpointMode as CoreCheckpointMode,
-    CheckpointRequest as CoreCheckpointRequest, Credentials as CoreCredentials,
-    SyncDatabase as CoreSyncDatabase, SyncOptions as CoreSyncOptions, SyncStatus as CoreSyncStatus,
+    BackendConnector as CoreConnector, CheckpointMode, CheckpointRequest as CoreCheckpointRequest,
+    Credentials as CoreCredentials, SyncDatabase as CoreSyncDatabase,
+    SyncOptions as CoreSyncOptions, SyncStatus as CoreSyncStatus,
 };
 
 use crate::database::Database;
@@ -53,8 +53,8 @@ pub trait BackendConnector: Send + Sync + fmt::Debug {
     async fn upload_data(&self, database: Arc<Database>) -> Result<(), SyncError>;
 }
 
-/// How uploads are acknowledged by the service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+/// How uploads are acknowledged by the service (core's own enum, exported as is).
+#[uniffi::remote(Enum)]
 pub enum CheckpointMode {
     /// `GET /write-checkpoint2.json` after each upload round.
     Legacy,
@@ -112,11 +112,7 @@ impl TryFrom<SyncOptions> for CoreSyncOptions {
         Ok(CoreSyncOptions {
             retry_delay: Duration::from_millis(options.retry_delay_ms),
             crud_throttle: Duration::from_millis(options.crud_throttle_ms),
-            checkpoint_mode: match options.checkpoint_mode {
-                Some(CheckpointMode::Legacy) => CoreCheckpointMode::Legacy,
-                Some(CheckpointMode::Requests) => CoreCheckpointMode::Requests,
-                None => defaults.checkpoint_mode,
-            },
+            checkpoint_mode: options.checkpoint_mode.unwrap_or(defaults.checkpoint_mode),
             params,
             extra_root_certificates_pem: options.extra_root_certificates_pem,
             client_language: options

@@ -7,7 +7,6 @@ import asyncio
 import atexit
 import datetime
 import json
-import logging
 import os
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -17,6 +16,7 @@ from typing import Any
 
 from psync import _ffi
 from psync._errors import native, translate, translated, use_running_loop
+from psync._logging import LOGGER, LogForwarder
 from psync._values import ExecuteResult, Row, from_row, to_params
 from psync.schema import Schema
 from psync.status import SyncStatus, status_from_ffi
@@ -122,7 +122,7 @@ class _Listener(_ffi.TableChangeListener):
         try:
             self._callback(set(tables))
         except Exception:
-            logging.getLogger("psync").exception("a table change callback failed")
+            LOGGER.exception("a table change callback failed")
 
 
 class Database:
@@ -133,15 +133,29 @@ class Database:
     it as an (async) context manager, or call :meth:`close`; later calls raise
     :class:`psync.ClosedError`. Databases still open when the interpreter exits are closed then
     (sync stops cleanly).
+
+    psync logs to the standard :mod:`logging` logger ``psync`` (sync retries, failed uploads,
+    protocol events; never tokens or row data); it prints nothing until the app configures
+    logging.
     """
 
     @translated
-    def __init__(self, path: str | os.PathLike[str] | None, schema: Schema) -> None:
-        """Opens (or creates) the database at ``path``; ``None`` opens an in-memory one."""
+    def __init__(
+        self, path: str | os.PathLike[str] | None, schema: Schema, *, busy_timeout: float = 30.0
+    ) -> None:
+        """Opens (or creates) the database at ``path``; ``None`` opens an in-memory one.
+
+        ``busy_timeout``: seconds a statement waits for a lock another connection or process
+        holds on the file before raising :class:`psync.DatabaseBusyError`.
+        """
+        options = _ffi.OpenOptions(busy_timeout_ms=int(busy_timeout * 1000))
         if path is None:
             self._inner = _ffi.Database.open_in_memory(schema._to_ffi())
         else:
-            self._inner = _ffi.Database.open(os.fspath(path), schema._to_ffi())
+            self._inner = _ffi.Database.open_with_options(
+                os.fspath(path), schema._to_ffi(), options
+            )
+        self._inner.set_logger(LogForwarder())
 
     @classmethod
     def _wrap(cls, inner: Any) -> Database:

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from psync import _ffi
-from psync._errors import SyncError, SyncFailedError
+from psync._errors import SyncError, SyncFailedError, translated
 
 FULL_SYNC_PRIORITY = 2_147_483_647
 """Priority of the entry that describes a complete sync."""
@@ -136,12 +136,17 @@ class SyncStatus:
     def for_stream(
         self, name: str, parameters: dict[str, Any] | None = None
     ) -> SyncStreamStatus | None:
-        """The entry of stream ``name`` subscribed with ``parameters`` (``None`` = without)."""
-        parameters = parameters or None
-        for stream in self.streams:
-            if stream.name == name and stream.parameters == parameters:
-                return stream
-        return None
+        """The entry of stream ``name`` subscribed with ``parameters`` (``None`` = without);
+        parameters match as JSON values (the native lookup every language shares)."""
+        keys = [
+            _ffi.StreamKey(name=s.name, parameters_json=_json(s.parameters)) for s in self.streams
+        ]
+        index = translated(_ffi.stream_status_index)(keys, name, _json(parameters))
+        return None if index is None else self.streams[index]
+
+
+def _json(parameters: dict[str, Any] | None) -> str | None:
+    return None if parameters is None else json.dumps(parameters)
 
 
 def stream_status_from_ffi(status: _ffi.SyncStreamStatus) -> SyncStreamStatus:

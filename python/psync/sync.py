@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import datetime
 import enum
-import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from psync import _ffi
 from psync._errors import translate, use_running_loop
+from psync._logging import LOGGER
 from psync.status import SyncStatus, status_from_ffi
 
 if TYPE_CHECKING:
@@ -89,7 +89,7 @@ def _connector_error(error: Exception) -> _ffi.SyncError:
     in the status) instead of printing "Unhandled exception in trait interface call" and a
     traceback to stderr for every failed attempt. The traceback goes to the ``psync`` logger
     at DEBUG (never to stderr unless the app configures logging so)."""
-    logging.getLogger("psync").debug("the backend connector failed", exc_info=error)
+    LOGGER.debug("the backend connector failed", exc_info=error)
     return _ffi.SyncError.Connector(reason=f"{type(error).__name__}: {error}")
 
 

@@ -100,3 +100,14 @@ async def test_get_without_row_is_no_rows(tmp_path: Path) -> None:
             await db.get("SELECT * FROM lists")
         with pytest.raises(LookupError):
             await db.get("SELECT * FROM lists")
+
+
+async def test_write_while_another_connection_holds_the_lock_is_busy(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    async with Database(path, LISTS) as holder, Database(path, LISTS, busy_timeout=0.1) as blocked:
+        async with holder.write_transaction() as tx:
+            await tx.execute("INSERT INTO lists (id, name) VALUES ('held', 'x')")
+            with pytest.raises(psync.DatabaseBusyError, match="locked"):
+                await blocked.execute("INSERT INTO lists (id, name) VALUES ('blocked', 'y')")
+        # Once the lock is released the same write goes through.
+        await blocked.execute("INSERT INTO lists (id, name) VALUES ('blocked', 'y')")

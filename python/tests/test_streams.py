@@ -98,6 +98,7 @@ async def test_parameterised_stream_syncs_its_rows_until_unsubscribed(
         assert [r["id"] for r in rows] == ["t1", "t2"]
         status = db.status.for_stream("list_todos", {"list_id": "l1"})
         assert status is not None and status == stream.status
+        assert db.status.for_stream("list_todos", {"list_id": "elsewhere"}) is None
         assert status.has_explicit_subscription and status.active and not status.is_default
         assert isinstance(status.last_synced_at, datetime.datetime)
         assert status.expires_at is not None and status.progress.fraction == 0.0

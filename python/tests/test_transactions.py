@@ -139,3 +139,26 @@ async def test_close_ends_a_forgotten_transaction(tmp_path: Path) -> None:
 
     with Database(tmp_path / "forgotten.db", SCHEMA) as reopened:
         assert await ids(reopened) == []
+
+
+async def test_a_write_waiting_for_the_writer_does_not_block_the_event_loop(db: Database) -> None:
+    ticks = 0
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    ticking = asyncio.create_task(ticker())
+    async with db.write_transaction() as tx:
+        await tx.execute("INSERT INTO todos (id, title) VALUES ('held', 'x')")
+        waiting = asyncio.create_task(insert_elsewhere(db, "waiting"))
+        before = ticks
+        await asyncio.sleep(0.3)
+        # The write waits on a psync thread; the loop kept running other tasks meanwhile.
+        assert not waiting.done()
+        assert ticks - before >= 10
+    await waiting
+    ticking.cancel()
+    assert await ids(db) == ["held", "waiting"]

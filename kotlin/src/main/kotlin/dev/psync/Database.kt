@@ -5,7 +5,7 @@ import dev.psync.internal.CrudTransaction as FfiCrudTransaction
 import dev.psync.internal.StatusListener
 import dev.psync.internal.SyncStatus as FfiSyncStatus
 import dev.psync.internal.Database as FfiDatabase
-import dev.psync.internal.Schema
+import dev.psync.internal.OpenOptions as FfiOpenOptions
 import dev.psync.internal.Statement
 import dev.psync.internal.TableChangeListener
 import dev.psync.internal.QueryListener
@@ -22,6 +22,7 @@ import kotlinx.coroutines.channels.Channel
 import java.util.concurrent.atomic.AtomicBoolean
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
+import kotlin.time.Duration.Companion.seconds
 import kotlin.time.toJavaDuration
 
 /**
@@ -31,6 +32,9 @@ import kotlin.time.toJavaDuration
  * psync's own threads, so they never block the caller's dispatcher. Always [close] it (or use `use {}`): the
  * cleaner is only a safety net. Databases still open when the JVM exits are closed by a
  * shutdown hook (sync stops cleanly).
+ *
+ * psync's log lines (sync retries, failed uploads) go to the [PSyncLogger] given to [open] or
+ * [setLogger]; without one nothing is logged or printed.
  */
 class Database private constructor(private val inner: FfiDatabase) : AutoCloseable {
     private val closed = AtomicBoolean(false)
@@ -53,21 +57,29 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
     }
 
     companion object {
-        /** Opens (or creates) the database file at [path] and applies [schema]. */
-        fun open(path: String, schema: Schema): Database {
+        /**
+         * Opens (or creates) the database file at [path] and applies [schema]. [busyTimeout]: how
+         * long a statement waits for a lock another connection or process holds on the file
+         * before throwing [PSyncException.Busy]. [logger] receives psync's log lines.
+         */
+        fun open(path: String, schema: Schema, busyTimeout: Duration = 30.seconds, logger: PSyncLogger? = null): Database {
             ExitHook.install()
-            return translated { Database(FfiDatabase.open(path, schema)) }
+            val options = FfiOpenOptions(busyTimeout.inWholeMilliseconds.toULong())
+            return translated { Database(FfiDatabase.openWithOptions(path, schema.toFfi(), options)) }.also { it.setLogger(logger) }
         }
 
-        /** Opens an empty in-memory database with [schema]. */
-        fun inMemory(schema: Schema): Database {
+        /** Opens an empty in-memory database with [schema]; [logger] receives psync's log lines. */
+        fun inMemory(schema: Schema, logger: PSyncLogger? = null): Database {
             ExitHook.install()
-            return translated { Database(FfiDatabase.openInMemory(schema)) }
+            return translated { Database(FfiDatabase.openInMemory(schema.toFfi())) }.also { it.setLogger(logger) }
         }
     }
 
+    /** Sends psync's log lines to [logger], replacing the previous one; `null` stops logging. */
+    fun setLogger(logger: PSyncLogger?) = call { it.setLogger(logger?.let(::LogSinkAdapter)) }
+
     /** Replaces the app schema. */
-    suspend fun updateSchema(schema: Schema) = call { it.updateSchema(schema) }
+    suspend fun updateSchema(schema: Schema) = call { it.updateSchema(schema.toFfi()) }
 
     /** Runs one write statement in its own transaction. */
     suspend fun execute(sql: String, vararg params: Any?): ExecuteResult = call { it.execute(sql, params(params)) }.toPublic()

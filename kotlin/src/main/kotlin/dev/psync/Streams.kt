@@ -79,8 +79,8 @@ internal fun FfiSyncStreamStatus.toPublic() =
     )
 
 /**
- * Canonical JSON (object keys sorted, no spaces), as the native side prints stream parameters,
- * so [SyncStatus.forStream] can compare them as text.
+ * JSON text of a parameter or option value (object keys sorted, no spaces), as the native side
+ * reads it.
  */
 internal fun toJson(value: Any?): String = StringBuilder().also { writeJson(it, value) }.toString()
 

@@ -10,6 +10,8 @@ import dev.psync.internal.SyncOptions as FfiSyncOptions
 import dev.psync.internal.SyncStatus as FfiSyncStatus
 import dev.psync.internal.BackendConnector as FfiBackendConnector
 import dev.psync.internal.Database as FfiDatabase
+import dev.psync.internal.StreamKey
+import dev.psync.internal.streamStatusIndex
 import java.time.Instant
 import kotlin.time.Duration
 import kotlin.time.Duration.Companion.seconds
@@ -159,10 +161,11 @@ data class SyncStatus(
     fun forPriority(priority: Int): PriorityStatus =
         priorityStatus.firstOrNull { it.priority >= priority } ?: PriorityStatus(priority, lastSyncedAt, hasSynced)
 
-    /** The entry of stream [name] subscribed with [parameters] (`null` = without). */
+    /** The entry of stream [name] subscribed with [parameters] (`null` = without), or `null`. */
     fun forStream(name: String, parameters: Map<String, Any?>? = null): SyncStreamStatus? {
-        val json = parameters?.takeIf { it.isNotEmpty() }?.let(::toJson)
-        return streams.firstOrNull { it.name == name && it.parametersJson == json }
+        // The native lookup every language shares: parameters match as JSON values.
+        val keys = streams.map { StreamKey(it.name, it.parametersJson) }
+        return translated { streamStatusIndex(keys, name, parameters?.let(::toJson)) }?.let { streams[it.toInt()] }
     }
 }
 

@@ -18,15 +18,15 @@ private val kept = mutableListOf<Any>()
  * Run by [ExitTest] as its own JVM: connects, syncs for a second, prints whether it is connected,
  * then lets the JVM exit without `close()`. Arguments: `<service url> <db path> <mode>`.
  * Modes: `dropped` (the database is unreachable at exit), `alive` (still referenced),
- * `upload` (alive, with an upload suspended forever) and `exit` (`exitProcess(0)` while
- * connected).
+ * `upload` (alive, with an upload suspended forever), `failing-upload` (the connector throws on
+ * every upload; nothing may reach stderr) and `exit` (`exitProcess(0)` while connected).
  */
 fun main(args: Array<String>) {
     val (url, path, mode) = args
     runBlocking {
         val db = Database.open(path, LISTS)
         val uploadStarted = CompletableDeferred<Unit>()
-        val connector = TestConnector(url)
+        val connector = TestConnector(url, failUploads = mode == "failing-upload")
         val hanging =
             object : BackendConnector {
                 override suspend fun fetchCredentials(): Credentials? = connector.fetchCredentials()
@@ -41,6 +41,10 @@ fun main(args: Array<String>) {
         if (mode == "upload") {
             db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('queued', 'x', 'u1')")
             withTimeout(10_000) { uploadStarted.await() }
+        }
+        if (mode == "failing-upload") {
+            db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('queued', 'x', 'u1')")
+            withTimeout(10_000) { while (db.currentStatus.uploadError == null) delay(20) }
         }
         // Connected (which may take a while on a busy machine), then a second of syncing.
         withTimeoutOrNull(30_000) { while (!db.currentStatus.connected) delay(20) }

@@ -1,16 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
-import dev.psync.internal.Column
-import dev.psync.internal.Schema
-import dev.psync.internal.Table
 import org.junit.jupiter.api.Assertions.assertEquals
+import org.junit.jupiter.api.Assertions.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import java.nio.file.Path
 
-val SCHEMA = Schema(listOf(Table("todos", listOf(Column("title", "text"), Column("done", "integer")))))
+val SCHEMA = Schema(listOf(Table("todos", listOf(Column.text("title"), Column.integer("done")))))
 
 class DatabaseTest {
     @TempDir
@@ -44,6 +42,30 @@ class DatabaseTest {
             db.execute("CREATE TABLE local_counts (k INTEGER)")
             val counted = db.executeBatch("INSERT INTO local_counts VALUES (?)", listOf(listOf(1), listOf(2)))
             assertEquals(2L, counted.rowsAffected)
+        }
+    }
+
+    @Test
+    fun `the wrapper schema types reach the database`(): Unit = runBlocking {
+        val schema =
+            Schema(
+                Table(
+                    "items",
+                    listOf(Column.text("title"), Column.real("price")),
+                    indexes = listOf(Index("by_price", IndexedColumn.descending("price"), IndexedColumn.ascending("title"))),
+                    viewName = "shop_items",
+                    includeOld = IncludeOld.Columns(listOf("title")),
+                ),
+            )
+        Database.open(dir.resolve("schema.db").toString(), schema).use { db ->
+            db.execute("INSERT INTO shop_items (id, title, price) VALUES ('i1', 'pen', 1.5)")
+            db.execute("UPDATE shop_items SET title = 'ink', price = 2.5 WHERE id = 'i1'")
+
+            assertEquals(mapOf("title" to "ink", "price" to 2.5), db.get("SELECT title, price FROM shop_items"))
+            val index = db.get("SELECT sql FROM sqlite_master WHERE type = 'index' AND name LIKE '%by_price%'")
+            assertTrue(index["sql"].toString().contains("DESC"), "$index")
+            val update = db.getCrudBatch()!!.use { batch -> batch.entries.last() }
+            assertEquals(mapOf("title" to "pen"), update.previousValues)
         }
     }
 }

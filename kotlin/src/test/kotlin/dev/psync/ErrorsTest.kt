@@ -112,4 +112,21 @@ class ErrorsTest : ServiceTest() {
             assertFailsWith<PSyncException.NoRows> { db.get("SELECT * FROM lists WHERE id = 'none'") }
         }
     }
+
+    @Test
+    fun `a write while another connection holds the write lock is Busy`(): Unit = runBlocking {
+        val path = dir.resolve("busy.db").toString()
+        Database.open(path, LISTS).use { holder ->
+            Database.open(path, LISTS, busyTimeout = 100.milliseconds).use { blocked ->
+                holder.writeTransaction { tx ->
+                    tx.execute("INSERT INTO lists (id, name) VALUES ('held', 'x')")
+                    // A Busy is also a PSyncException.Database (its open parent class).
+                    val error = assertFailsWith<PSyncException.Database> { blocked.execute("INSERT INTO lists (id, name) VALUES ('blocked', 'y')") }
+                    assertTrue(error is PSyncException.Busy, "$error")
+                }
+                // Once the lock is released the same write goes through.
+                blocked.execute("INSERT INTO lists (id, name) VALUES ('blocked', 'y')")
+            }
+        }
+    }
 }

@@ -38,7 +38,7 @@ class ExitTest : ServiceTest() {
     }
 
     @ParameterizedTest
-    @ValueSource(strings = ["dropped", "alive", "upload", "exit"])
+    @ValueSource(strings = ["dropped", "alive", "upload", "failing-upload", "exit"])
     fun `a JVM exits cleanly while connected`(mode: String) {
         val runs =
             (0 until RUNS).map { run ->
@@ -55,7 +55,7 @@ class ExitTest : ServiceTest() {
             assertEquals("connected\n", stdout.readText())
             // Closed by the shutdown hook, not abandoned: the last connection folded the WAL in.
             assertFalse(Files.exists(Path.of("$path-wal")), "$path-wal is left")
-            if (mode == "upload") {
+            if (mode == "upload" || mode == "failing-upload") {
                 Database.open(path.toString(), LISTS).use { db ->
                     runBlocking { db.getCrudBatch() }.use { batch -> assertEquals(listOf("queued"), batch?.entries?.map { it.id }) }
                 }

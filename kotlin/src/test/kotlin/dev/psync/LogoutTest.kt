@@ -2,9 +2,6 @@
 package dev.psync
 
 import kotlin.time.Duration.Companion.milliseconds
-import dev.psync.internal.Column
-import dev.psync.internal.Schema
-import dev.psync.internal.Table
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Assertions.assertEquals
 import org.junit.jupiter.api.Test
@@ -15,8 +12,8 @@ class LogoutTest : ServiceTest() {
     private val schema =
         Schema(
             listOf(
-                Table("lists", listOf(Column("name", "text"), Column("owner_id", "text"))),
-                Table("drafts", listOf(Column("body", "text")), localOnly = true),
+                Table("lists", listOf(Column.text("name"), Column.text("owner_id"))),
+                Table("drafts", listOf(Column.text("body")), localOnly = true),
             ),
         )
 

@@ -2,10 +2,6 @@
 package dev.psync
 
 import kotlin.time.Duration.Companion.milliseconds
-import dev.psync.internal.RawParam
-import dev.psync.internal.RawStatement
-import dev.psync.internal.RawTable
-import dev.psync.internal.Schema
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout

@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
-import dev.psync.internal.Column
-import dev.psync.internal.Schema
-import dev.psync.internal.Table
 import kotlinx.coroutines.CoroutineStart
 import kotlinx.coroutines.async
 import kotlinx.coroutines.channels.Channel
@@ -26,8 +23,8 @@ class ReactiveTest : ServiceTest() {
     private val schema =
         Schema(
             listOf(
-                Table("lists", listOf(Column("name", "text"), Column("owner_id", "text"))),
-                Table("notes", listOf(Column("body", "text")), localOnly = true),
+                Table("lists", listOf(Column.text("name"), Column.text("owner_id"))),
+                Table("notes", listOf(Column.text("body")), localOnly = true),
             ),
         )
 

@@ -3,9 +3,6 @@ package dev.psync
 
 import kotlin.time.Duration.Companion.milliseconds
 
-import dev.psync.internal.Column
-import dev.psync.internal.Schema
-import dev.psync.internal.Table
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
@@ -89,7 +86,7 @@ class RequestShapeTest {
                 }
             }
         try {
-            val schema = Schema(listOf(Table("lists", listOf(Column("name", "text")))))
+            val schema = Schema(listOf(Table("lists", listOf(Column.text("name")))))
             Database.open(dir.resolve("shape.db").toString(), schema).use { db ->
                 db.connect(FixedEndpoint("http://127.0.0.1:${server.localPort}"), SyncOptions(retryDelay = 60_000.milliseconds))
                 // Wait off this thread: the connector's suspend calls may need its event loop.

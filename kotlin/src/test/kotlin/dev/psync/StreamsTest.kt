@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
-import dev.psync.internal.Column
-import dev.psync.internal.Schema
-import dev.psync.internal.Table
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.flow.first
 import kotlinx.coroutines.runBlocking
@@ -25,9 +22,9 @@ import kotlin.time.Duration.Companion.seconds
 private val APP =
     Schema(
         listOf(
-            Table("announcements", listOf(Column("title", "text"))),
-            Table("lists", listOf(Column("name", "text"), Column("owner_id", "text"))),
-            Table("todos", listOf(Column("list_id", "text"), Column("description", "text"), Column("owner_id", "text"))),
+            Table("announcements", listOf(Column.text("title"))),
+            Table("lists", listOf(Column.text("name"), Column.text("owner_id"))),
+            Table("todos", listOf(Column.text("list_id"), Column.text("description"), Column.text("owner_id"))),
         ),
     )
 
@@ -82,6 +79,7 @@ class StreamsTest {
             assertEquals(listOf("t1", "t2"), db.getAll("SELECT id FROM todos ORDER BY id").map { it["id"] })
             val status = db.currentStatus.forStream("list_todos", mapOf("list_id" to "l1"))
             assertEquals(stream.status, status)
+            assertNull(db.currentStatus.forStream("list_todos", mapOf("list_id" to "elsewhere")))
             assertTrue(status!!.hasExplicitSubscription && status.active && !status.isDefault)
             assertNotNull(status.lastSyncedAt)
             assertNotNull(status.expiresAt)

@@ -1,9 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 package dev.psync
 
-import dev.psync.internal.Column
-import dev.psync.internal.Schema
-import dev.psync.internal.Table
 import kotlinx.coroutines.future.await
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterEach
@@ -19,7 +16,7 @@ import java.time.Duration as JavaDuration
 import java.util.concurrent.TimeUnit
 import java.util.concurrent.atomic.AtomicInteger
 
-internal val LISTS = Schema(listOf(Table("lists", listOf(Column("name", "text"), Column("owner_id", "text")))))
+internal val LISTS = Schema(listOf(Table("lists", listOf(Column.text("name"), Column.text("owner_id")))))
 
 private val http: HttpClient = HttpClient.newBuilder().connectTimeout(JavaDuration.ofSeconds(10)).build()
 
