@@ -11,6 +11,7 @@
 //! [`Database`], [`schema`] and [`client`]; `storage` is public for tools and differential
 //! tests that load the format into a connection of their own.
 
+#[cfg(feature = "client")]
 pub mod client;
 mod database;
 pub mod db;
