@@ -9,7 +9,7 @@ use tokio::sync::oneshot;
 
 use super::http::{self, HttpFailure};
 use super::session::{SeedState, SessionShared};
-use super::{ClientInner, Lifecycle, blocking, engine};
+use super::{ClientInner, Lifecycle, blocking, engine_calls};
 
 /// Why a checkpoint request could not be made or waited for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -224,7 +224,7 @@ pub(crate) async fn allocate(
     if let Some(bound) = coverage.binding_for(id) {
         return Ok(bound);
     }
-    let counter = blocking(&client.db, engine::current_id)
+    let counter = blocking(&client.db, engine_calls::current_id)
         .await
         .map_err(|e| CheckpointError::Failed(e.to_string()))?;
     let upper = counter.unwrap_or(id).max(id);
@@ -242,7 +242,7 @@ pub(crate) async fn allocate(
         return Ok(id);
     }
     let retry = blocking(&client.db, move |db| {
-        engine::seed_above_and_next(db, accepted)
+        engine_calls::seed_above_and_next(db, accepted)
     })
     .await
     .map_err(|e| CheckpointError::Failed(e.to_string()))?;
@@ -333,7 +333,7 @@ async fn allocate_queued(shared: &SessionShared, client: &Arc<ClientInner>) {
             std::mem::take(&mut queue.waiting)
         };
         let count = group.len();
-        match blocking(&client.db, move |db| engine::next_ids(db, count)).await {
+        match blocking(&client.db, move |db| engine_calls::next_ids(db, count)).await {
             Ok(ids) => {
                 for (waiter, id) in group.into_iter().zip(ids) {
                     let _ = waiter.send(Ok(id));

@@ -8,7 +8,9 @@ use std::time::Instant;
 
 use futures_util::StreamExt;
 
-use super::engine::{self, CheckpointRequestTarget, CoreSyncStatus, Instruction, SyncCommand};
+use super::engine_calls::{
+    self, CheckpointRequestTarget, CoreSyncStatus, Instruction, SyncCommand,
+};
 use super::http::{self, Frame, HttpFailure, LineDecoder};
 use super::session::{SeedState, SessionShared};
 use super::status::{DownloadProgress, PriorityStatus, SyncStatus};
@@ -33,7 +35,10 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
             _ = shared.cancelled() => Ok(false),
         };
         // Stop must always run, even after cancellation: it ends the engine's iteration.
-        let stopped = blocking(&client.db, |db| engine::control(db, SyncCommand::Stop)).await;
+        let stopped = blocking(&client.db, |db| {
+            engine_calls::control(db, SyncCommand::Stop)
+        })
+        .await;
         if let Ok(instructions) = stopped {
             for instruction in instructions {
                 apply_passive(&client, instruction);
@@ -110,9 +115,9 @@ fn apply_passive(client: &ClientInner, instruction: Instruction) -> Option<Instr
     match instruction {
         Instruction::LogLine { severity, line } => {
             let level = match severity {
-                engine::LogSeverity::Debug => LogLevel::Debug,
-                engine::LogSeverity::Info => LogLevel::Info,
-                engine::LogSeverity::Warning => LogLevel::Warning,
+                engine_calls::LogSeverity::Debug => LogLevel::Debug,
+                engine_calls::LogSeverity::Info => LogLevel::Info,
+                engine_calls::LogSeverity::Warning => LogLevel::Warning,
             };
             client.log(level, &line);
             None
@@ -154,7 +159,7 @@ struct OpenStream {
 }
 
 async fn send(client: &ClientInner, command: SyncCommand) -> Result<Vec<Instruction>> {
-    blocking(&client.db, move |db| engine::control(db, command)).await
+    blocking(&client.db, move |db| engine_calls::control(db, command)).await
 }
 
 fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
@@ -165,16 +170,16 @@ fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
         .current()
         .and_then(|s| s.to_json().ok())
         .and_then(|json| serde_json::from_str(&json).ok());
-    let start = engine::StartSyncStream {
+    let start = engine_calls::StartSyncStream {
         parameters: Some(shared.options.request_parameters()),
         schema,
         include_defaults: shared.options.include_default_streams,
         active_streams: client.active_streams.lock().keys(),
         app_metadata: shared.options.app_metadata.clone(),
         checkpoint_mode: if shared.requests_mode() {
-            engine::CheckpointMode::Requests
+            engine_calls::CheckpointMode::Requests
         } else {
-            engine::CheckpointMode::Legacy
+            engine_calls::CheckpointMode::Legacy
         },
     };
     SyncCommand::Start(start)
@@ -262,8 +267,10 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
                             Frame::Binary(bytes) => SyncCommand::LineBinary(bytes),
                         })
                         .collect();
-                    let instructions =
-                        blocking(&client.db, move |db| engine::control_lines(db, &lines)).await?;
+                    let instructions = blocking(&client.db, move |db| {
+                        engine_calls::control_lines(db, &lines)
+                    })
+                    .await?;
                     record_applied_timing(client, &instructions, received);
                     queue.extend(instructions);
                 }
@@ -395,7 +402,7 @@ async fn establish(
         .await;
         match posted {
             Ok(accepted) => {
-                blocking(&client.db, move |db| engine::seed(db, accepted)).await?;
+                blocking(&client.db, move |db| engine_calls::seed(db, accepted)).await?;
                 shared.seed.send_replace(SeedState::Seeded);
             }
             Err(HttpFailure::NotFound(_)) => {

@@ -10,7 +10,7 @@
 mod checkpoint;
 mod connector;
 mod driver;
-mod engine;
+mod engine_calls;
 mod http;
 mod session;
 mod status;
@@ -18,6 +18,7 @@ mod streams;
 mod sync_lock;
 mod tls;
 mod upload;
+mod upload_queue;
 mod watch;
 
 use std::collections::BTreeSet;
@@ -38,7 +39,6 @@ pub use sync_lock::{SYNC_LOCK_SUFFIX, lock_path as sync_lock_path};
 pub use tls::tls_client_config;
 pub use watch::{ChangeWatcher, QueryWatcher};
 
-use crate::crud::{CrudBatch, CrudTransaction};
 use crate::db::ExecuteResult;
 use crate::{Database, Error, Result, Row, Value};
 use session::{Session, SessionShared};
@@ -387,47 +387,6 @@ impl SyncDatabase {
         self.inner.lifecycle.send_replace(Lifecycle::Closed);
         self.disconnect().await?;
         blocking(&self.inner.db, |db| db.close()).await
-    }
-
-    /// Up to `limit` queued local writes (for [`BackendConnector::upload_data`]).
-    pub async fn get_crud_batch(&self, limit: usize) -> Result<Option<CrudBatch>> {
-        blocking(&self.inner.db, move |db| {
-            db.read(|tx| crate::crud::get_crud_batch(tx.connection(), limit))
-        })
-        .await
-    }
-
-    /// The oldest queued local transaction (for [`BackendConnector::upload_data`]).
-    pub async fn get_next_crud_transaction(&self) -> Result<Option<CrudTransaction>> {
-        blocking(&self.inner.db, |db| {
-            db.read(|tx| crate::crud::get_next_crud_transaction(tx.connection()))
-        })
-        .await
-    }
-
-    /// Removes an uploaded transaction from the queue (`write_checkpoint` = a custom write
-    /// checkpoint, usually `None`).
-    pub async fn complete_transaction(
-        &self,
-        transaction: CrudTransaction,
-        write_checkpoint: Option<i64>,
-    ) -> Result<()> {
-        blocking(&self.inner.db, move |db| {
-            db.write(|tx| transaction.complete(tx.connection(), write_checkpoint))
-        })
-        .await
-    }
-
-    /// Removes an uploaded batch from the queue.
-    pub async fn complete_batch(
-        &self,
-        batch: CrudBatch,
-        write_checkpoint: Option<i64>,
-    ) -> Result<()> {
-        blocking(&self.inner.db, move |db| {
-            db.write(|tx| batch.complete(tx.connection(), write_checkpoint))
-        })
-        .await
     }
 
     /// Runs a write statement on the blocking pool.

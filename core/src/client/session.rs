@@ -11,7 +11,7 @@ use tokio::sync::{Notify, watch};
 use tokio::task::JoinHandle;
 
 use super::connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
-use super::{ClientInner, blocking, driver, engine, tls, upload};
+use super::{ClientInner, blocking, driver, engine_calls, tls, upload};
 use crate::db::TableListenerHandle;
 use crate::{Error, Result};
 
@@ -229,7 +229,7 @@ impl Session {
         }
         if aborted && let Some(client) = self.shared.client.upgrade() {
             let _ = blocking(&client.db, |db| {
-                engine::control(db, engine::SyncCommand::Stop)
+                engine_calls::control(db, engine_calls::SyncCommand::Stop)
             })
             .await;
         }

@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 
 use super::status::SyncStreamStatus;
-use super::{ClientInner, Lifecycle, SyncDatabase, blocking, engine};
+use super::{ClientInner, Lifecycle, SyncDatabase, blocking, engine_calls};
 use crate::sync::types::StreamKey;
 use crate::{Error, Result};
 
@@ -123,7 +123,7 @@ impl ClientInner {
         let text = payload.to_string();
         let connected = self.current.lock().is_some();
         let offline = blocking(&self.db, move |db| {
-            engine::control(db, engine::SyncCommand::Subscriptions(text))?;
+            engine_calls::control(db, engine_calls::SyncCommand::Subscriptions(text))?;
             if connected {
                 return Ok(None);
             }

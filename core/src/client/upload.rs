@@ -5,13 +5,12 @@
 use std::sync::Arc;
 
 use super::checkpoint::{self, CheckpointError};
-use super::engine;
+use super::engine_calls;
 use super::http;
 use super::session::{SeedState, SessionShared};
 use super::{ClientInner, SyncDatabase, blocking};
 use crate::crud::queue;
-use crate::kv::MAX_OP_ID;
-use crate::sync::apply::CRUD_PENDING_SQL;
+use crate::kv::{self, MAX_OP_ID};
 use crate::{Error, Result};
 
 /// The upload task: one round per trigger, throttled, retried after errors.
@@ -66,9 +65,7 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
 
 async fn first_crud_id(client: &ClientInner) -> Result<Option<i64>> {
     blocking(&client.db, |db| {
-        Ok(db
-            .get_optional(queue::FIRST_CRUD_ID_SQL, &[])?
-            .and_then(|row| row.get(0).and_then(|v| v.as_i64())))
+        db.read(|tx| queue::first_crud_id(tx.connection()))
     })
     .await
 }
@@ -89,15 +86,12 @@ async fn round(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result
     update_target(shared, client).await
 }
 
-/// `(target, sqlite_sequence seq of ps_crud)`.
+/// `(apply-gate target, crud sequence)` before asking for a write checkpoint.
 async fn gate_snapshot(client: &ClientInner) -> Result<(Option<i64>, Option<i64>)> {
     blocking(&client.db, |db| {
         db.read(|tx| {
-            let target = crate::kv::target(tx.connection())?;
-            let seq = tx
-                .get_optional(queue::CRUD_SEQUENCE_SQL, &[])?
-                .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
-            Ok((target, seq))
+            let conn = tx.connection();
+            Ok((kv::target(conn)?, queue::crud_sequence(conn)?))
         })
     })
     .await
@@ -117,16 +111,13 @@ async fn update_target(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -
     blocking(&client.db, move |db| {
         db.write(|tx| {
             let conn = tx.connection();
-            let empty = tx
-                .get(CRUD_PENDING_SQL, &[])?
-                .get(0)
-                .and_then(|v| v.as_i64())
-                == Some(0);
-            let seq = tx
-                .get_optional(queue::CRUD_SEQUENCE_SQL, &[])?
-                .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
-            if empty && seq == Some(seq_before) && crate::kv::target(conn)? == Some(MAX_OP_ID) {
-                engine::set_target(db, conn, id)?;
+            // Nothing queued and nothing queued-and-uploaded since the snapshot: the id
+            // covers every write, so the gate may wait for it.
+            let unchanged = !queue::has_pending_crud(conn)?
+                && queue::crud_sequence(conn)? == Some(seq_before)
+                && kv::target(conn)? == Some(MAX_OP_ID);
+            if unchanged {
+                engine_calls::set_target(db, conn, id)?;
             }
             Ok(())
         })
