@@ -3,36 +3,50 @@
 //! attempt, fed with sync lines, upload completions and credential refreshes.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
 use futures_util::StreamExt;
 
+use super::checkpoint::Allocator;
+use super::clock::{self, Clock};
+use super::connector::SyncOptions;
 use super::engine_calls::{
     self, CheckpointRequestTarget, CoreSyncStatus, Instruction, SyncCommand,
 };
-use super::http::{self, Frame, HttpFailure, LineDecoder};
-use super::session::{SeedState, SessionShared};
+use super::http::{HttpFailure, ServiceClient};
+use super::lines::{Frame, LineDecoder};
+use super::signals::Signals;
 use super::status::{DownloadProgress, PriorityStatus, SyncStatus};
+use super::transport::HttpBody;
 use super::{ClientInner, LogLevel, blocking};
 use crate::{Error, Result};
 
+/// What the driver task needs of its session.
+pub(crate) struct Driver {
+    pub(crate) client: Weak<ClientInner>,
+    pub(crate) options: SyncOptions,
+    pub(crate) service: Arc<ServiceClient>,
+    pub(crate) signals: Arc<Signals>,
+    pub(crate) checkpoints: Arc<Allocator>,
+}
+
 /// The driver task: iterations until the session is cancelled.
-pub(crate) async fn run(shared: Arc<SessionShared>) {
+pub(crate) async fn run(driver: Driver) {
     let mut hide_disconnect = false;
     loop {
-        if shared.is_cancelled() {
+        if driver.signals.is_cancelled() {
             break;
         }
-        let Some(client) = shared.client.upgrade() else {
+        let Some(client) = driver.client.upgrade() else {
             break;
         };
         if !hide_disconnect {
             client.status.update(|s| s.connecting = true);
         }
         let outcome = tokio::select! {
-            outcome = iteration(&shared, &client) => outcome,
-            _ = shared.cancelled() => Ok(false),
+            outcome = iteration(&driver, &client) => outcome,
+            _ = driver.signals.cancelled() => Ok(false),
         };
         // Stop must always run, even after cancellation: it ends the engine's iteration.
         let stopped = blocking(&client.db, |db| {
@@ -44,18 +58,12 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
                 apply_passive(&client, instruction);
             }
         }
-        shared.seed.send_if_modified(|s| {
-            let reset = *s == SeedState::Seeded;
-            if reset {
-                *s = SeedState::Waiting;
-            }
-            reset
-        });
+        driver.checkpoints.iteration_ended();
         match outcome {
             Ok(hide) => hide_disconnect = hide,
             Err(error) => {
                 hide_disconnect = false;
-                if !shared.is_cancelled() {
+                if !driver.signals.is_cancelled() {
                     let message = error.to_string();
                     client.log(
                         LogLevel::Warning,
@@ -65,7 +73,7 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
                 }
             }
         }
-        if shared.is_cancelled() {
+        if driver.signals.is_cancelled() {
             break;
         }
         if !hide_disconnect {
@@ -76,7 +84,7 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
                 s.download_progress = None;
             });
             drop(client);
-            if !shared.sleep(shared.options.retry_delay).await {
+            if !driver.signals.sleep(driver.options.retry_delay).await {
                 break;
             }
         }
@@ -147,11 +155,8 @@ fn apply_passive(client: &ClientInner, instruction: Instruction) -> Option<Instr
     }
 }
 
-type ByteStream =
-    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
-
 struct OpenStream {
-    body: ByteStream,
+    body: HttpBody,
     decoder: LineDecoder,
     saw_line: bool,
     /// End of body (`Ok`) or failure seen while reading ahead, reported by the next read.
@@ -162,7 +167,7 @@ async fn send(client: &ClientInner, command: SyncCommand) -> Result<Vec<Instruct
     blocking(&client.db, move |db| engine_calls::control(db, command)).await
 }
 
-fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
+fn start_command(driver: &Driver, client: &ClientInner) -> SyncCommand {
     let schema = client
         .db
         .state()
@@ -171,12 +176,12 @@ fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
         .and_then(|s| s.to_json().ok())
         .and_then(|json| serde_json::from_str(&json).ok());
     let start = engine_calls::StartSyncStream {
-        parameters: Some(shared.options.request_parameters()),
+        parameters: Some(driver.options.request_parameters()),
         schema,
-        include_defaults: shared.options.include_default_streams,
+        include_defaults: driver.options.include_default_streams,
         active_streams: client.active_streams.lock().keys(),
-        app_metadata: shared.options.app_metadata.clone(),
-        checkpoint_mode: if shared.requests_mode() {
+        app_metadata: driver.options.app_metadata.clone(),
+        checkpoint_mode: if driver.checkpoints.requests_mode() {
             engine_calls::CheckpointMode::Requests
         } else {
             engine_calls::CheckpointMode::Legacy
@@ -186,9 +191,9 @@ fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
 }
 
 /// One iteration; `Ok(hide_disconnect)` when the engine closed the stream.
-async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<bool> {
+async fn iteration(driver: &Driver, client: &Arc<ClientInner>) -> Result<bool> {
     let mut queue: VecDeque<Instruction> =
-        send(client, start_command(shared, client)).await?.into();
+        send(client, start_command(driver, client)).await?.into();
     let mut stream: Option<OpenStream> = None;
     loop {
         while let Some(instruction) = queue.pop_front() {
@@ -200,26 +205,26 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
                     request,
                     checkpoint_request,
                 } => {
-                    let opened = establish(shared, client, &request, checkpoint_request).await?;
+                    let opened = establish(driver, client, &request, checkpoint_request).await?;
                     stream = Some(opened);
                     queue.extend(send(client, SyncCommand::ConnectionEstablished).await?);
                 }
                 Instruction::CloseSyncStream { hide_disconnect } => return Ok(hide_disconnect),
                 Instruction::FetchCredentials { did_expire } => {
                     if did_expire {
-                        shared.invalidate_credentials();
+                        driver.service.auth.invalidate();
                     } else {
-                        shared.refresh_credentials_in_background();
+                        driver.service.auth.refresh_in_background(&driver.signals);
                     }
                 }
                 _ => {}
             }
         }
         let event = tokio::select! {
-            chunk = next_chunk(&mut stream, shared.options.stream_idle_timeout) => Event::Chunk(chunk),
-            _ = shared.completed_upload.notified() => Event::CompletedUpload,
-            _ = shared.refreshed.notified() => Event::Refreshed,
-            _ = shared.subscriptions_changed.notified() => Event::SubscriptionsChanged,
+            chunk = next_chunk(&mut stream, &*client.clock, driver.options.stream_idle_timeout) => Event::Chunk(chunk),
+            _ = driver.signals.completed_upload.notified() => Event::CompletedUpload,
+            _ = driver.service.auth.refreshed.notified() => Event::Refreshed,
+            _ = driver.signals.subscriptions_changed.notified() => Event::SubscriptionsChanged,
         };
         match event {
             Event::CompletedUpload => {
@@ -242,7 +247,7 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
                         if let Some(Instruction::FetchCredentials { did_expire: true }) =
                             apply_passive(client, instruction)
                         {
-                            shared.invalidate_credentials();
+                            driver.service.auth.invalidate();
                         }
                     }
                     return Ok(false);
@@ -250,12 +255,12 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
             }
             Event::Chunk(Some(Err(error))) => return Err(error),
             Event::Chunk(Some(Ok(mut frames))) => {
-                let received = Instant::now();
+                let received = client.clock.now();
                 if let Some(open) = stream.as_mut() {
                     if !open.saw_line && !frames.is_empty() {
                         open.saw_line = true;
                         // Writes made while offline upload once the service is reachable.
-                        shared.upload_trigger.notify_one();
+                        driver.signals.upload_trigger.notify_one();
                     }
                     read_ahead(open, &mut frames);
                 }
@@ -291,7 +296,7 @@ fn record_applied_timing(client: &ClientInner, instructions: &[Instruction], rec
         let mut timings = client.checkpoint_timings.lock();
         timings.applied_id = Some(id);
         timings.lines_received = Some(received);
-        timings.applied = Some(Instant::now());
+        timings.applied = Some(client.clock.now());
     }
 }
 
@@ -352,6 +357,7 @@ enum Event {
 /// The next decoded frames; `None` at the end of the body; pends forever without a stream.
 async fn next_chunk(
     stream: &mut Option<OpenStream>,
+    clock: &dyn Clock,
     idle_timeout: std::time::Duration,
 ) -> Option<Result<Vec<Frame>>> {
     let Some(open) = stream.as_mut() else {
@@ -360,9 +366,9 @@ async fn next_chunk(
     let next = match open.deferred.take() {
         Some(Err(error)) => return Some(Err(error)),
         Some(Ok(())) => None,
-        None => match tokio::time::timeout(idle_timeout, open.body.next()).await {
-            Ok(next) => next,
-            Err(_) => {
+        None => match clock::timeout(clock, idle_timeout, open.body.next()).await {
+            Some(next) => next,
+            None => {
                 return Some(Err(Error::protocol(
                     "sync stream idle for too long (no data or keepalive)",
                 )));
@@ -386,27 +392,23 @@ async fn next_chunk(
 
 /// Reconciles the checkpoint request counter (requests mode) and opens the stream.
 async fn establish(
-    shared: &Arc<SessionShared>,
+    driver: &Driver,
     client: &Arc<ClientInner>,
     request: &serde_json::Value,
     checkpoint_request: Option<CheckpointRequestTarget>,
 ) -> Result<OpenStream> {
-    let credentials = shared.credentials().await?;
     if let Some(target) = checkpoint_request {
-        let posted = http::post_checkpoint_request(
-            &shared.http,
-            &credentials,
-            &target.client_id,
-            target.checkpoint_request_id,
-        )
-        .await;
+        let posted = driver
+            .service
+            .post_checkpoint_request(&target.client_id, target.checkpoint_request_id)
+            .await;
         match posted {
             Ok(accepted) => {
                 blocking(&client.db, move |db| engine_calls::seed(db, accepted)).await?;
-                shared.seed.send_replace(SeedState::Seeded);
+                driver.checkpoints.seeded();
             }
             Err(HttpFailure::NotFound(_)) => {
-                shared.seed.send_replace(SeedState::Unsupported);
+                driver.checkpoints.unsupported();
                 client.log(
                     LogLevel::Warning,
                     "the service does not support checkpoint requests (404); using legacy write checkpoints for this connection",
@@ -415,27 +417,17 @@ async fn establish(
                     .status
                     .update(|s| s.checkpoint_requests_unsupported = true);
             }
-            Err(HttpFailure::Unauthorized(message)) => {
-                shared.invalidate_credentials();
-                return Err(Error::protocol(message));
-            }
             Err(other) => return Err(other.into_error()),
         }
     }
-    let response =
-        match http::open_stream(&shared.http, &credentials, request, shared.options.use_bson).await
-        {
-            Ok(response) => response,
-            Err(HttpFailure::Unauthorized(message)) => {
-                shared.invalidate_credentials();
-                return Err(Error::protocol(message));
-            }
-            Err(other) => return Err(other.into_error()),
-        };
-    let bson = http::is_bson_response(&response);
+    let response = driver
+        .service
+        .open_stream(request, driver.options.use_bson)
+        .await
+        .map_err(HttpFailure::into_error)?;
     Ok(OpenStream {
-        body: Box::pin(response.bytes_stream()),
-        decoder: LineDecoder::new(bson),
+        body: response.body,
+        decoder: LineDecoder::new(response.bson),
         saw_line: false,
         deferred: None,
     })

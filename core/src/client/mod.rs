@@ -7,19 +7,29 @@
 //! and background tasks are spawned there. Database work runs on `spawn_blocking`; no lock is
 //! held across an `.await`.
 
+mod auth;
 mod checkpoint;
+mod clock;
 mod connector;
 mod driver;
 mod engine_calls;
 mod http;
+mod lines;
 mod session;
+mod signals;
 mod status;
 mod streams;
 mod sync_lock;
 mod tls;
+mod transport;
 mod upload;
 mod upload_queue;
 mod watch;
+
+#[cfg(test)]
+mod logic_tests;
+#[cfg(test)]
+mod test_io;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -29,6 +39,7 @@ use parking_lot::Mutex;
 use tokio::sync::watch as tokio_watch;
 
 pub use checkpoint::{CheckpointError, CheckpointRequest, CheckpointTimings};
+pub use clock::{Clock, Sleep, TokioClock};
 pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
 pub use driver::LINE_BATCH_MAX_BYTES;
 pub use status::{
@@ -37,11 +48,14 @@ pub use status::{
 pub use streams::{SubscribeOptions, SyncStream, SyncStreamSubscription, WaitError};
 pub use sync_lock::{SYNC_LOCK_SUFFIX, lock_path as sync_lock_path};
 pub use tls::tls_client_config;
+pub use transport::{
+    HttpBody, HttpClient, HttpMethod, HttpRequest, HttpResponse, ReqwestHttpClient, TransportError,
+};
 pub use watch::{ChangeWatcher, QueryWatcher};
 
 use crate::db::ExecuteResult;
 use crate::{Database, Error, Result, Row, Value};
-use session::{Session, SessionShared};
+use session::{Session, SessionParts};
 use status::StatusHub;
 
 /// Lifecycle of the client, observed by checkpoint waiters.
@@ -60,8 +74,12 @@ pub(crate) struct ClientInner {
     pub(crate) status: StatusHub,
     /// The active session; the async mutex serialises connect/disconnect/close.
     session: tokio::sync::Mutex<Option<Session>>,
-    /// The active session's shared state, for quick synchronous access.
-    pub(crate) current: Mutex<Option<Arc<SessionShared>>>,
+    /// The active session's parts, for quick synchronous access.
+    pub(crate) current: Mutex<Option<Arc<SessionParts>>>,
+    /// The time source of every delay, timeout and timestamp the client takes.
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The injected HTTP client (`None`: reqwest, built per `connect()` from its options).
+    pub(crate) http_override: Option<Arc<dyn HttpClient>>,
     /// Highest checkpoint request id ever reported as applied (`i64::MIN` = none).
     pub(crate) max_applied: AtomicI64,
     pub(crate) lifecycle: tokio_watch::Sender<Lifecycle>,
@@ -108,9 +126,9 @@ impl ClientInner {
     /// exit; the client is freed when the last of them lets go.
     fn release(&self) {
         self.lifecycle.send_replace(Lifecycle::Closed);
-        let shared = self.current.lock().take();
-        if let Some(shared) = shared {
-            shared.signal_stop();
+        let parts = self.current.lock().take();
+        if let Some(parts) = parts {
+            parts.signal_stop();
         }
         // Drops the task handles (detaching the tasks, which are stopping) and the upload
         // trigger listener. Only busy if a connect/disconnect runs on the connector's handle.
@@ -196,11 +214,46 @@ impl Default for ClearOptions {
     }
 }
 
+/// The HTTP client and clock a [`SyncDatabase`] uses (see [`SyncDatabase::with_io`]). The
+/// default is what [`SyncDatabase::new`] uses: reqwest (built per `connect()` from its
+/// [`SyncOptions`]) and [`TokioClock`].
+#[derive(Clone)]
+pub struct ClientIo {
+    /// Sends every request of every `connect()`; `None` builds a [`ReqwestHttpClient`] per
+    /// `connect()` (honouring `extra_root_certificates_pem`).
+    pub http: Option<Arc<dyn HttpClient>>,
+    /// Every retry delay, throttle, idle timeout, wait timeout and timestamp of the client.
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for ClientIo {
+    fn default() -> Self {
+        Self {
+            http: None,
+            clock: Arc::new(TokioClock),
+        }
+    }
+}
+
+impl std::fmt::Debug for ClientIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIo")
+            .field("custom_http", &self.http.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
 impl SyncDatabase {
     /// Wraps an open database and loads the stored (offline) sync status, so `has_synced`
     /// and `last_synced_at` are known before connecting.
     pub fn new(db: Database) -> Self {
-        let client = Self::without_offline_status(db);
+        Self::with_io(db, ClientIo::default())
+    }
+
+    /// [`SyncDatabase::new`] with another HTTP client and/or clock: for tests (client logic
+    /// on virtual time, without a network) and custom transports. Apps use `new`.
+    pub fn with_io(db: Database, io: ClientIo) -> Self {
+        let client = Self::without_offline_status(db, io);
         let offline = client
             .inner
             .db
@@ -215,12 +268,14 @@ impl SyncDatabase {
         client
     }
 
-    fn without_offline_status(db: Database) -> Self {
+    fn without_offline_status(db: Database, io: ClientIo) -> Self {
         let inner = Arc::new(ClientInner {
             db,
             status: StatusHub::new(),
             session: tokio::sync::Mutex::new(None),
             current: Mutex::new(None),
+            clock: io.clock,
+            http_override: io.http,
             max_applied: AtomicI64::new(i64::MIN),
             lifecycle: tokio_watch::Sender::new(Lifecycle::Idle),
             logger: Mutex::new(None),
@@ -299,7 +354,7 @@ impl SyncDatabase {
                 return Err(error);
             }
         };
-        *self.inner.current.lock() = Some(Arc::clone(&session.shared));
+        *self.inner.current.lock() = Some(Arc::clone(&session.parts));
         *guard = Some(session);
         self.inner.lifecycle.send_replace(Lifecycle::Connected);
         Ok(())
@@ -424,7 +479,16 @@ impl SyncDatabase {
     pub async fn request_checkpoint(
         &self,
     ) -> std::result::Result<CheckpointRequest, CheckpointError> {
-        checkpoint::request(&self.inner).await
+        let parts = self.inner.current.lock().clone();
+        match parts {
+            Some(parts) => {
+                checkpoint::request(&self.inner, &parts.checkpoints, &parts.service).await
+            }
+            None if *self.inner.lifecycle.borrow() == Lifecycle::Closed => {
+                Err(CheckpointError::Closed)
+            }
+            None => Err(CheckpointError::NotConnected),
+        }
     }
 
     /// Timestamps of the latest checkpoint request round: when its POST went out and was

@@ -94,8 +94,8 @@ impl ActiveStreams {
 impl ClientInner {
     /// Tells the running iteration (if any) which streams are held now.
     fn subscriptions_may_have_changed(&self) {
-        if let Some(shared) = self.current.lock().clone() {
-            shared.subscriptions_changed.notify_one();
+        if let Some(parts) = self.current.lock().clone() {
+            parts.signals.subscriptions_changed.notify_one();
         }
     }
 
@@ -269,9 +269,9 @@ pub(crate) async fn wait_for_status(
         }
     };
     match timeout {
-        Some(limit) => tokio::time::timeout(limit, wait)
+        Some(limit) => super::clock::timeout(&*client.inner.clock, limit, wait)
             .await
-            .map_err(|_| WaitError::Timeout)?,
+            .ok_or(WaitError::Timeout)?,
         None => wait.await,
     }
 }
