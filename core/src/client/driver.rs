@@ -6,21 +6,18 @@ use std::collections::VecDeque;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use futures_util::StreamExt;
-
 use super::checkpoint::Allocator;
-use super::clock::{self, Clock};
 use super::connector::SyncOptions;
 use super::engine_calls::{
     self, CheckpointRequestTarget, CoreSyncStatus, Instruction, SyncCommand,
 };
 use super::http::{HttpFailure, ServiceClient};
-use super::lines::{Frame, LineDecoder};
+use super::lines::Frame;
 use super::signals::Signals;
 use super::status::{DownloadProgress, PriorityStatus, SyncStatus};
-use super::transport::HttpBody;
+use super::stream_reader::{OpenStream, next_chunk, read_ahead};
 use super::{ClientInner, LogLevel, blocking};
-use crate::{Error, Result};
+use crate::Result;
 
 /// What the driver task needs of its session.
 pub(crate) struct Driver {
@@ -153,14 +150,6 @@ fn apply_passive(client: &ClientInner, instruction: Instruction) -> Option<Instr
         }
         other => Some(other),
     }
-}
-
-struct OpenStream {
-    body: HttpBody,
-    decoder: LineDecoder,
-    saw_line: bool,
-    /// End of body (`Ok`) or failure seen while reading ahead, reported by the next read.
-    deferred: Option<Result<()>>,
 }
 
 async fn send(client: &ClientInner, command: SyncCommand) -> Result<Vec<Instruction>> {
@@ -300,94 +289,11 @@ fn record_applied_timing(client: &ClientInner, instructions: &[Instruction], rec
     }
 }
 
-/// Upper bound on the sync lines handled in one write transaction, in bytes. Lines that have
-/// already arrived are handled together: one commit instead of one per line, and the ops of
-/// consecutive data lines are stored sorted, which is what keeps large initial syncs fast.
-/// The bound caps the memory held for a batch (~2.5× its size) and how long local writes
-/// wait for the write lock during an initial sync (well under a second at 16 MiB).
-pub const LINE_BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
-
-fn frame_len(frame: &Frame) -> usize {
-    match frame {
-        Frame::Text(line) => line.len(),
-        Frame::Binary(bytes) => bytes.len(),
-    }
-}
-
-/// Adds the frames of body chunks that are already received (without waiting) until the
-/// batch reaches [`LINE_BATCH_MAX_BYTES`]. The end of the body or a broken chunk is left for
-/// the next regular read, which reports it after this batch was handled.
-fn read_ahead(open: &mut OpenStream, frames: &mut Vec<Frame>) {
-    use futures_util::FutureExt as _;
-    let mut bytes: usize = frames.iter().map(frame_len).sum();
-    while bytes < LINE_BATCH_MAX_BYTES {
-        let Some(ready) = open.body.next().now_or_never() else {
-            return;
-        };
-        match ready {
-            Some(Ok(chunk)) => match open.decoder.push(&chunk) {
-                Ok(more) => {
-                    bytes += more.iter().map(frame_len).sum::<usize>();
-                    frames.extend(more);
-                }
-                Err(error) => {
-                    open.deferred = Some(Err(error));
-                    return;
-                }
-            },
-            Some(Err(_)) => {
-                open.deferred = Some(Err(Error::network("sync stream broke")));
-                return;
-            }
-            None => {
-                open.deferred = Some(Ok(()));
-                return;
-            }
-        }
-    }
-}
-
 enum Event {
     Chunk(Option<Result<Vec<Frame>>>),
     CompletedUpload,
     Refreshed,
     SubscriptionsChanged,
-}
-
-/// The next decoded frames; `None` at the end of the body; pends forever without a stream.
-async fn next_chunk(
-    stream: &mut Option<OpenStream>,
-    clock: &dyn Clock,
-    idle_timeout: std::time::Duration,
-) -> Option<Result<Vec<Frame>>> {
-    let Some(open) = stream.as_mut() else {
-        return std::future::pending().await;
-    };
-    let next = match open.deferred.take() {
-        Some(Err(error)) => return Some(Err(error)),
-        Some(Ok(())) => None,
-        None => match clock::timeout(clock, idle_timeout, open.body.next()).await {
-            Some(next) => next,
-            None => {
-                return Some(Err(Error::protocol(
-                    "sync stream idle for too long (no data or keepalive)",
-                )));
-            }
-        },
-    };
-    match next {
-        None => {
-            if open.decoder.has_partial() {
-                Some(Err(Error::protocol(
-                    "sync stream ended in the middle of a line",
-                )))
-            } else {
-                None
-            }
-        }
-        Some(Err(_)) => Some(Err(Error::network("sync stream broke"))),
-        Some(Ok(bytes)) => Some(open.decoder.push(&bytes)),
-    }
 }
 
 /// Reconciles the checkpoint request counter (requests mode) and opens the stream.
@@ -425,10 +331,5 @@ async fn establish(
         .open_stream(request, driver.options.use_bson)
         .await
         .map_err(HttpFailure::into_error)?;
-    Ok(OpenStream {
-        body: response.body,
-        decoder: LineDecoder::new(response.bson),
-        saw_line: false,
-        deferred: None,
-    })
+    Ok(OpenStream::new(response.body, response.bson))
 }

@@ -172,3 +172,29 @@ async fn a_failed_upload_is_retried_after_the_retry_delay() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_throttled_watch_waits_on_the_clients_clock() {
+    let clock = ManualClock::new();
+    let http = ScriptedHttp::new(accepting_service);
+    let db = client_with(&clock, &http);
+    let throttle = Duration::from_secs(10);
+    let mut watcher = db
+        .watch("SELECT count(*) FROM items", Vec::new())
+        .expect("watch")
+        .throttle(throttle);
+    let count = |rows: &[crate::Row]| rows[0].get(0).and_then(Value::as_i64);
+    within_seconds(async {
+        assert_eq!(count(&watcher.next().await.expect("rows")), Some(0));
+        db.execute("INSERT INTO items(id, col) VALUES ('a', 'x')", Vec::new())
+            .await
+            .expect("write");
+        let next = tokio::spawn(async move { watcher.next().await });
+        clock.sleeping_for(throttle).await;
+        assert!(!next.is_finished());
+        clock.advance(throttle);
+        let rows = next.await.expect("watch task").expect("rows");
+        assert_eq!(count(&rows), Some(1));
+    })
+    .await;
+}

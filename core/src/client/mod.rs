@@ -10,6 +10,7 @@
 mod auth;
 mod checkpoint;
 mod clock;
+mod connection;
 mod connector;
 mod driver;
 mod engine_calls;
@@ -18,6 +19,7 @@ mod lines;
 mod session;
 mod signals;
 mod status;
+mod stream_reader;
 mod streams;
 mod sync_lock;
 mod tls;
@@ -40,11 +42,12 @@ use tokio::sync::watch as tokio_watch;
 
 pub use checkpoint::{CheckpointError, CheckpointRequest, CheckpointTimings};
 pub use clock::{Clock, Sleep, TokioClock};
+pub use connection::ClearOptions;
 pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
-pub use driver::LINE_BATCH_MAX_BYTES;
 pub use status::{
     DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus, SyncStreamStatus,
 };
+pub use stream_reader::LINE_BATCH_MAX_BYTES;
 pub use streams::{SubscribeOptions, SyncStream, SyncStreamSubscription, WaitError};
 pub use sync_lock::{SYNC_LOCK_SUFFIX, lock_path as sync_lock_path};
 pub use tls::tls_client_config;
@@ -135,6 +138,11 @@ impl ClientInner {
         if let Ok(mut session) = self.session.try_lock() {
             session.take();
         }
+        self.show_stopped();
+    }
+
+    /// The status once no session runs: nothing connected, downloading or uploading.
+    fn show_stopped(&self) {
         self.status.update(|s| {
             s.connected = false;
             s.connecting = false;
@@ -194,24 +202,6 @@ pub(crate) async fn blocking<T: Send + 'static>(
     tokio::task::spawn_blocking(move || f(&db))
         .await
         .map_err(|_| Error::state("database task failed"))?
-}
-
-/// What [`SyncDatabase::disconnect_and_clear`] deletes besides synced data and queued writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClearOptions {
-    /// Also delete the rows of local-only tables (default `true`, as upstream's `clearLocal`).
-    pub clear_local: bool,
-    /// Keep downloaded buckets so a reconnect can reuse them (default `false`).
-    pub soft: bool,
-}
-
-impl Default for ClearOptions {
-    fn default() -> Self {
-        ClearOptions {
-            clear_local: true,
-            soft: false,
-        }
-    }
 }
 
 /// The HTTP client and clock a [`SyncDatabase`] uses (see [`SyncDatabase::with_io`]). The
@@ -331,119 +321,6 @@ impl SyncDatabase {
         self.inner.status.add_listener(listener)
     }
 
-    /// Starts syncing (cancelling any previous connection first). Fails with an error naming
-    /// the file when another client, in this process or another, syncs the same database
-    /// file (docs/adr/0003-one-syncing-instance-per-file.md).
-    pub async fn connect(
-        &self,
-        connector: Arc<dyn BackendConnector>,
-        options: SyncOptions,
-    ) -> Result<()> {
-        if self.inner.db.is_closed() || *self.inner.lifecycle.borrow() == Lifecycle::Closed {
-            return Err(Error::closed());
-        }
-        let mut guard = self.inner.session.lock().await;
-        if let Some(old) = guard.take() {
-            self.end_session(old).await;
-        }
-        self.hold_sync_lock()?;
-        let session = match Session::start(&self.inner, connector, options).await {
-            Ok(session) => session,
-            Err(error) => {
-                self.inner.sync_lock.lock().take();
-                return Err(error);
-            }
-        };
-        *self.inner.current.lock() = Some(Arc::clone(&session.parts));
-        *guard = Some(session);
-        self.inner.lifecycle.send_replace(Lifecycle::Connected);
-        Ok(())
-    }
-
-    /// Takes the file's sync lock unless this client already holds it (a reconnect keeps
-    /// it). In-memory databases have no file to share and take none.
-    fn hold_sync_lock(&self) -> Result<()> {
-        let Some(path) = self.inner.db.path() else {
-            return Ok(());
-        };
-        let mut held = self.inner.sync_lock.lock();
-        if held.is_none() {
-            *held = Some(sync_lock::SyncFileLock::acquire(path)?);
-        }
-        Ok(())
-    }
-
-    async fn end_session(&self, session: Session) {
-        *self.inner.current.lock() = None;
-        session.stop().await;
-        self.inner.status.update(|s| {
-            s.connected = false;
-            s.connecting = false;
-            s.downloading = false;
-            s.download_progress = None;
-            s.uploading = false;
-        });
-    }
-
-    /// Stops syncing; returns once every background task has ended.
-    pub async fn disconnect(&self) -> Result<()> {
-        let mut guard = self.inner.session.lock().await;
-        if let Some(old) = guard.take() {
-            self.end_session(old).await;
-        }
-        // Only now that every task has ended may another client sync the file.
-        self.inner.sync_lock.lock().take();
-        self.inner.lifecycle.send_if_modified(|l| {
-            let changed = *l == Lifecycle::Connected;
-            if changed {
-                *l = Lifecycle::Idle;
-            }
-            changed
-        });
-        Ok(())
-    }
-
-    /// Disconnects and deletes all synced data, queued writes and the checkpoint request
-    /// counter; by default also the rows of local-only tables (logout), as every PowerSync SDK
-    /// does. See [`ClearOptions`].
-    pub async fn disconnect_and_clear(&self, options: ClearOptions) -> Result<()> {
-        self.disconnect().await?;
-        let mut flags = 0;
-        if options.clear_local {
-            flags |= crate::crud::CLEAR_LOCAL;
-        }
-        if options.soft {
-            flags |= crate::crud::CLEAR_SOFT;
-        }
-        blocking(&self.inner.db, move |db| {
-            db.write(|tx| {
-                tx.get("SELECT powersync_clear(?)", &[Value::Integer(flags)])?;
-                Ok(())
-            })
-        })
-        .await?;
-        self.inner.max_applied.store(i64::MIN, Ordering::Release);
-        self.inner.status.update(|s| {
-            s.last_synced_at = None;
-            s.has_synced = Some(false);
-            s.priority_status.clear();
-            s.streams.clear();
-            s.last_applied_checkpoint_request_id = None;
-            s.download_error = None;
-            s.upload_error = None;
-        });
-        Ok(())
-    }
-
-    /// Disconnects and closes the database. Checkpoint waiters fail with
-    /// [`CheckpointError::Closed`].
-    pub async fn close(&self) -> Result<()> {
-        // Closed first, so waiters report Closed rather than the disconnect on the way.
-        self.inner.lifecycle.send_replace(Lifecycle::Closed);
-        self.disconnect().await?;
-        blocking(&self.inner.db, |db| db.close()).await
-    }
-
     /// Runs a write statement on the blocking pool.
     pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<()> {
         let sql = sql.to_owned();
@@ -523,7 +400,12 @@ impl SyncDatabase {
     /// Watches a query: yields its rows now and again after every commit that changes a
     /// table it reads.
     pub fn watch(&self, sql: &str, params: Vec<Value>) -> Result<QueryWatcher> {
-        watch::QueryWatcher::new(self.inner.db.clone(), sql, params)
+        watch::QueryWatcher::new(
+            self.inner.db.clone(),
+            Arc::clone(&self.inner.clock),
+            sql,
+            params,
+        )
     }
 
     /// Notifies after commits touching any of `tables` (view names; raw `ps_data__` names
