@@ -198,3 +198,37 @@ async fn a_throttled_watch_waits_on_the_clients_clock() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_401_on_a_checkpoint_request_is_unauthenticated_and_the_retry_uses_new_credentials() {
+    let clock = ManualClock::new();
+    let posts = std::sync::atomic::AtomicUsize::new(0);
+    let http = ScriptedHttp::new(move |request| {
+        // The second POST (the app's first request_checkpoint) is rejected.
+        let is_post = request.url.ends_with("/sync/checkpoint-request");
+        if is_post && posts.fetch_add(1, Ordering::AcqRel) == 1 {
+            return Answer::Json(401, serde_json::json!({}));
+        }
+        accepting_service(request)
+    });
+    let db = client_with(&clock, &http);
+    let connector = CountingConnector::new(0);
+    within_seconds(async {
+        db.connect(connector.clone(), options(CheckpointMode::Requests))
+            .await
+            .expect("connect");
+        let rejected = db.request_checkpoint().await.expect_err("401");
+        assert!(
+            matches!(&rejected, CheckpointError::Unauthenticated(m) if m.contains("HTTP 401")),
+            "{rejected:?}"
+        );
+        let accepted = db.request_checkpoint().await.expect("second request");
+        let posted = http.requests_to("/sync/checkpoint-request");
+        let tokens: Vec<&str> = posted.iter().map(token).collect();
+        assert_eq!(tokens, ["Token t1", "Token t1", "Token t2"]);
+        assert_eq!(connector.invalidations.load(Ordering::Acquire), 1);
+        assert!(accepted.id() > 0);
+        db.close().await.expect("close");
+    })
+    .await;
+}
