@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use psync_core::Database as CoreDatabase;
-use psync_core::crud::{
+use psync_core::storage::crud::{
     CrudBatch as CoreCrudBatch, CrudEntry as CoreCrudEntry, CrudTransaction as CoreCrudTransaction,
     UpdateType as CoreUpdateType,
 };

@@ -8,7 +8,7 @@ use std::time::Duration;
 use psync_core::Database as CoreDatabase;
 use psync_core::client::{ClearOptions as CoreClearOptions, SyncDatabase as CoreSyncDatabase};
 use psync_core::db::ExecuteResult as CoreExecuteResult;
-use psync_core::db::app_table_name;
+use psync_core::schema::app_table_name;
 
 use crate::blocking::off_thread;
 use crate::crud::{CrudBatch, CrudTransaction, UPLOAD_QUEUE_STATS_SQL, UploadQueueStats};
@@ -136,7 +136,7 @@ impl Database {
         param_sets_json: String,
     ) -> Result<ExecuteResult> {
         let result = off_thread(&self.inner, move |db| {
-            let param_sets = psync_core::db::param_sets_from_json(&param_sets_json)?;
+            let param_sets = psync_core::param_sets_from_json(&param_sets_json)?;
             db.execute_batch(&sql, &param_sets)
         });
         Ok(result.await?.into())
@@ -198,7 +198,7 @@ impl Database {
     /// Up to `limit` queued local writes, oldest first; absent when the queue is empty.
     pub async fn get_crud_batch(&self, limit: u32) -> Result<Option<Arc<CrudBatch>>> {
         let batch = off_thread(&self.inner, move |db| {
-            db.read(|tx| psync_core::crud::get_crud_batch(tx.connection(), limit as usize))
+            db.read(|tx| psync_core::storage::crud::get_crud_batch(tx.connection(), limit as usize))
         });
         let db = self.inner.clone();
         Ok(batch.await?.map(|b| Arc::new(CrudBatch::new(db, b))))
@@ -207,7 +207,7 @@ impl Database {
     /// The queued writes of the oldest local transaction; absent when the queue is empty.
     pub async fn get_next_crud_transaction(&self) -> Result<Option<Arc<CrudTransaction>>> {
         let transaction = off_thread(&self.inner, |db| {
-            db.read(|tx| psync_core::crud::get_next_crud_transaction(tx.connection()))
+            db.read(|tx| psync_core::storage::crud::get_next_crud_transaction(tx.connection()))
         });
         let db = self.inner.clone();
         Ok(transaction
@@ -223,7 +223,10 @@ impl Database {
     ) -> Result<Option<Arc<CrudTransaction>>> {
         let transaction = off_thread(&self.inner, move |db| {
             db.read(|tx| {
-                psync_core::crud::get_crud_transaction_after(tx.connection(), after_client_id)
+                psync_core::storage::crud::get_crud_transaction_after(
+                    tx.connection(),
+                    after_client_id,
+                )
             })
         });
         let db = self.inner.clone();

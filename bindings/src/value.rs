@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 //! SQLite values and rows as they cross the FFI.
 
-use psync_core::db::{Row as CoreRow, Value as CoreValue};
+use psync_core::{Row as CoreRow, Value as CoreValue};
 
 /// One SQLite value.
 #[derive(Debug, Clone, PartialEq, uniffi::Enum)]

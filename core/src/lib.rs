@@ -3,19 +3,25 @@
 //! reads and writes the PowerSync storage format (core schema version 14).
 //!
 //! This crate knows nothing about FFI; `bindings/` wraps it for Swift, Kotlin and Python.
+//!
+//! Its modules are layers that only depend downwards (docs/adr/0005-layers.md, checked by the
+//! `layers` test): [`storage`] (the storage format as a SQLite extension on one connection) →
+//! [`db`] (the connection pool, which knows nothing of sync) → [`Database`] (the two composed)
+//! → [`client`] (the async SDK: HTTP, upload, checkpoint requests, status). Apps use
+//! [`Database`], [`schema`] and [`client`]; `storage` is public for tools and differential
+//! tests that load the format into a connection of their own.
 
 pub mod client;
-pub mod crud;
+mod database;
 pub mod db;
-pub mod error;
-pub mod ext;
-#[doc(hidden)]
-pub mod hot_statements;
-pub mod kv;
-pub mod migrations;
-pub mod schema;
-pub mod state;
-pub mod sync;
+mod error;
+#[cfg(test)]
+mod layers;
+pub mod storage;
+mod value;
 
-pub use db::{Database, OpenOptions, Row, Value};
+pub use database::Database;
+pub use db::{ExecuteResult, OpenOptions, TableListener, TableListenerHandle, Transaction};
 pub use error::{Error, ErrorKind, Result};
+pub use storage::schema;
+pub use value::{Row, Value, param_sets_from_json};

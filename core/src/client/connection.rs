@@ -101,10 +101,10 @@ impl SyncDatabase {
         self.disconnect().await?;
         let mut flags = 0;
         if options.clear_local {
-            flags |= crate::crud::CLEAR_LOCAL;
+            flags |= crate::storage::crud::CLEAR_LOCAL;
         }
         if options.soft {
-            flags |= crate::crud::CLEAR_SOFT;
+            flags |= crate::storage::crud::CLEAR_SOFT;
         }
         blocking(&self.inner.db, move |db| {
             db.write(|tx| {

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use crate::Result;
 
 use super::SyncDatabase;
-pub use crate::sync::CheckpointMode;
+pub use crate::storage::sync::CheckpointMode;
 
 /// Where and as whom to sync.
 #[derive(Clone, PartialEq, Eq)]

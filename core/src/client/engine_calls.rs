@@ -7,8 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use crate::Database;
 use crate::Result;
 
-pub(crate) use crate::sync::SyncEngine;
-pub(crate) use crate::sync::types::{
+pub(crate) use crate::storage::sync::SyncEngine;
+pub(crate) use crate::storage::sync::types::{
     CheckpointMode, CheckpointRequestTarget, CoreSyncStatus, Instruction, LogSeverity,
     StartSyncStream, SyncCommand,
 };
@@ -67,7 +67,7 @@ pub(crate) fn set_target(db: &Database, conn: &rusqlite::Connection, id: i64) ->
 pub(crate) fn seed_above_and_next(db: &Database, id: i64) -> Result<i64> {
     db.write(|tx| {
         let conn = tx.connection();
-        let current = crate::kv::last_requested(conn)?;
+        let current = crate::storage::gate::last_requested(conn)?;
         if current.is_none_or(|c| c < id) {
             engine(db).seed_checkpoint_request_id(conn, id)?;
         }

@@ -247,7 +247,7 @@ impl SyncDatabase {
         let offline = client
             .inner
             .db
-            .read(|tx| crate::sync::offline_status(tx.connection()));
+            .read(|tx| crate::storage::sync::offline_status(tx.connection()));
         if let Ok(core) = offline {
             client.inner.status.update(|s| {
                 driver::apply_core_status(s, core);

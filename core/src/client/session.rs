@@ -63,7 +63,7 @@ impl Session {
     ) -> Result<Self> {
         options.validate()?;
         let client_id = blocking(&inner.db, |db| {
-            db.read(|tx| crate::kv::client_id(tx.connection()))
+            db.read(|tx| crate::storage::kv::client_id(tx.connection()))
         })
         .await?;
         let http = http_client(inner, &options).await?;

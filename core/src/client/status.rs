@@ -64,8 +64,8 @@ impl SyncStreamStatus {
     }
 }
 
-impl From<crate::sync::types::StreamStatus> for SyncStreamStatus {
-    fn from(s: crate::sync::types::StreamStatus) -> Self {
+impl From<crate::storage::sync::types::StreamStatus> for SyncStreamStatus {
+    fn from(s: crate::storage::sync::types::StreamStatus) -> Self {
         SyncStreamStatus {
             parameters: s
                 .parameters

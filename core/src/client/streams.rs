@@ -19,7 +19,7 @@ use serde_json::{Value as Json, json};
 
 use super::status::SyncStreamStatus;
 use super::{ClientInner, Lifecycle, SyncDatabase, blocking, engine_calls};
-use crate::sync::types::StreamKey;
+use crate::storage::sync::types::StreamKey;
 use crate::{Error, Result};
 
 /// Why a wait for synced data ended without it.
@@ -127,7 +127,7 @@ impl ClientInner {
             if connected {
                 return Ok(None);
             }
-            db.read(|tx| crate::sync::offline_status(tx.connection()))
+            db.read(|tx| crate::storage::sync::offline_status(tx.connection()))
                 .map(Some)
         })
         .await?;

@@ -242,7 +242,7 @@ impl BackendConnector for CountingConnector {
 pub(crate) fn client_with(clock: &Arc<ManualClock>, http: &Arc<ScriptedHttp>) -> SyncDatabase {
     let db = crate::Database::open_in_memory().expect("open");
     let schema = r#"{"tables":[{"name":"items","columns":[{"name":"col","type":"text"}]}]}"#;
-    db.update_schema(crate::schema::Schema::from_json(schema).expect("schema"))
+    db.update_schema(crate::storage::schema::Schema::from_json(schema).expect("schema"))
         .expect("update schema");
     SyncDatabase::with_io(
         db,

@@ -11,8 +11,8 @@ use super::engine_calls;
 use super::http::{HttpFailure, ServiceClient};
 use super::signals::Signals;
 use super::{ClientInner, SyncDatabase, blocking};
-use crate::crud::queue;
-use crate::kv::{self, MAX_OP_ID};
+use crate::storage::crud::queue;
+use crate::storage::gate::{self, MAX_OP_ID};
 use crate::{Error, Result};
 
 /// What the upload task needs of its session.
@@ -105,7 +105,7 @@ async fn gate_snapshot(client: &ClientInner) -> Result<(Option<i64>, Option<i64>
     blocking(&client.db, |db| {
         db.read(|tx| {
             let conn = tx.connection();
-            Ok((kv::target(conn)?, queue::crud_sequence(conn)?))
+            Ok((gate::target(conn)?, queue::crud_sequence(conn)?))
         })
     })
     .await
@@ -129,7 +129,7 @@ async fn update_target(up: &Uploader, client: &Arc<ClientInner>) -> Result<()> {
             // covers every write, so the gate may wait for it.
             let unchanged = !queue::has_pending_crud(conn)?
                 && queue::crud_sequence(conn)? == Some(seq_before)
-                && kv::target(conn)? == Some(MAX_OP_ID);
+                && gate::target(conn)? == Some(MAX_OP_ID);
             if unchanged {
                 engine_calls::set_target(db, conn, id)?;
             }

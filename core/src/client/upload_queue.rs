@@ -6,13 +6,13 @@ use futures_util::Stream;
 
 use super::{SyncDatabase, blocking};
 use crate::Result;
-use crate::crud::{CrudBatch, CrudTransaction, UploadQueueStats};
+use crate::storage::crud::{CrudBatch, CrudTransaction, UploadQueueStats};
 
 impl SyncDatabase {
     /// Up to `limit` queued local writes (for [`BackendConnector::upload_data`]).
     pub async fn get_crud_batch(&self, limit: usize) -> Result<Option<CrudBatch>> {
         blocking(&self.inner.db, move |db| {
-            db.read(|tx| crate::crud::get_crud_batch(tx.connection(), limit))
+            db.read(|tx| crate::storage::crud::get_crud_batch(tx.connection(), limit))
         })
         .await
     }
@@ -20,7 +20,7 @@ impl SyncDatabase {
     /// The oldest queued local transaction (for [`BackendConnector::upload_data`]).
     pub async fn get_next_crud_transaction(&self) -> Result<Option<CrudTransaction>> {
         blocking(&self.inner.db, |db| {
-            db.read(|tx| crate::crud::get_next_crud_transaction(tx.connection()))
+            db.read(|tx| crate::storage::crud::get_next_crud_transaction(tx.connection()))
         })
         .await
     }
@@ -60,7 +60,9 @@ impl SyncDatabase {
             let db = db.clone();
             async move {
                 let next = blocking(&db, move |db| {
-                    db.read(|tx| crate::crud::get_crud_transaction_after(tx.connection(), after))
+                    db.read(|tx| {
+                        crate::storage::crud::get_crud_transaction_after(tx.connection(), after)
+                    })
                 })
                 .await?;
                 // A transaction always has at least one write, so the walk moves forward.
@@ -75,7 +77,7 @@ impl SyncDatabase {
     /// How many writes are queued for upload, and the bytes of their data.
     pub async fn upload_queue_stats(&self) -> Result<UploadQueueStats> {
         blocking(&self.inner.db, |db| {
-            db.read(|tx| crate::crud::upload_queue_stats(tx.connection()))
+            db.read(|tx| crate::storage::crud::upload_queue_stats(tx.connection()))
         })
         .await
     }
@@ -86,7 +88,7 @@ mod tests {
     use futures_util::TryStreamExt;
 
     use super::*;
-    use crate::schema::Schema;
+    use crate::storage::schema::Schema;
     use crate::{Database, Value};
 
     fn items_db() -> SyncDatabase {

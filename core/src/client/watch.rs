@@ -44,7 +44,7 @@ pub(crate) fn tables_read(db: &Database, sql: &str, params: &[Value]) -> Result<
 
 /// The name an app uses for a raw storage table.
 pub(crate) fn friendly_name(raw: &str) -> &str {
-    crate::db::app_table_name(raw)
+    crate::storage::schema::app_table_name(raw)
 }
 
 /// Wakes on commits touching a set of tables.

@@ -1,14 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The database handle: one writer connection and a small pool of readers over one SQLite
-//! file (WAL mode) or one shared in-memory database.
+//! The connection pool: one writer connection and a small pool of readers over one SQLite
+//! file (WAL mode) or one shared in-memory database, with background WAL checkpoints and
+//! table-change notifications.
 //!
-//! Every connection gets the core's SQL functions ([`crate::ext::register_functions`]); the
-//! writer additionally carries the hooks that feed table-change listeners. Opening runs
-//! `powersync_init()` (the internal-schema migrations) once, in a write transaction.
+//! The pool knows nothing of what is stored in the file: whoever opens it passes a
+//! [`ConnectionInitializer`] that sets up each connection (the storage format's SQL functions,
+//! for the crate's `Database` facade) and the file itself (migrations), so the pool is built
+//! and tested without the sync engine (docs/adr/0005-layers.md). The writer additionally
+//! carries the hooks that feed table-change listeners.
 //!
 //! The writer's update, commit and rollback hooks belong to this module: code that gets the
 //! raw connection (through [`Transaction::connection`] or
-//! [`Database::with_writer_connection`]) must not replace them, or listeners go silent.
+//! [`Pool::with_writer_connection`]) must not replace them, or listeners go silent.
 //! SQLite does not report rows removed by an unconditional `DELETE FROM t` (truncate
 //! optimization); code that must notify deletes one row first (as `powersync_clear` does).
 
@@ -17,7 +20,6 @@ mod file_identity;
 mod notify;
 mod pool;
 mod transaction;
-mod value;
 
 use std::collections::BTreeSet;
 use std::io::Read;
@@ -30,17 +32,16 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use rusqlite::{Connection, InterruptHandle, OpenFlags, TransactionBehavior};
 
-pub use notify::{TableListener, TableListenerHandle, app_table_name};
+pub use crate::value::{Row, Value};
+pub use notify::{TableListener, TableListenerHandle};
 pub use transaction::{ExecuteResult, Transaction};
-pub use value::{Row, Value, param_sets_from_json};
 
-use crate::state::DatabaseState;
 use crate::{Error, Result};
 use checkpointer::Checkpointer;
 use notify::ChangeTracker;
 use pool::ReaderPool;
 
-/// How to open a [`Database`].
+/// How to open a [`Pool`] (and the `Database` facade).
 #[derive(Debug, Clone)]
 pub struct OpenOptions {
     /// Number of reader connections (at least 1 is used).
@@ -59,9 +60,19 @@ impl Default for OpenOptions {
     }
 }
 
-/// A PowerSync-format SQLite database. Cheap to clone; clones share the connections.
+/// Sets up what a [`Pool`] opens: every connection, then the file once.
+pub trait ConnectionInitializer {
+    /// Runs on every new connection (writer and readers) before it is used.
+    fn init_connection(&self, conn: &Connection) -> Result<()>;
+    /// Runs once per open on the writer, inside a write transaction, after
+    /// [`init_connection`](Self::init_connection) and before any reader opens.
+    fn init_database(&self, conn: &Connection) -> Result<()>;
+}
+
+/// One writer and a pool of readers over one SQLite database. Cheap to clone; clones share
+/// the connections.
 #[derive(Clone)]
-pub struct Database {
+pub struct Pool {
     inner: Arc<Inner>,
 }
 
@@ -74,7 +85,6 @@ struct Inner {
     writer_interrupt: InterruptHandle,
     readers: ReaderPool,
     closed: AtomicBool,
-    state: Arc<DatabaseState>,
     changes: ChangeTracker,
     /// Background WAL checkpoints (file databases only).
     checkpointer: Mutex<Option<Checkpointer>>,
@@ -111,25 +121,19 @@ const MIN_SQLITE_VERSION: i32 = 3_044_000;
 
 static MEMORY_DB_COUNTER: AtomicU64 = AtomicU64::new(0);
 
-impl Database {
-    /// Opens (or creates) the database file at `path` with default options.
-    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
-        Self::open_with(path, OpenOptions::default())
-    }
-
+impl Pool {
     /// Opens (or creates) the database file at `path`.
     ///
     /// A file that is not a SQLite database, or whose schema cannot be read, is rejected with
     /// a storage error before anything is written to it.
-    pub fn open_with(path: impl AsRef<Path>, options: OpenOptions) -> Result<Self> {
+    pub fn open(
+        path: impl AsRef<Path>,
+        options: OpenOptions,
+        init: &dyn ConnectionInitializer,
+    ) -> Result<Self> {
         let path = path.as_ref().to_path_buf();
         check_sqlite_header(&path)?;
-        Self::open_location(Location::File(path), options)
-    }
-
-    /// Opens a new, empty in-memory database with default options.
-    pub fn open_in_memory() -> Result<Self> {
-        Self::open_in_memory_with(OpenOptions::default())
+        Self::open_location(Location::File(path), options, init)
     }
 
     /// Opens a new, empty in-memory database. Its writer and readers share one database
@@ -137,20 +141,23 @@ impl Database {
     ///
     /// There is no WAL in memory: a read waits (up to the busy timeout) while a write
     /// transaction is open, instead of reading the last committed snapshot. So never read
-    /// through [`Database::get`] and friends from inside a [`Database::write`] closure; use
+    /// through [`Pool::get`] and friends from inside a [`Pool::write`] closure; use
     /// the closure's transaction.
-    pub fn open_in_memory_with(options: OpenOptions) -> Result<Self> {
+    pub fn open_in_memory(options: OpenOptions, init: &dyn ConnectionInitializer) -> Result<Self> {
         let n = MEMORY_DB_COUNTER.fetch_add(1, Ordering::Relaxed);
         let uri = format!("file:/psync-mem-{}-{n}?vfs=memdb", std::process::id());
-        Self::open_location(Location::Memory(uri), options)
+        Self::open_location(Location::Memory(uri), options, init)
     }
 
-    fn open_location(location: Location, options: OpenOptions) -> Result<Self> {
+    fn open_location(
+        location: Location,
+        options: OpenOptions,
+        init: &dyn ConnectionInitializer,
+    ) -> Result<Self> {
         // The storage format relies on DROP COLUMN, aggregate ORDER BY and `->>`.
         if rusqlite::version_number() < MIN_SQLITE_VERSION {
             return Err(Error::storage("SQLite 3.44 or newer is required"));
         }
-        let state = Arc::new(DatabaseState::new());
         let mut writer = location.open_connection(options.busy_timeout)?;
         // Reading the schema detects files SQLite cannot use, before any pragma or
         // migration writes to them.
@@ -176,7 +183,7 @@ impl Database {
             )?),
             Location::Memory(_) => None,
         };
-        crate::ext::register_functions(&writer, &state)?;
+        init.init_connection(&writer)?;
         let changes = ChangeTracker::default();
         changes.install(&mut writer)?;
         let writer_interrupt = writer.get_interrupt_handle();
@@ -185,7 +192,7 @@ impl Database {
             Location::File(path) => Some(file_identity::FileIdentity::of(path)),
             Location::Memory(_) => None,
         };
-        let db = Database {
+        let db = Pool {
             inner: Arc::new(Inner {
                 file,
                 location,
@@ -194,21 +201,17 @@ impl Database {
                 writer_interrupt,
                 readers: ReaderPool::default(),
                 closed: AtomicBool::new(false),
-                state,
                 changes,
                 checkpointer: Mutex::new(checkpointer),
             }),
         };
-        db.write(|tx| {
-            tx.get("SELECT powersync_init()", &[])?;
-            Ok(())
-        })?;
+        db.write(|tx| init.init_database(tx.connection()))?;
 
         let mut readers = Vec::new();
         for _ in 0..options.readers.max(1) {
             let reader = db.inner.location.open_connection(options.busy_timeout)?;
             reader.execute_batch("PRAGMA query_only = 1")?;
-            crate::ext::register_functions(&reader, &db.inner.state)?;
+            init.init_connection(&reader)?;
             readers.push(reader);
         }
         db.inner.readers.fill(readers);
@@ -221,11 +224,6 @@ impl Database {
             Location::File(path) => Some(path),
             Location::Memory(_) => None,
         }
-    }
-
-    /// State shared by this database's connections and SQL functions.
-    pub fn state(&self) -> &Arc<DatabaseState> {
-        &self.inner.state
     }
 
     fn ensure_open(&self) -> Result<()> {
@@ -329,13 +327,6 @@ impl Database {
         f(reader.connection())
     }
 
-    /// Replaces the app schema (views, triggers, indexes; rows of dropped tables move to
-    /// `ps_untyped`) in one write transaction, and remembers it for the sync engine.
-    pub fn update_schema(&self, schema: crate::schema::Schema) -> Result<()> {
-        let state = Arc::clone(self.state());
-        self.write(|tx| state.schema.replace(tx.connection(), schema))
-    }
-
     /// Registers a listener for committed table changes. It receives raw storage table
     /// names (`ps_data__todos`, `ps_crud`, ...), is called on the committing thread without
     /// any lock held, and is unregistered when the handle is dropped.
@@ -371,15 +362,15 @@ impl Database {
         Ok(())
     }
 
-    /// `true` once [`Database::close`] was called.
+    /// `true` once [`Pool::close`] was called.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.load(Ordering::Acquire)
     }
 }
 
-impl std::fmt::Debug for Database {
+impl std::fmt::Debug for Pool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Database")
+        f.debug_struct("Pool")
             .field("location", &self.inner.location)
             .field("closed", &self.is_closed())
             .finish()
@@ -422,6 +413,3 @@ fn check_sqlite_header(path: &Path) -> Result<()> {
 
 /// A set of raw storage table names, as delivered to table listeners.
 pub type ChangedTables = BTreeSet<String>;
-
-#[cfg(test)]
-mod tests;

@@ -14,14 +14,6 @@ use rusqlite::Connection;
 
 use crate::Result;
 
-/// The name an app uses for a storage table: `todos` for `ps_data__todos` (synced) and
-/// `ps_data_local__todos` (local-only); other tables (`ps_crud`, the app's own) unchanged.
-pub fn app_table_name(raw: &str) -> &str {
-    raw.strip_prefix("ps_data__")
-        .or_else(|| raw.strip_prefix("ps_data_local__"))
-        .unwrap_or(raw)
-}
-
 /// A callback receiving the raw storage table names changed by one or more commits.
 pub type TableListener = Box<dyn Fn(&BTreeSet<String>) + Send + Sync>;
 

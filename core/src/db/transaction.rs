@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The transaction handed to [`Database::write`](super::Database::write) and
-//! [`Database::read`](super::Database::read) closures, plus statement helpers shared with the
+//! The transaction handed to [`Pool::write`](super::Pool::write) and
+//! [`Pool::read`](super::Pool::read) closures, plus statement helpers shared with the
 //! autocommit conveniences.
 
 use rusqlite::Connection;
 
-use super::value::{Row, Value};
 use crate::Result;
+use crate::value::{Row, Value};
 
 /// What an `INSERT`/`UPDATE`/`DELETE` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -3,8 +3,8 @@
 
 use crate::schema_common as common;
 
-use psync_core::crud::{CrudEntry, UpdateType, get_crud_batch, get_next_crud_transaction};
-use psync_core::kv::MAX_OP_ID;
+use psync_core::storage::crud::{CrudEntry, UpdateType, get_crud_batch, get_next_crud_transaction};
+use psync_core::storage::gate::MAX_OP_ID;
 use serde_json::json;
 
 const ITEMS: &str = r#"{"tables":[{"name":"items","columns":[{"name":"col","type":"text"}]}]}"#;
@@ -559,7 +559,7 @@ fn sync_operation_guard_suppresses_capture() {
     let db = common::open();
     db.apply_schema(ITEMS);
     {
-        let _guard = psync_core::crud::SyncOperationGuard::enter(&db.conn).expect("guard");
+        let _guard = psync_core::storage::crud::SyncOperationGuard::enter(&db.conn).expect("guard");
         assert!(
             db.conn
                 .query_row("SELECT powersync_in_sync_operation()", [], |r| r
@@ -619,7 +619,7 @@ fn upload_queue_batches_and_transactions() {
     c.execute_batch("COMMIT").expect("commit");
     assert_eq!(db.count("SELECT count(*) FROM ps_crud"), 2);
     assert_eq!(
-        psync_core::kv::target(c).expect("target"),
+        psync_core::storage::gate::target(c).expect("target"),
         Some(MAX_OP_ID),
         "queue not empty: MAX"
     );
@@ -636,7 +636,7 @@ fn upload_queue_batches_and_transactions() {
     c.execute_batch("COMMIT").expect("commit");
     assert_eq!(db.count("SELECT count(*) FROM ps_crud"), 0);
     assert_eq!(
-        psync_core::kv::target(c).expect("target"),
+        psync_core::storage::gate::target(c).expect("target"),
         Some(9),
         "queue empty: write checkpoint"
     );
@@ -650,7 +650,7 @@ fn upload_queue_batches_and_transactions() {
     batch.complete(c, None).expect("complete");
     c.execute_batch("COMMIT").expect("commit");
     assert_eq!(
-        psync_core::kv::target(c).expect("target"),
+        psync_core::storage::gate::target(c).expect("target"),
         Some(MAX_OP_ID),
         "no write checkpoint: MAX"
     );
@@ -688,7 +688,7 @@ fn clear_keeps_client_id_and_empties_tables() {
     assert_eq!(db.count("SELECT count(*) FROM ps_crud"), 0);
     assert!(db.kv_keys().is_empty());
     assert_eq!(
-        psync_core::kv::client_id(c).expect("client id"),
+        psync_core::storage::kv::client_id(c).expect("client id"),
         "test-test-test-test"
     );
 
@@ -768,7 +768,7 @@ fn local_writes_through_the_database_api() {
     db.write(|tx| batch.complete(tx.connection(), Some(3)))
         .expect("complete");
     assert_eq!(
-        db.write(|tx| psync_core::kv::target(tx.connection()))
+        db.write(|tx| psync_core::storage::gate::target(tx.connection()))
             .expect("target"),
         Some(3)
     );

@@ -11,7 +11,7 @@ mod schema_common;
 mod crud;
 mod deleted_file;
 mod fixtures;
-mod kv;
+mod gate;
 mod migrations;
 mod query_plans;
 mod schema;

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Query plans of every statement on the sync, apply, upload and checkpoint paths
-//! (`psync_core::hot_statements`), on a database with many synced rows and queued writes:
+//! (`psync_core::storage::hot_statements`), on a database with many synced rows and queued writes:
 //! none may scan `ps_oplog`, `ps_crud` or a data table unless the list says why it must.
 //! Checked with SQLite's default estimates and again after `ANALYZE` (apps may run
 //! `ANALYZE` or `PRAGMA optimize`, which is when a plain join can pick the wrong order).
@@ -10,9 +10,9 @@
 
 use crate::schema_common as common;
 
-use psync_core::hot_statements::{HotStatement, hot_statements};
 use psync_core::schema::{Column, Schema, Table};
-use psync_core::sync::SyncCommand;
+use psync_core::storage::hot_statements::{HotStatement, hot_statements};
+use psync_core::storage::sync::SyncCommand;
 use rusqlite::Connection;
 use serde_json::json;
 

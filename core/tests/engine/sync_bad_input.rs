@@ -6,7 +6,7 @@ use crate::schema_common as common;
 
 use proptest::prelude::*;
 use psync_core::schema::{Column, Schema, Table};
-use psync_core::sync::line::{SyncLine, bson_to_value};
+use psync_core::storage::sync::line::{SyncLine, bson_to_value};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 

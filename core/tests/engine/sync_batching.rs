@@ -7,7 +7,7 @@
 use crate::schema_common as common;
 
 use psync_core::schema::{Column, Schema, Table};
-use psync_core::sync::{Instruction, SyncCommand};
+use psync_core::storage::sync::{Instruction, SyncCommand};
 use serde_json::{Value, json};
 
 fn open() -> common::TestDb {

@@ -7,7 +7,7 @@
 use crate::schema_common as common;
 
 use psync_core::schema::{Column, Schema, Table};
-use psync_core::sync::{Instruction, StartSyncStream, SyncCommand};
+use psync_core::storage::sync::{Instruction, StartSyncStream, SyncCommand};
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
@@ -53,7 +53,7 @@ impl Db {
     }
 }
 
-fn status(out: &[Instruction]) -> Option<&psync_core::sync::CoreSyncStatus> {
+fn status(out: &[Instruction]) -> Option<&psync_core::storage::sync::CoreSyncStatus> {
     out.iter().rev().find_map(|i| match i {
         Instruction::UpdateSyncStatus { status } => Some(status),
         _ => None,

@@ -9,8 +9,8 @@
 
 use crate::schema_common as common;
 
-use psync_core::sync::line::{SyncLine, bson_to_value};
-use psync_core::sync::{StartSyncStream, SyncCommand};
+use psync_core::storage::sync::line::{SyncLine, bson_to_value};
+use psync_core::storage::sync::{StartSyncStream, SyncCommand};
 use serde_json::json;
 
 struct XorShift(u64);

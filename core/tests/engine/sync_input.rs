@@ -4,7 +4,7 @@
 use crate::schema_common as common;
 
 use psync_core::schema::{Column, Schema, Table};
-use psync_core::sync::{Instruction, StartSyncStream, SyncCommand, instructions_to_json};
+use psync_core::storage::sync::{Instruction, StartSyncStream, SyncCommand, instructions_to_json};
 use serde_json::{Value, json};
 
 const T0: i64 = 1_740_823_200_000_000;

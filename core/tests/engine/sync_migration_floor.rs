@@ -5,7 +5,7 @@
 use crate::common;
 
 use psync_core::Database;
-use psync_core::sync::{CheckpointMode, Instruction, StartSyncStream, SyncCommand};
+use psync_core::storage::sync::{CheckpointMode, Instruction, StartSyncStream, SyncCommand};
 use serde_json::json;
 
 fn control(db: &Database, command: SyncCommand) -> Vec<Instruction> {
@@ -26,7 +26,7 @@ fn legacy_migration_service_seeds_1_keeps_local_writes() {
     let (_dir, path) = common::copy_fixture(common::FIXTURE_A);
     let db = Database::open(&path).expect("open migrates");
     let kv = |key: &str| {
-        db.read(|tx| psync_core::kv::get_i64(tx.connection(), key))
+        db.read(|tx| psync_core::storage::kv::get_i64(tx.connection(), key))
             .expect("kv")
     };
     assert_eq!(kv("last_seen_checkpoint_request_id"), Some(101));

@@ -67,7 +67,7 @@ impl Db {
     }
 
     fn kv(&self, key: &str) -> Option<i64> {
-        psync_core::kv::get_i64(&self.db.conn, key).expect("kv")
+        psync_core::storage::kv::get_i64(&self.db.conn, key).expect("kv")
     }
 
     fn todo_ids(&self) -> Vec<String> {

@@ -31,7 +31,7 @@ use rusqlite::Connection;
 
 use psync_core::Database;
 use psync_core::schema::Schema;
-use psync_core::sync::SyncCommand;
+use psync_core::storage::sync::SyncCommand;
 use psync_reference::synthetic::{OPS_PER_LINE, Plan, SCHEMA, row_data, row_id};
 
 const BUCKETS: usize = 10;
@@ -129,9 +129,12 @@ fn run_ours(db: &Database, lines: &Path) -> Result<(), String> {
                     started.elapsed()
                 );
             }
-            applied |= out
-                .iter()
-                .any(|i| matches!(i, psync_core::sync::Instruction::DidCompleteSync { .. }));
+            applied |= out.iter().any(|i| {
+                matches!(
+                    i,
+                    psync_core::storage::sync::Instruction::DidCompleteSync { .. }
+                )
+            });
             batch.clear();
             batch_bytes = 0;
         }
@@ -154,9 +157,12 @@ fn run_ours_per_line(db: &Database, lines: &Path) -> Result<(), String> {
         let out = db
             .write(|tx| engine.control(tx.connection(), line, 0))
             .map_err(err)?;
-        applied |= out
-            .iter()
-            .any(|i| matches!(i, psync_core::sync::Instruction::DidCompleteSync { .. }));
+        applied |= out.iter().any(|i| {
+            matches!(
+                i,
+                psync_core::storage::sync::Instruction::DidCompleteSync { .. }
+            )
+        });
     }
     if !applied {
         return Err("checkpoint not applied".to_string());

@@ -21,7 +21,7 @@ use std::sync::Arc;
 
 use rusqlite::Connection;
 
-pub use psync_core::state::DatabaseState;
+pub use psync_core::storage::DatabaseState;
 
 /// Environment variable naming the reference core's shared library.
 pub const REFERENCE_ENV: &str = "PSYNC_REFERENCE_CORE";
@@ -117,7 +117,7 @@ pub fn load_reference_into(conn: &Connection, library: &Path) -> rusqlite::Resul
 pub fn open_ours(path: impl AsRef<Path>) -> psync_core::Result<(Connection, Arc<DatabaseState>)> {
     let conn = Connection::open(path)?;
     let state = Arc::new(DatabaseState::new());
-    psync_core::ext::register_functions(&conn, &state)?;
+    psync_core::storage::register(&conn, &state)?;
     Ok((conn, state))
 }
 

@@ -26,7 +26,7 @@ use crate::{DatabaseState, open_ours, open_reference};
 pub enum Core {
     /// The real PowerSync core 0.5.3 loaded from its shared library.
     Reference,
-    /// Our `psync-core`, registered with `psync_core::ext::register_functions`.
+    /// Our `psync-core`, registered with `psync_core::storage::register`.
     Ours,
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use psync_core::Database;
-use psync_core::state::DatabaseState;
+use psync_core::storage::DatabaseState;
 use rusqlite::Connection;
 use serde_json::{Value as Json, json};
 
@@ -200,8 +200,7 @@ pub fn crud_module_registered() -> bool {
 /// A database created by the core from nothing, up to `version`, through a bare connection.
 pub fn bare_at_version(path: &Path, version: i64) -> Connection {
     let conn = Connection::open(path).expect("open");
-    psync_core::ext::register_functions(&conn, &Arc::new(DatabaseState::default()))
-        .expect("register");
+    psync_core::storage::register(&conn, &Arc::new(DatabaseState::default())).expect("register");
     conn.execute_batch(&format!(
         "BEGIN; SELECT powersync_test_migration({version}); COMMIT;"
     ))

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use psync_core::schema::Schema;
-use psync_core::state::DatabaseState;
+use psync_core::storage::DatabaseState;
 use rusqlite::Connection;
 
 pub struct TestDb {
@@ -14,10 +14,10 @@ pub struct TestDb {
     pub state: Arc<DatabaseState>,
 }
 
-/// Registers every core function (the real `ext::register_functions`) on `conn`.
+/// Registers every core function (the real `psync_core::storage::register`) on `conn`.
 pub fn register(conn: Connection) -> TestDb {
     let state = Arc::new(DatabaseState::default());
-    psync_core::ext::register_functions(&conn, &state).expect("register functions");
+    psync_core::storage::register(&conn, &state).expect("register functions");
     TestDb { conn, state }
 }
 

@@ -141,7 +141,7 @@ fn crash_child() {
 /// WAL checkpoints) and the lines in batches of up to `LINE_BATCH_MAX_BYTES` per write
 /// transaction (the batch size is reduced here so the 8k rows take several transactions).
 fn child_apply_batched(path: &Path) {
-    use psync_core::sync::{Instruction, SyncCommand};
+    use psync_core::storage::sync::{Instruction, SyncCommand};
     let db = psync_core::Database::open(path).expect("open ours");
     db.update_schema(psync_core::schema::Schema::from_json(SCHEMA).expect("schema"))
         .expect("schema");

@@ -20,8 +20,8 @@ pub(crate) mod storage;
 pub(crate) mod streams;
 pub mod types;
 
-pub use apply::{ApplyOutcome, ChecksumMismatch, FULL_SYNC_PRIORITY, gate_open};
-pub use engine::{SyncEngine, acknowledged_floor, initial_request_id, offline_status};
+pub use apply::{ApplyOutcome, ChecksumMismatch, FULL_SYNC_PRIORITY};
+pub use engine::{SyncEngine, offline_status};
 pub use sql::register_functions;
 pub use types::{
     BucketProgress, CheckpointMode, CheckpointRequestTarget, CoreDownloadProgress, CoreSyncStatus,

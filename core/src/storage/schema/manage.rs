@@ -12,8 +12,8 @@ use super::sql::{
     create_index_sql, delete_trigger_sql, insert_trigger_sql, quote_identifier, update_trigger_sql,
     view_sql,
 };
-use crate::db::Value;
-use crate::ext::{self, Determinism};
+use crate::storage::functions::{self, Determinism};
+use crate::value::Value;
 use crate::{Error, Result};
 
 /// The schema most recently applied on a connection (the sync engine reads raw tables from it).
@@ -43,7 +43,7 @@ impl SchemaState {
 
 /// Registers `powersync_replace_schema(json)` on `conn`; applied schemas are stored in `state`.
 pub fn register_functions(conn: &Connection, state: Arc<SchemaState>) -> Result<()> {
-    ext::create_function(
+    functions::create_function(
         conn,
         "powersync_replace_schema",
         1,
@@ -53,7 +53,7 @@ pub fn register_functions(conn: &Connection, state: Arc<SchemaState>) -> Result<
                 return Err(Error::invalid_schema("schema must be JSON text"));
             };
             let schema = Schema::from_json(json)?;
-            ext::require_transaction(conn, "powersync_replace_schema")?;
+            functions::require_transaction(conn, "powersync_replace_schema")?;
             run_migrations_if_available(conn)?;
             replace_schema(conn, &schema)?;
             state.set(schema);
@@ -84,7 +84,7 @@ fn run_migrations_if_available(conn: &Connection) -> Result<()> {
 /// `PRAGMA schema_version` stays the same. An error leaves the caller's transaction to roll back.
 pub fn replace_schema(conn: &Connection, schema: &Schema) -> Result<()> {
     schema.validate()?;
-    crate::ext::require_transaction(conn, "powersync_replace_schema")?;
+    crate::storage::functions::require_transaction(conn, "powersync_replace_schema")?;
     // Generate every statement first, so a generation error cannot leave DDL half-applied.
     let mut views = Vec::with_capacity(schema.tables.len());
     for table in &schema.tables {

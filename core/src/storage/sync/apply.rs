@@ -8,8 +8,9 @@ use rusqlite::Connection;
 use super::raw::{self, RawStatement, RawTable};
 use super::state::TargetCheckpoint;
 use super::storage;
-use crate::crud::SyncOperationGuard;
-use crate::{Result, kv};
+use crate::Result;
+use crate::storage::crud::SyncOperationGuard;
+use crate::storage::gate::{self, gate_open};
 
 /// Priority code of a full (complete) checkpoint.
 pub const FULL_SYNC_PRIORITY: i32 = i32::MAX;
@@ -26,8 +27,6 @@ pub(crate) const SET_SYNC_STATE_SQL: &str =
     "INSERT OR REPLACE INTO ps_sync_state(priority, last_synced_at) VALUES (?1, ?2)";
 pub(crate) const SET_COUNTERS_SQL: &str =
     "UPDATE ps_buckets SET count_at_last = ?2, count_since_last = 0 WHERE name = ?1";
-/// Whether local writes wait for upload (stops at the first row).
-pub(crate) const CRUD_PENDING_SQL: &str = "SELECT EXISTS (SELECT 1 FROM ps_crud)";
 pub(crate) const NOTHING_PUBLISHED_SQL: &str =
     "SELECT NOT EXISTS (SELECT 1 FROM ps_buckets WHERE last_applied_op > 0)";
 pub(crate) const TABLE_EXISTS_SQL: &str =
@@ -115,7 +114,7 @@ pub fn sync_local(
     conn.prepare_cached(SET_LAST_OP_SQL)?
         .execute(rusqlite::params![scope_json, target.last_op_id])?;
     if let (None, Some(w)) = (priority, target.write_checkpoint) {
-        kv::set_last_seen(conn, Some(w))?;
+        gate::set_last_seen(conn, Some(w))?;
     }
 
     // 3. Gate (priority 0 ignores it).
@@ -156,20 +155,6 @@ pub fn sync_local(
         }
     }
     Ok(ApplyOutcome::Applied)
-}
-
-/// Gate open ⇔ `ps_crud` empty ∧ (no target ∨ target ≤ last_seen).
-pub fn gate_open(conn: &Connection) -> Result<bool> {
-    let crud_pending: bool = conn
-        .prepare_cached(CRUD_PENDING_SQL)?
-        .query_row([], |r| r.get(0))?;
-    if crud_pending {
-        return Ok(false);
-    }
-    match kv::target(conn)? {
-        None => Ok(true),
-        Some(target) => Ok(target <= kv::last_seen(conn)?.unwrap_or(0)),
-    }
 }
 
 /// Rows touched since the last apply. `CROSS JOIN` fixes the loop order (SQLite never

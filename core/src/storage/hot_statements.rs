@@ -9,9 +9,9 @@
 //! small table), user-supplied raw-table statements, and the view triggers of local writes
 //! (their plans are part of the schema's views, keyed by the row id).
 
-use crate::crud::{queue, vtab};
-use crate::kv;
-use crate::sync::{apply, engine, new_keys, storage, streams};
+use crate::storage::crud::{queue, vtab};
+use crate::storage::sync::{apply, engine, new_keys, storage, streams};
+use crate::storage::{gate, kv};
 
 /// One statement the sync client runs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,7 +77,7 @@ pub fn hot_statements(row_type: &str) -> Vec<HotStatement> {
         hot("apply: set last_op", apply::SET_LAST_OP_SQL),
         scans(
             "apply: gate, crud pending",
-            apply::CRUD_PENDING_SQL,
+            queue::CRUD_PENDING_SQL,
             FIRST_ROW,
         ),
         hot("apply: nothing published", apply::NOTHING_PUBLISHED_SQL),
@@ -145,7 +145,7 @@ pub fn hot_statements(row_type: &str) -> Vec<HotStatement> {
         hot("kv: get text", kv::GET_TEXT_SQL),
         hot("kv: set", kv::SET_SQL),
         hot("kv: delete", kv::DELETE_SQL),
-        hot("kv: next checkpoint request id", kv::NEXT_ID_SQL),
+        hot("kv: next checkpoint request id", gate::NEXT_ID_SQL),
         // Local writes and uploads.
         hot("crud: next local transaction", vtab::NEXT_TX_SQL),
         hot("crud: reclaim transaction id", vtab::RECLAIM_TX_SQL),

@@ -22,8 +22,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::CrudConnectionState;
-use crate::kv::{LAST_APPLIED_KEY, LAST_SEEN_KEY, MAX_OP_ID, TARGET_KEY};
-use crate::schema::FLAG_IGNORE_EMPTY_UPDATE;
+use crate::storage::gate::{LAST_APPLIED_KEY, LAST_SEEN_KEY, MAX_OP_ID, TARGET_KEY};
+use crate::storage::schema::FLAG_IGNORE_EMPTY_UPDATE;
 
 const SIMPLE_SCHEMA: &CStr = c"CREATE TABLE powersync_crud(op TEXT, id TEXT, type TEXT, data TEXT, old_values TEXT, metadata TEXT, options INT HIDDEN)";
 const MANUAL_SCHEMA: &CStr = c"CREATE TABLE powersync_crud_(data TEXT, options INT HIDDEN)";
@@ -221,7 +221,7 @@ impl SimpleCrudTable {
         let conn = &self.core.conn;
         conn.prepare_cached(INSERT_CRUD_SQL)?
             .execute(rusqlite::params![tx_id, json])?;
-        conn.prepare_cached(crate::sync::storage::MARK_ROW_SQL)?
+        conn.prepare_cached(crate::storage::sync::storage::MARK_ROW_SQL)?
             .execute([row_type, id])?;
         if !self.gate_updated {
             conn.execute_batch(&format!(

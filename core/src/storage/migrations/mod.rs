@@ -13,9 +13,9 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension};
 
-use crate::db::Value;
-use crate::ext::{Determinism, create_function, require_transaction};
-use crate::state::DatabaseState;
+use crate::storage::functions::{Determinism, create_function, require_transaction};
+use crate::storage::state::DatabaseState;
+use crate::value::Value;
 use crate::{Error, Result};
 
 pub(crate) use legacy::quote_identifier;

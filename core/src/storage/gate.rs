@@ -1,22 +1,27 @@
 // SPDX-License-Identifier: Apache-2.0
-//! `ps_kv` state: the client id and the checkpoint-request keys (storage.md §1.8,
-//! client-state-machine.md §5), with typed accessors and the SQL functions
-//! `powersync_client_id()`, `uuid()`, `powersync_next_checkpoint_request_id()` and
+//! The write barrier's one home: the apply gate and the checkpoint-request ids behind it
+//! (storage.md §1.8, client-state-machine.md §5).
+//!
+//! Downloaded data is published only while the gate is open: no local write waits for upload
+//! and the target checkpoint request (if any) has been seen in a validated checkpoint. The
+//! counter (`last_requested`), the acknowledged floor (`max(last_seen, last_applied)`), the
+//! seed and the target are all `ps_kv` keys read and written here, by the sync engine and the
+//! client alike. SQL functions: `powersync_next_checkpoint_request_id()` and
 //! `powersync_probe_local_target_op(x)`.
 
 use std::ffi::c_int;
 
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, ffi};
+use rusqlite::{Connection, ffi};
 
-use crate::db::Value;
-use crate::ext::{self, Determinism};
+use super::crud::queue::CRUD_PENDING_SQL;
+use super::functions::{self, Determinism};
+use super::kv::{get_i64, set_i64};
+use crate::value::Value;
 use crate::{Error, Result};
 
 /// Sentinel "pending local writes, no concrete id yet" target; never a real id.
 pub const MAX_OP_ID: i64 = i64::MAX;
-/// Key of this database's stable client id.
-pub const CLIENT_ID_KEY: &str = "client_id";
 /// Key of the apply-gate target.
 pub const TARGET_KEY: &str = "target_checkpoint_request_id";
 /// Key of the checkpoint-request allocation counter.
@@ -37,42 +42,10 @@ fn constraint_datatype(message: &str) -> Error {
     .into()
 }
 
-pub(crate) const GET_INTEGER_SQL: &str = "SELECT CAST(value AS INTEGER) FROM ps_kv WHERE key = ?";
-pub(crate) const GET_TEXT_SQL: &str = "SELECT value FROM ps_kv WHERE key = ?";
-pub(crate) const SET_SQL: &str = "INSERT OR REPLACE INTO ps_kv(key, value) VALUES (?, ?)";
-pub(crate) const DELETE_SQL: &str = "DELETE FROM ps_kv WHERE key = ?";
 /// Bumps the checkpoint-request counter `?1` (created at 1) and returns it.
 pub(crate) const NEXT_ID_SQL: &str = "INSERT INTO ps_kv(key, value) VALUES (?1, 1)
  ON CONFLICT(key) DO UPDATE SET value = CAST(value AS INTEGER) + 1
  RETURNING CAST(value AS INTEGER)";
-
-/// Reads an integer key; `None` when absent or NULL.
-pub fn get_i64(conn: &Connection, key: &str) -> Result<Option<i64>> {
-    Ok(conn
-        .prepare_cached(GET_INTEGER_SQL)?
-        .query_row([key], |r| r.get::<_, Option<i64>>(0))
-        .optional()?
-        .flatten())
-}
-
-/// Writes an integer key, or deletes it when `value` is `None`.
-pub fn set_i64(conn: &Connection, key: &str, value: Option<i64>) -> Result<()> {
-    match value {
-        Some(v) => conn
-            .prepare_cached(SET_SQL)?
-            .execute(rusqlite::params![key, v])?,
-        None => conn.prepare_cached(DELETE_SQL)?.execute([key])?,
-    };
-    Ok(())
-}
-
-/// The database's client id; errors when migrations never created one.
-pub fn client_id(conn: &Connection) -> Result<String> {
-    conn.prepare_cached(GET_TEXT_SQL)?
-        .query_row([CLIENT_ID_KEY], |r| r.get::<_, String>(0))
-        .optional()?
-        .ok_or_else(|| Error::storage("No client_id found in ps_kv"))
-}
 
 /// The apply-gate target (`None` = no gate).
 pub fn target(conn: &Connection) -> Result<Option<i64>> {
@@ -161,32 +134,44 @@ pub fn probe_local_target_op(conn: &Connection, new_target: Option<i64>) -> Resu
     Ok(previous)
 }
 
-/// A random UUID v4 in its canonical lowercase text form.
-pub fn uuid_v4() -> Result<String> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes)
-        .map_err(|e| Error::storage(format!("no randomness available: {e}")))?;
-    bytes[6] = (bytes[6] & 0x0f) | 0x40;
-    bytes[8] = (bytes[8] & 0x3f) | 0x80;
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
+/// Gate open ⇔ `ps_crud` empty ∧ (no target ∨ target ≤ last_seen).
+pub fn gate_open(conn: &Connection) -> Result<bool> {
+    let crud_pending: bool = conn
+        .prepare_cached(CRUD_PENDING_SQL)?
+        .query_row([], |r| r.get(0))?;
+    if crud_pending {
+        return Ok(false);
+    }
+    match target(conn)? {
+        None => Ok(true),
+        Some(target) => Ok(target <= last_seen(conn)?.unwrap_or(0)),
+    }
 }
 
-/// Registers the `ps_kv` SQL functions on `conn`.
+/// Highest write checkpoint id the stream is known to have acknowledged to this database
+/// (`max(last_seen, last_applied)`, 0 when neither exists). Ids at or below it are never
+/// proposed, seeded or allocated (docs/adr/0001-checkpoint-request-floor.md).
+pub fn acknowledged_floor(conn: &Connection) -> Result<i64> {
+    let seen = last_seen(conn)?.unwrap_or(0);
+    let applied = last_applied(conn)?.unwrap_or(0);
+    // A floor of MAX_OP_ID would make `next` overflow; the service never acknowledges it.
+    Ok(seen.max(applied).clamp(0, MAX_OP_ID - 1))
+}
+
+/// Initial id proposed in requests mode: `max(last_requested, concrete target, floor, 1)`
+/// (reference: without the floor). Nothing is written.
+pub fn initial_request_id(conn: &Connection) -> Result<i64> {
+    let counter = last_requested(conn)?.unwrap_or(0);
+    let target = target(conn)?
+        .filter(|t| *t > 0 && *t != MAX_OP_ID)
+        .unwrap_or(0);
+    Ok(counter.max(target).max(acknowledged_floor(conn)?).max(1))
+}
+
+/// Registers the gate's SQL functions on `conn`.
 pub fn register_functions(conn: &Connection) -> Result<()> {
     use rusqlite::functions::FunctionFlags;
     let flags = FunctionFlags::SQLITE_UTF8;
-    register_client_id(conn)?;
-    conn.create_scalar_function("uuid", 0, flags, |_| {
-        uuid_v4().map_err(crate::crud::to_sql_error)
-    })?;
     conn.create_scalar_function(
         "powersync_next_checkpoint_request_id",
         0,
@@ -194,41 +179,16 @@ pub fn register_functions(conn: &Connection) -> Result<()> {
         |ctx| {
             // SAFETY: as above.
             let conn = unsafe { ctx.get_connection()? };
-            next_checkpoint_request_id(&conn).map_err(crate::crud::to_sql_error)
+            next_checkpoint_request_id(&conn).map_err(super::crud::to_sql_error)
         },
     )?;
     register_probe(conn)
 }
 
-/// `powersync_client_id()` reports a missing id as `SQLITE_ABORT` like the reference core, so
-/// it goes through [`ext::create_function`] (rusqlite's wrapper would report SQLITE_ERROR).
-fn register_client_id(conn: &Connection) -> Result<()> {
-    ext::create_function(
-        conn,
-        "powersync_client_id",
-        0,
-        Determinism::Volatile,
-        |conn, _| {
-            let id = conn
-                .prepare_cached(GET_TEXT_SQL)?
-                .query_row([CLIENT_ID_KEY], |r| r.get::<_, String>(0))
-                .optional()?;
-            match id {
-                Some(id) => Ok(Value::Text(id)),
-                None => Err(rusqlite::Error::SqliteFailure(
-                    ffi::Error::new(ffi::SQLITE_ABORT),
-                    Some("No client_id found in ps_kv".to_owned()),
-                )
-                .into()),
-            }
-        },
-    )
-}
-
-/// `powersync_probe_local_target_op` goes through [`ext::create_function`], which keeps the
+/// `powersync_probe_local_target_op` goes through [`functions::create_function`], which keeps the
 /// 3091 error code (rusqlite's wrapper would report SQLITE_ERROR).
 fn register_probe(conn: &Connection) -> Result<()> {
-    ext::create_function(
+    functions::create_function(
         conn,
         "powersync_probe_local_target_op",
         -1,
@@ -250,15 +210,6 @@ fn register_probe(conn: &Connection) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uuid_is_v4_shaped() {
-        let id = uuid_v4().expect("uuid");
-        assert_eq!(id.len(), 36);
-        assert_eq!(&id[14..15], "4");
-        assert!(matches!(&id[19..20], "8" | "9" | "a" | "b"));
-        assert_ne!(id, uuid_v4().expect("uuid"));
-    }
 
     #[test]
     fn target_arg_validation_uses_3091() {

@@ -20,6 +20,14 @@ pub use sql::{
 };
 pub use validate::{MAX_COLUMNS, MAX_NAME_LENGTH};
 
+/// The name an app uses for a storage table: `todos` for `ps_data__todos` (synced) and
+/// `ps_data_local__todos` (local-only); other tables (`ps_crud`, the app's own) unchanged.
+pub fn app_table_name(raw: &str) -> &str {
+    raw.strip_prefix("ps_data__")
+        .or_else(|| raw.strip_prefix("ps_data_local__"))
+        .unwrap_or(raw)
+}
+
 /// Flag bit: the table is local-only (`ps_data_local__` storage, no CRUD capture).
 pub const FLAG_LOCAL_ONLY: u32 = 1;
 /// Flag bit: the table only accepts inserts, which go straight to the upload queue.

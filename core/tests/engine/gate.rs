@@ -3,7 +3,7 @@
 
 use crate::schema_common as common;
 
-use psync_core::kv::{self, MAX_OP_ID};
+use psync_core::storage::gate::{self, MAX_OP_ID};
 use rusqlite::Connection;
 
 fn probe(db: &common::TestDb, arg: &str) -> rusqlite::Result<Option<i64>> {
@@ -31,7 +31,7 @@ fn e52_target_probing() {
         None,
         "returns the previous target"
     );
-    assert_eq!(kv::last_requested(&db.conn).expect("counter"), None);
+    assert_eq!(gate::last_requested(&db.conn).expect("counter"), None);
     assert_eq!(probe(&db, "NULL").expect("probe"), Some(1));
     assert_eq!(probe(&db, "2").expect("set"), Some(1));
     assert_eq!(probe(&db, "NULL").expect("probe"), Some(2));
@@ -60,16 +60,16 @@ fn e52_target_probing() {
         0
     );
     assert_eq!(probe(&db, &MAX_OP_ID.to_string()).expect("max"), None);
-    assert_eq!(kv::target(&db.conn).expect("target"), Some(MAX_OP_ID));
+    assert_eq!(gate::target(&db.conn).expect("target"), Some(MAX_OP_ID));
     assert_eq!(
-        kv::last_requested(&db.conn).expect("counter"),
+        gate::last_requested(&db.conn).expect("counter"),
         None,
         "MAX never becomes a counter"
     );
 
-    kv::set_last_requested(&db.conn, Some(10)).expect("seed");
+    gate::set_last_requested(&db.conn, Some(10)).expect("seed");
     assert_eq!(probe(&db, "7").expect("set"), Some(MAX_OP_ID));
-    assert_eq!(kv::last_requested(&db.conn).expect("counter"), Some(10));
+    assert_eq!(gate::last_requested(&db.conn).expect("counter"), Some(10));
 }
 
 #[test]
@@ -110,23 +110,23 @@ fn client_id_and_uuid_functions() {
 fn typed_accessors_round_trip() {
     let db = common::open();
     let c = &db.conn;
-    kv::set_last_seen(c, Some(4)).expect("seen");
-    kv::set_last_applied(c, Some(3)).expect("applied");
-    kv::set_target(c, Some(5)).expect("target");
-    assert_eq!(kv::last_seen(c).expect("read"), Some(4));
-    assert_eq!(kv::last_applied(c).expect("read"), Some(3));
-    assert_eq!(kv::target(c).expect("read"), Some(5));
-    kv::set_target(c, Some(0)).expect("zero clears");
-    assert_eq!(kv::target(c).expect("read"), None);
-    kv::set_last_seen(c, None).expect("delete");
-    assert_eq!(kv::last_seen(c).expect("read"), None);
+    gate::set_last_seen(c, Some(4)).expect("seen");
+    gate::set_last_applied(c, Some(3)).expect("applied");
+    gate::set_target(c, Some(5)).expect("target");
+    assert_eq!(gate::last_seen(c).expect("read"), Some(4));
+    assert_eq!(gate::last_applied(c).expect("read"), Some(3));
+    assert_eq!(gate::target(c).expect("read"), Some(5));
+    gate::set_target(c, Some(0)).expect("zero clears");
+    assert_eq!(gate::target(c).expect("read"), None);
+    gate::set_last_seen(c, None).expect("delete");
+    assert_eq!(gate::last_seen(c).expect("read"), None);
     // Values written as text by other SDKs still read as integers.
     c.execute(
         "INSERT OR REPLACE INTO ps_kv VALUES ('last_requested_checkpoint_request_id', '41')",
         [],
     )
     .expect("text");
-    assert_eq!(kv::next_checkpoint_request_id(c).expect("next"), 42);
+    assert_eq!(gate::next_checkpoint_request_id(c).expect("next"), 42);
 }
 
 #[test]
@@ -139,7 +139,7 @@ fn next_id_rollback_hands_the_id_out_again() {
         .expect("next")
     };
     assert_eq!(next(&db.conn), 1, "unseeded raw allocator starts at 1");
-    kv::set_last_requested(&db.conn, Some(41)).expect("seed");
+    gate::set_last_requested(&db.conn, Some(41)).expect("seed");
     db.conn.execute_batch("BEGIN").expect("begin");
     assert_eq!(next(&db.conn), 42);
     db.conn.execute_batch("ROLLBACK").expect("rollback");
@@ -223,7 +223,7 @@ fn allocations_through_the_database_api_from_many_threads() {
             std::thread::spawn(move || {
                 (0..50)
                     .map(|_| {
-                        db.write(|tx| kv::next_checkpoint_request_id(tx.connection()))
+                        db.write(|tx| gate::next_checkpoint_request_id(tx.connection()))
                             .expect("allocate")
                     })
                     .collect::<Vec<i64>>()
@@ -238,12 +238,12 @@ fn allocations_through_the_database_api_from_many_threads() {
     assert_eq!(all, (1..=200).collect::<Vec<_>>());
     // A failed write transaction gives its id back.
     let failed = db.write(|tx| {
-        kv::next_checkpoint_request_id(tx.connection())?;
+        gate::next_checkpoint_request_id(tx.connection())?;
         Err::<(), _>(psync_core::Error::state("abort"))
     });
     assert!(failed.is_err());
     assert_eq!(
-        db.write(|tx| kv::next_checkpoint_request_id(tx.connection()))
+        db.write(|tx| gate::next_checkpoint_request_id(tx.connection()))
             .expect("next"),
         201
     );

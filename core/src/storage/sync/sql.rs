@@ -13,10 +13,11 @@ use rusqlite::{Connection, ffi};
 
 use super::engine::{constraint_datatype, offline_status};
 use super::types::{SyncCommand, instructions_to_json};
-use crate::db::Value;
-use crate::ext::{self, Determinism};
-use crate::state::DatabaseState;
-use crate::{Error, ErrorKind, Result, kv};
+use crate::storage::functions::{self, Determinism};
+use crate::storage::gate;
+use crate::storage::state::DatabaseState;
+use crate::value::Value;
+use crate::{Error, ErrorKind, Result};
 
 const CONTROL: &str = "powersync_control";
 
@@ -58,7 +59,7 @@ fn text_payload<'a>(payload: &'a Value, command: &str) -> Result<&'a str> {
 }
 
 fn seed_arg(payload: &Value) -> Result<i64> {
-    let id = kv::parse_target_arg(value_ref(payload))?.ok_or_else(|| {
+    let id = gate::parse_target_arg(value_ref(payload))?.ok_or_else(|| {
         constraint_datatype("checkpoint request id must be an integer or integer string")
     })?;
     if id <= 0 {
@@ -70,7 +71,7 @@ fn seed_arg(payload: &Value) -> Result<i64> {
 }
 
 fn control(conn: &Connection, state: &DatabaseState, args: &[Value]) -> Result<Value> {
-    ext::require_transaction(conn, CONTROL)?;
+    functions::require_transaction(conn, CONTROL)?;
     let command = match args.first() {
         Some(Value::Text(c)) => c.as_str(),
         _ => return Err(Error::invalid_argument("unknown command")),
@@ -122,7 +123,7 @@ fn control(conn: &Connection, state: &DatabaseState, args: &[Value]) -> Result<V
             return as_int(engine.current_checkpoint_request_id(conn)?);
         }
         "target_checkpoint_request_id" => {
-            let target = kv::parse_target_arg(value_ref(payload))?;
+            let target = gate::parse_target_arg(value_ref(payload))?;
             return as_int(engine.target_checkpoint_request_id(conn, target)?);
         }
         _ => return Err(Error::invalid_argument("unknown command")),
@@ -134,14 +135,14 @@ fn control(conn: &Connection, state: &DatabaseState, args: &[Value]) -> Result<V
 /// Registers the sync SQL functions on `conn`.
 pub fn register_functions(conn: &Connection, state: &Arc<DatabaseState>) -> Result<()> {
     let s = state.clone();
-    ext::create_function(
+    functions::create_function(
         conn,
         CONTROL,
         -1,
         Determinism::Volatile,
         move |conn, args| control(conn, &s, args).map_err(to_sql_error),
     )?;
-    ext::create_function(
+    functions::create_function(
         conn,
         "powersync_offline_sync_status",
         0,
@@ -152,13 +153,13 @@ pub fn register_functions(conn: &Connection, state: &Arc<DatabaseState>) -> Resu
         },
     )?;
     let s = state.clone();
-    ext::create_function(
+    functions::create_function(
         conn,
         "powersync_trigger_resync",
         1,
         Determinism::Volatile,
         move |conn, args| {
-            ext::require_transaction(conn, "powersync_trigger_resync")?;
+            functions::require_transaction(conn, "powersync_trigger_resync")?;
             if s.sync_iteration_active.load(Ordering::SeqCst) {
                 return Err(constraint_datatype(
                     "Cannot clear or trigger resync while a sync iteration is active.",

@@ -8,6 +8,8 @@ use std::sync::mpsc;
 use parking_lot::Mutex;
 
 use super::*;
+use crate::{Error, Value, param_sets_from_json};
+use std::time::Duration;
 
 fn memory_db() -> Database {
     Database::open_in_memory().expect("open in-memory database")

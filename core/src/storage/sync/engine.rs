@@ -23,10 +23,13 @@ use super::types::{
     CheckpointMode, CheckpointRequestTarget, CoreSyncStatus, Instruction, LogSeverity,
     PriorityStatusEntry, StartSyncStream, SyncCommand,
 };
-use crate::{Error, Result, ext, kv};
+use crate::storage::functions;
+use crate::storage::gate::{self, acknowledged_floor, initial_request_id};
+use crate::storage::kv;
+use crate::{Error, Result};
 
 /// One sync state machine per database (stored in
-/// [`DatabaseState::sync`](crate::state::DatabaseState::sync)).
+/// [`DatabaseState::sync`](crate::storage::state::DatabaseState::sync)).
 #[derive(Debug)]
 pub struct SyncEngine {
     iteration: Mutex<Option<Iteration>>,
@@ -56,7 +59,7 @@ fn is_recoverable(error: &Error) -> bool {
 }
 
 fn no_iteration() -> Error {
-    ext::misuse("No iteration is active".to_string())
+    functions::misuse("No iteration is active".to_string())
 }
 
 pub(crate) const SYNC_STATE_SQL: &str =
@@ -109,7 +112,7 @@ impl SyncEngine {
         command: SyncCommand,
         now_micros: i64,
     ) -> Result<Vec<Instruction>> {
-        ext::require_transaction(conn, "powersync_control")?;
+        functions::require_transaction(conn, "powersync_control")?;
         let mut slot = self.iteration.lock();
         let mut out = Vec::new();
         match command {
@@ -169,7 +172,7 @@ impl SyncEngine {
         lines: &[SyncCommand],
         now_micros: i64,
     ) -> Result<Vec<Instruction>> {
-        ext::require_transaction(conn, "control_lines")?;
+        functions::require_transaction(conn, "control_lines")?;
         let mut slot = self.iteration.lock();
         let Some(it) = slot.as_mut() else {
             return Err(no_iteration());
@@ -192,7 +195,7 @@ impl SyncEngine {
     /// handed out again. For a service that kept its record the answer is already `>= floor`
     /// and the seed is stored verbatim, as in the reference core.
     pub fn seed_checkpoint_request_id(&self, conn: &Connection, id: i64) -> Result<i64> {
-        ext::require_transaction(conn, "powersync_control")?;
+        functions::require_transaction(conn, "powersync_control")?;
         if id <= 0 {
             return Err(constraint_datatype(
                 "checkpoint request id must be a positive integer",
@@ -202,27 +205,27 @@ impl SyncEngine {
             return Err(no_iteration());
         }
         let stored = id.max(acknowledged_floor(conn)?);
-        kv::set_last_requested(conn, Some(stored))?;
+        gate::set_last_requested(conn, Some(stored))?;
         Ok(stored)
     }
 
     /// `next_checkpoint_request_id`: allocates `last_requested + 1`.
     pub fn next_checkpoint_request_id(&self, conn: &Connection) -> Result<i64> {
-        ext::require_transaction(conn, "powersync_control")?;
+        functions::require_transaction(conn, "powersync_control")?;
         if !self.is_active() {
             return Err(no_iteration());
         }
-        if kv::last_requested(conn)?.is_none() {
-            return Err(ext::misuse(
+        if gate::last_requested(conn)?.is_none() {
+            return Err(functions::misuse(
                 "Checkpoint request state has not been seeded".to_string(),
             ));
         }
-        kv::next_checkpoint_request_id(conn)
+        gate::next_checkpoint_request_id(conn)
     }
 
     /// `current_checkpoint_request_id`: the counter, without allocating.
     pub fn current_checkpoint_request_id(&self, conn: &Connection) -> Result<Option<i64>> {
-        kv::last_requested(conn)
+        gate::last_requested(conn)
     }
 
     /// `target_checkpoint_request_id`: `None` probes, `Some(0)` removes the gate, a positive id
@@ -237,14 +240,14 @@ impl SyncEngine {
                 "target checkpoint request id must be a non-negative integer",
             ));
         }
-        kv::probe_local_target_op(conn, target)
+        gate::probe_local_target_op(conn, target)
     }
 }
 
 /// An error with SQLite code 3091 (CONSTRAINT_DATATYPE).
 pub fn constraint_datatype(message: &str) -> Error {
     rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(kv::SQLITE_CONSTRAINT_DATATYPE),
+        rusqlite::ffi::Error::new(gate::SQLITE_CONSTRAINT_DATATYPE),
         Some(message.to_string()),
     )
     .into()
@@ -302,26 +305,6 @@ fn start(
         checkpoint_request,
     });
     Ok(iteration)
-}
-
-/// Highest write checkpoint id the stream is known to have acknowledged to this database
-/// (`max(last_seen, last_applied)`, 0 when neither exists). Ids at or below it are never
-/// proposed, seeded or allocated (docs/adr/0001-checkpoint-request-floor.md).
-pub fn acknowledged_floor(conn: &Connection) -> Result<i64> {
-    let seen = kv::last_seen(conn)?.unwrap_or(0);
-    let applied = kv::last_applied(conn)?.unwrap_or(0);
-    // A floor of MAX_OP_ID would make `next` overflow; the service never acknowledges it.
-    Ok(seen.max(applied).clamp(0, kv::MAX_OP_ID - 1))
-}
-
-/// Initial id proposed in requests mode: `max(last_requested, concrete target, floor, 1)`
-/// (reference: without the floor). Nothing is written.
-pub fn initial_request_id(conn: &Connection) -> Result<i64> {
-    let counter = kv::last_requested(conn)?.unwrap_or(0);
-    let target = kv::target(conn)?
-        .filter(|t| *t > 0 && *t != kv::MAX_OP_ID)
-        .unwrap_or(0);
-    Ok(counter.max(target).max(acknowledged_floor(conn)?).max(1))
 }
 
 fn push_status(it: &mut Iteration, out: &mut Vec<Instruction>) -> Result<()> {
@@ -494,7 +477,7 @@ fn handle_line(
             let Target::Tracking(target) = &it.target else {
                 // The reference core reports this one as an invalid state (SQLITE_MISUSE),
                 // unlike the full checkpoint_complete case, which is a protocol error.
-                return Err(ext::misuse(
+                return Err(functions::misuse(
                     "powersync_control: invalid state: partial_checkpoint_complete without \
                      previous checkpoint"
                         .to_owned(),
@@ -574,7 +557,7 @@ fn handle_lines(
             SyncCommand::LineText(text) => (SyncLine::from_text(text)?, text.len()),
             SyncCommand::LineBinary(bytes) => (SyncLine::from_bson(bytes)?, bytes.len()),
             _ => {
-                return Err(ext::misuse(
+                return Err(functions::misuse(
                     "control_lines takes sync lines only".to_string(),
                 ));
             }
@@ -707,7 +690,7 @@ fn after_full_apply(
     out: &mut Vec<Instruction>,
 ) -> Result<()> {
     if let Some(w) = target.write_checkpoint {
-        kv::set_last_applied(conn, Some(w))?;
+        gate::set_last_applied(conn, Some(w))?;
     }
     let mut streams = it.status.streams.clone();
     streams::mark_synced(conn, &mut streams, None, now)?;
@@ -750,7 +733,7 @@ fn completed_upload(
         return Ok(());
     };
     // Option ordering: absent < any value.
-    let target = kv::target(conn)?;
+    let target = gate::target(conn)?;
     if pending.write_checkpoint < target {
         it.pending = None;
         return Ok(());

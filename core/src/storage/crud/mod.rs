@@ -29,9 +29,9 @@ pub use queue::{
 };
 pub use queue::{UploadQueueStats, upload_queue_stats};
 
-use crate::db::Value;
-use crate::ext::{self, Determinism};
-use crate::state::DatabaseState;
+use crate::storage::functions::{self, Determinism};
+use crate::storage::state::DatabaseState;
+use crate::value::Value;
 use crate::{Error, ErrorKind, Result};
 
 /// Per-connection state shared by the CRUD virtual tables and SQL functions.
@@ -82,7 +82,7 @@ pub fn register_functions(
         FunctionFlags::SQLITE_UTF8 | FunctionFlags::SQLITE_DIRECTONLY,
         move |ctx| Ok(flag.set_in_sync_operation(ctx.get::<bool>(0)?)),
     )?;
-    ext::create_function(
+    functions::create_function(
         conn,
         "powersync_clear",
         1,
@@ -99,7 +99,7 @@ pub fn register_functions(
             if flags & CLEAR_SOFT != 0 && database.sync_iteration_active.load(Ordering::SeqCst) {
                 // Same code as the reference core (and powersync_trigger_resync): 3091.
                 return Err(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(crate::kv::SQLITE_CONSTRAINT_DATATYPE),
+                    rusqlite::ffi::Error::new(crate::storage::gate::SQLITE_CONSTRAINT_DATATYPE),
                     Some(
                         "Cannot clear or trigger resync while a sync iteration is active."
                             .to_owned(),

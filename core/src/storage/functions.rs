@@ -1,37 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Registration of every SQL function and virtual table the core provides.
+//! Helpers the storage modules use to define SQL functions.
 //!
-//! [`register_functions`] runs on every connection a [`Database`](crate::db::Database)
-//! opens. Each module adds one line there. [`create_function`] is a small wrapper over
+//! [`create_function`] is a small wrapper over
 //! `sqlite3_create_function_v2` for functions that need to report a specific SQLite error code
 //! (rusqlite's own wrapper always reports `SQLITE_ERROR` once a message is set).
 
 use std::ffi::{CString, c_int, c_void};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Arc;
 
 use rusqlite::{Connection, ffi};
 
-use crate::db::Value;
-use crate::state::DatabaseState;
+use crate::value::Value;
 use crate::{Error, ErrorKind, Result};
-
-/// Registers every SQL function of the core on `conn`.
-pub fn register_functions(conn: &Connection, state: &Arc<DatabaseState>) -> Result<()> {
-    // The sync engine, CRUD and status paths cycle through far more than rusqlite's default
-    // 16 cached statements per request; with the default, every checkpoint re-prepares them
-    // (measured: prepare was a fifth of the CPU time of `request_checkpoint` round trips).
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE_CAPACITY);
-    crate::migrations::register_functions(conn, state)?;
-    crate::schema::register_functions(conn, state.schema.clone())?;
-    crate::crud::register_functions(conn, state.clone())?;
-    crate::kv::register_functions(conn)?;
-    crate::sync::register_functions(conn, state)?;
-    Ok(())
-}
-
-/// Prepared statements cached per connection.
-const STATEMENT_CACHE_CAPACITY: usize = 256;
 
 /// Fails with `SQLITE_MISUSE` unless `conn` is inside an explicit transaction, as every
 /// mutating management function requires.

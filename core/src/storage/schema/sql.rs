@@ -294,7 +294,7 @@ pub fn update_trigger_sql(table: &Table) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Column, IndexedColumn};
+    use crate::storage::schema::{Column, IndexedColumn};
 
     fn table() -> Table {
         Table::new("table", [Column::text("a"), Column::integer("b")])

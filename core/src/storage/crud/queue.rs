@@ -6,9 +6,11 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::kv;
+use crate::storage::gate;
 use crate::{Error, Result};
 
+/// Whether local writes wait for upload (stops at the first row).
+pub(crate) const CRUD_PENDING_SQL: &str = "SELECT EXISTS (SELECT 1 FROM ps_crud)";
 pub(crate) const CRUD_BATCH_SQL: &str =
     "SELECT id, data, tx_id FROM ps_crud ORDER BY id ASC LIMIT ?";
 pub(crate) const FIRST_CRUD_SQL: &str = "SELECT id, tx_id FROM ps_crud ORDER BY id ASC LIMIT 1";
@@ -211,7 +213,7 @@ pub(crate) fn crud_sequence(conn: &Connection) -> Result<Option<i64>> {
 /// Whether any write is queued for upload.
 pub(crate) fn has_pending_crud(conn: &Connection) -> Result<bool> {
     Ok(conn
-        .prepare_cached(crate::sync::apply::CRUD_PENDING_SQL)?
+        .prepare_cached(CRUD_PENDING_SQL)?
         .query_row([], |r| r.get(0))?)
 }
 
@@ -264,17 +266,17 @@ pub fn complete_upload(
     last_client_id: i64,
     write_checkpoint: Option<i64>,
 ) -> Result<()> {
-    crate::ext::require_transaction(conn, "complete_upload")?;
+    crate::storage::functions::require_transaction(conn, "complete_upload")?;
     conn.prepare_cached(DELETE_UPLOADED_SQL)?
         .execute([last_client_id])?;
     let pending: bool = conn
-        .prepare_cached(crate::sync::apply::CRUD_PENDING_SQL)?
+        .prepare_cached(CRUD_PENDING_SQL)?
         .query_row([], |r| r.get(0))?;
     let target = match write_checkpoint {
         Some(wc) if !pending => wc,
-        _ => kv::MAX_OP_ID,
+        _ => gate::MAX_OP_ID,
     };
-    kv::set_target(conn, Some(target))?;
+    gate::set_target(conn, Some(target))?;
     Ok(())
 }
 

@@ -5,7 +5,7 @@ use rusqlite::Connection;
 
 use super::SyncOperationGuard;
 use crate::Result;
-use crate::schema::{Schema, quote_identifier};
+use crate::storage::schema::{Schema, quote_identifier};
 
 /// Flag bit: also empty local-only tables (`ps_data_local__*`).
 pub const CLEAR_LOCAL: i64 = 1;
@@ -22,7 +22,7 @@ pub fn clear_with_raw_tables(
     flags: i64,
     raw_table_clears: &[String],
 ) -> Result<()> {
-    crate::ext::require_transaction(conn, "powersync_clear")?;
+    crate::storage::functions::require_transaction(conn, "powersync_clear")?;
     if flags & CLEAR_SOFT != 0 {
         conn.execute_batch("UPDATE ps_buckets SET last_applied_op = 0")?;
     } else {

@@ -1,16 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
-//! State shared by every connection of one [`Database`](crate::db::Database).
+//! State shared by every connection of one database file.
 //!
 //! One `Arc<DatabaseState>` is created per database and handed to every connection's
-//! function registration ([`crate::ext::register_functions`]). SQL functions run on whichever
+//! function registration ([`super::register`]). SQL functions run on whichever
 //! connection calls them, on any thread, so every field must be `Send + Sync` (use locks or
 //! atomics, never `Cell`/`RefCell`).
 
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use crate::schema::SchemaState;
-use crate::sync::SyncEngine;
+use crate::storage::schema::SchemaState;
+use crate::storage::sync::SyncEngine;
 
 /// Per-database state shared by all connections and their SQL functions.
 #[derive(Debug)]

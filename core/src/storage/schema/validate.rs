@@ -182,7 +182,7 @@ fn validate_table(table: &Table) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::{Column, Index, IndexedColumn};
+    use crate::storage::schema::{Column, Index, IndexedColumn};
 
     fn err(schema: Schema) -> String {
         schema.validate().expect_err("must be rejected").to_string()
