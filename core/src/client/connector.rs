@@ -9,6 +9,7 @@ use async_trait::async_trait;
 use crate::Result;
 
 use super::SyncDatabase;
+pub use crate::storage::sync::CheckpointMode;
 
 /// Where and as whom to sync.
 #[derive(Clone, PartialEq, Eq)]
@@ -41,18 +42,6 @@ pub trait BackendConnector: Send + Sync {
 
     /// Called before credentials are fetched again after the service rejected them.
     async fn invalidate_credentials(&self) {}
-}
-
-/// How the client records that the service has seen its uploads
-/// (client-state-machine.md §5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CheckpointMode {
-    /// `GET /write-checkpoint2.json` after each upload round.
-    Legacy,
-    /// `POST /sync/checkpoint-request` with client-allocated ids; falls back to
-    /// [`CheckpointMode::Legacy`] for the rest of a `connect()` when the service answers 404.
-    #[default]
-    Requests,
 }
 
 /// Options for [`SyncDatabase::connect`].

@@ -3,54 +3,64 @@
 //! attempt, fed with sync lines, upload completions and credential refreshes.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Instant;
 
-use futures_util::StreamExt;
-
-use super::engine::{self, CheckpointRequestTarget, CoreSyncStatus, Instruction, SyncCommand};
-use super::http::{self, Frame, HttpFailure, LineDecoder};
-use super::session::{SeedState, SessionShared};
+use super::checkpoint::Allocator;
+use super::connector::SyncOptions;
+use super::engine_calls::{
+    self, CheckpointRequestTarget, CoreSyncStatus, Instruction, SyncCommand,
+};
+use super::http::{HttpFailure, ServiceClient};
+use super::lines::Frame;
+use super::signals::Signals;
 use super::status::{DownloadProgress, PriorityStatus, SyncStatus};
+use super::stream_reader::{OpenStream, next_chunk, read_ahead};
 use super::{ClientInner, LogLevel, blocking};
-use crate::{Error, Result};
+use crate::Result;
+
+/// What the driver task needs of its session.
+pub(crate) struct Driver {
+    pub(crate) client: Weak<ClientInner>,
+    pub(crate) options: SyncOptions,
+    pub(crate) service: Arc<ServiceClient>,
+    pub(crate) signals: Arc<Signals>,
+    pub(crate) checkpoints: Arc<Allocator>,
+}
 
 /// The driver task: iterations until the session is cancelled.
-pub(crate) async fn run(shared: Arc<SessionShared>) {
+pub(crate) async fn run(driver: Driver) {
     let mut hide_disconnect = false;
     loop {
-        if shared.is_cancelled() {
+        if driver.signals.is_cancelled() {
             break;
         }
-        let Some(client) = shared.client.upgrade() else {
+        let Some(client) = driver.client.upgrade() else {
             break;
         };
         if !hide_disconnect {
             client.status.update(|s| s.connecting = true);
         }
         let outcome = tokio::select! {
-            outcome = iteration(&shared, &client) => outcome,
-            _ = shared.cancelled() => Ok(false),
+            outcome = iteration(&driver, &client) => outcome,
+            _ = driver.signals.cancelled() => Ok(false),
         };
         // Stop must always run, even after cancellation: it ends the engine's iteration.
-        let stopped = blocking(&client.db, |db| engine::control(db, SyncCommand::Stop)).await;
+        let stopped = blocking(&client.db, |db| {
+            engine_calls::control(db, SyncCommand::Stop)
+        })
+        .await;
         if let Ok(instructions) = stopped {
             for instruction in instructions {
                 apply_passive(&client, instruction);
             }
         }
-        shared.seed.send_if_modified(|s| {
-            let reset = *s == SeedState::Seeded;
-            if reset {
-                *s = SeedState::Waiting;
-            }
-            reset
-        });
+        driver.checkpoints.iteration_ended();
         match outcome {
             Ok(hide) => hide_disconnect = hide,
             Err(error) => {
                 hide_disconnect = false;
-                if !shared.is_cancelled() {
+                if !driver.signals.is_cancelled() {
                     let message = error.to_string();
                     client.log(
                         LogLevel::Warning,
@@ -60,7 +70,7 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
                 }
             }
         }
-        if shared.is_cancelled() {
+        if driver.signals.is_cancelled() {
             break;
         }
         if !hide_disconnect {
@@ -71,7 +81,7 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
                 s.download_progress = None;
             });
             drop(client);
-            if !shared.sleep(shared.options.retry_delay).await {
+            if !driver.signals.sleep(driver.options.retry_delay).await {
                 break;
             }
         }
@@ -110,9 +120,9 @@ fn apply_passive(client: &ClientInner, instruction: Instruction) -> Option<Instr
     match instruction {
         Instruction::LogLine { severity, line } => {
             let level = match severity {
-                engine::LogSeverity::Debug => LogLevel::Debug,
-                engine::LogSeverity::Info => LogLevel::Info,
-                engine::LogSeverity::Warning => LogLevel::Warning,
+                engine_calls::LogSeverity::Debug => LogLevel::Debug,
+                engine_calls::LogSeverity::Info => LogLevel::Info,
+                engine_calls::LogSeverity::Warning => LogLevel::Warning,
             };
             client.log(level, &line);
             None
@@ -142,22 +152,11 @@ fn apply_passive(client: &ClientInner, instruction: Instruction) -> Option<Instr
     }
 }
 
-type ByteStream =
-    std::pin::Pin<Box<dyn futures_util::Stream<Item = reqwest::Result<bytes::Bytes>> + Send>>;
-
-struct OpenStream {
-    body: ByteStream,
-    decoder: LineDecoder,
-    saw_line: bool,
-    /// End of body (`Ok`) or failure seen while reading ahead, reported by the next read.
-    deferred: Option<Result<()>>,
-}
-
 async fn send(client: &ClientInner, command: SyncCommand) -> Result<Vec<Instruction>> {
-    blocking(&client.db, move |db| engine::control(db, command)).await
+    blocking(&client.db, move |db| engine_calls::control(db, command)).await
 }
 
-fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
+fn start_command(driver: &Driver, client: &ClientInner) -> SyncCommand {
     let schema = client
         .db
         .state()
@@ -165,25 +164,25 @@ fn start_command(shared: &SessionShared, client: &ClientInner) -> SyncCommand {
         .current()
         .and_then(|s| s.to_json().ok())
         .and_then(|json| serde_json::from_str(&json).ok());
-    let start = engine::StartSyncStream {
-        parameters: Some(shared.options.request_parameters()),
+    let start = engine_calls::StartSyncStream {
+        parameters: Some(driver.options.request_parameters()),
         schema,
-        include_defaults: shared.options.include_default_streams,
+        include_defaults: driver.options.include_default_streams,
         active_streams: client.active_streams.lock().keys(),
-        app_metadata: shared.options.app_metadata.clone(),
-        checkpoint_mode: if shared.requests_mode() {
-            engine::CheckpointMode::Requests
+        app_metadata: driver.options.app_metadata.clone(),
+        checkpoint_mode: if driver.checkpoints.requests_mode() {
+            engine_calls::CheckpointMode::Requests
         } else {
-            engine::CheckpointMode::Legacy
+            engine_calls::CheckpointMode::Legacy
         },
     };
     SyncCommand::Start(start)
 }
 
 /// One iteration; `Ok(hide_disconnect)` when the engine closed the stream.
-async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<bool> {
+async fn iteration(driver: &Driver, client: &Arc<ClientInner>) -> Result<bool> {
     let mut queue: VecDeque<Instruction> =
-        send(client, start_command(shared, client)).await?.into();
+        send(client, start_command(driver, client)).await?.into();
     let mut stream: Option<OpenStream> = None;
     loop {
         while let Some(instruction) = queue.pop_front() {
@@ -195,26 +194,26 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
                     request,
                     checkpoint_request,
                 } => {
-                    let opened = establish(shared, client, &request, checkpoint_request).await?;
+                    let opened = establish(driver, client, &request, checkpoint_request).await?;
                     stream = Some(opened);
                     queue.extend(send(client, SyncCommand::ConnectionEstablished).await?);
                 }
                 Instruction::CloseSyncStream { hide_disconnect } => return Ok(hide_disconnect),
                 Instruction::FetchCredentials { did_expire } => {
                     if did_expire {
-                        shared.invalidate_credentials();
+                        driver.service.auth.invalidate();
                     } else {
-                        shared.refresh_credentials_in_background();
+                        driver.service.auth.refresh_in_background(&driver.signals);
                     }
                 }
                 _ => {}
             }
         }
         let event = tokio::select! {
-            chunk = next_chunk(&mut stream, shared.options.stream_idle_timeout) => Event::Chunk(chunk),
-            _ = shared.completed_upload.notified() => Event::CompletedUpload,
-            _ = shared.refreshed.notified() => Event::Refreshed,
-            _ = shared.subscriptions_changed.notified() => Event::SubscriptionsChanged,
+            chunk = next_chunk(&mut stream, &*client.clock, driver.options.stream_idle_timeout) => Event::Chunk(chunk),
+            _ = driver.signals.completed_upload.notified() => Event::CompletedUpload,
+            _ = driver.service.auth.refreshed.notified() => Event::Refreshed,
+            _ = driver.signals.subscriptions_changed.notified() => Event::SubscriptionsChanged,
         };
         match event {
             Event::CompletedUpload => {
@@ -237,7 +236,7 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
                         if let Some(Instruction::FetchCredentials { did_expire: true }) =
                             apply_passive(client, instruction)
                         {
-                            shared.invalidate_credentials();
+                            driver.service.auth.invalidate();
                         }
                     }
                     return Ok(false);
@@ -245,12 +244,12 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
             }
             Event::Chunk(Some(Err(error))) => return Err(error),
             Event::Chunk(Some(Ok(mut frames))) => {
-                let received = Instant::now();
+                let received = client.clock.now();
                 if let Some(open) = stream.as_mut() {
                     if !open.saw_line && !frames.is_empty() {
                         open.saw_line = true;
                         // Writes made while offline upload once the service is reachable.
-                        shared.upload_trigger.notify_one();
+                        driver.signals.upload_trigger.notify_one();
                     }
                     read_ahead(open, &mut frames);
                 }
@@ -262,8 +261,10 @@ async fn iteration(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Re
                             Frame::Binary(bytes) => SyncCommand::LineBinary(bytes),
                         })
                         .collect();
-                    let instructions =
-                        blocking(&client.db, move |db| engine::control_lines(db, &lines)).await?;
+                    let instructions = blocking(&client.db, move |db| {
+                        engine_calls::control_lines(db, &lines)
+                    })
+                    .await?;
                     record_applied_timing(client, &instructions, received);
                     queue.extend(instructions);
                 }
@@ -284,54 +285,7 @@ fn record_applied_timing(client: &ClientInner, instructions: &[Instruction], rec
         let mut timings = client.checkpoint_timings.lock();
         timings.applied_id = Some(id);
         timings.lines_received = Some(received);
-        timings.applied = Some(Instant::now());
-    }
-}
-
-/// Upper bound on the sync lines handled in one write transaction, in bytes. Lines that have
-/// already arrived are handled together: one commit instead of one per line, and the ops of
-/// consecutive data lines are stored sorted, which is what keeps large initial syncs fast.
-/// The bound caps the memory held for a batch (~2.5× its size) and how long local writes
-/// wait for the write lock during an initial sync (well under a second at 16 MiB).
-pub const LINE_BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
-
-fn frame_len(frame: &Frame) -> usize {
-    match frame {
-        Frame::Text(line) => line.len(),
-        Frame::Binary(bytes) => bytes.len(),
-    }
-}
-
-/// Adds the frames of body chunks that are already received (without waiting) until the
-/// batch reaches [`LINE_BATCH_MAX_BYTES`]. The end of the body or a broken chunk is left for
-/// the next regular read, which reports it after this batch was handled.
-fn read_ahead(open: &mut OpenStream, frames: &mut Vec<Frame>) {
-    use futures_util::FutureExt as _;
-    let mut bytes: usize = frames.iter().map(frame_len).sum();
-    while bytes < LINE_BATCH_MAX_BYTES {
-        let Some(ready) = open.body.next().now_or_never() else {
-            return;
-        };
-        match ready {
-            Some(Ok(chunk)) => match open.decoder.push(&chunk) {
-                Ok(more) => {
-                    bytes += more.iter().map(frame_len).sum::<usize>();
-                    frames.extend(more);
-                }
-                Err(error) => {
-                    open.deferred = Some(Err(error));
-                    return;
-                }
-            },
-            Some(Err(_)) => {
-                open.deferred = Some(Err(Error::network("sync stream broke")));
-                return;
-            }
-            None => {
-                open.deferred = Some(Ok(()));
-                return;
-            }
-        }
+        timings.applied = Some(client.clock.now());
     }
 }
 
@@ -342,64 +296,25 @@ enum Event {
     SubscriptionsChanged,
 }
 
-/// The next decoded frames; `None` at the end of the body; pends forever without a stream.
-async fn next_chunk(
-    stream: &mut Option<OpenStream>,
-    idle_timeout: std::time::Duration,
-) -> Option<Result<Vec<Frame>>> {
-    let Some(open) = stream.as_mut() else {
-        return std::future::pending().await;
-    };
-    let next = match open.deferred.take() {
-        Some(Err(error)) => return Some(Err(error)),
-        Some(Ok(())) => None,
-        None => match tokio::time::timeout(idle_timeout, open.body.next()).await {
-            Ok(next) => next,
-            Err(_) => {
-                return Some(Err(Error::protocol(
-                    "sync stream idle for too long (no data or keepalive)",
-                )));
-            }
-        },
-    };
-    match next {
-        None => {
-            if open.decoder.has_partial() {
-                Some(Err(Error::protocol(
-                    "sync stream ended in the middle of a line",
-                )))
-            } else {
-                None
-            }
-        }
-        Some(Err(_)) => Some(Err(Error::network("sync stream broke"))),
-        Some(Ok(bytes)) => Some(open.decoder.push(&bytes)),
-    }
-}
-
 /// Reconciles the checkpoint request counter (requests mode) and opens the stream.
 async fn establish(
-    shared: &Arc<SessionShared>,
+    driver: &Driver,
     client: &Arc<ClientInner>,
     request: &serde_json::Value,
     checkpoint_request: Option<CheckpointRequestTarget>,
 ) -> Result<OpenStream> {
-    let credentials = shared.credentials().await?;
     if let Some(target) = checkpoint_request {
-        let posted = http::post_checkpoint_request(
-            &shared.http,
-            &credentials,
-            &target.client_id,
-            target.checkpoint_request_id,
-        )
-        .await;
+        let posted = driver
+            .service
+            .post_checkpoint_request(&target.client_id, target.checkpoint_request_id)
+            .await;
         match posted {
             Ok(accepted) => {
-                blocking(&client.db, move |db| engine::seed(db, accepted)).await?;
-                shared.seed.send_replace(SeedState::Seeded);
+                blocking(&client.db, move |db| engine_calls::seed(db, accepted)).await?;
+                driver.checkpoints.seeded();
             }
             Err(HttpFailure::NotFound(_)) => {
-                shared.seed.send_replace(SeedState::Unsupported);
+                driver.checkpoints.unsupported();
                 client.log(
                     LogLevel::Warning,
                     "the service does not support checkpoint requests (404); using legacy write checkpoints for this connection",
@@ -408,28 +323,13 @@ async fn establish(
                     .status
                     .update(|s| s.checkpoint_requests_unsupported = true);
             }
-            Err(HttpFailure::Unauthorized(message)) => {
-                shared.invalidate_credentials();
-                return Err(Error::protocol(message));
-            }
             Err(other) => return Err(other.into_error()),
         }
     }
-    let response =
-        match http::open_stream(&shared.http, &credentials, request, shared.options.use_bson).await
-        {
-            Ok(response) => response,
-            Err(HttpFailure::Unauthorized(message)) => {
-                shared.invalidate_credentials();
-                return Err(Error::protocol(message));
-            }
-            Err(other) => return Err(other.into_error()),
-        };
-    let bson = http::is_bson_response(&response);
-    Ok(OpenStream {
-        body: Box::pin(response.bytes_stream()),
-        decoder: LineDecoder::new(bson),
-        saw_line: false,
-        deferred: None,
-    })
+    let response = driver
+        .service
+        .open_stream(request, driver.options.use_bson)
+        .await
+        .map_err(HttpFailure::into_error)?;
+    Ok(OpenStream::new(response.body, response.bson))
 }

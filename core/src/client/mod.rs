@@ -7,18 +7,31 @@
 //! and background tasks are spawned there. Database work runs on `spawn_blocking`; no lock is
 //! held across an `.await`.
 
+mod auth;
 mod checkpoint;
+mod clock;
+mod connection;
 mod connector;
 mod driver;
-mod engine;
+mod engine_calls;
 mod http;
+mod lines;
 mod session;
+mod signals;
 mod status;
+mod stream_reader;
 mod streams;
 mod sync_lock;
 mod tls;
+mod transport;
 mod upload;
+mod upload_queue;
 mod watch;
+
+#[cfg(test)]
+mod logic_tests;
+#[cfg(test)]
+mod test_io;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -28,20 +41,24 @@ use parking_lot::Mutex;
 use tokio::sync::watch as tokio_watch;
 
 pub use checkpoint::{CheckpointError, CheckpointRequest, CheckpointTimings};
+pub use clock::{Clock, Sleep, TokioClock};
+pub use connection::ClearOptions;
 pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
-pub use driver::LINE_BATCH_MAX_BYTES;
 pub use status::{
     DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus, SyncStreamStatus,
 };
+pub use stream_reader::LINE_BATCH_MAX_BYTES;
 pub use streams::{SubscribeOptions, SyncStream, SyncStreamSubscription, WaitError};
 pub use sync_lock::{SYNC_LOCK_SUFFIX, lock_path as sync_lock_path};
 pub use tls::tls_client_config;
+pub use transport::{
+    HttpBody, HttpClient, HttpMethod, HttpRequest, HttpResponse, ReqwestHttpClient, TransportError,
+};
 pub use watch::{ChangeWatcher, QueryWatcher};
 
 use crate::db::ExecuteResult;
-use crate::storage::crud::{CrudBatch, CrudTransaction};
 use crate::{Database, Error, Result, Row, Value};
-use session::{Session, SessionShared};
+use session::{Session, SessionParts};
 use status::StatusHub;
 
 /// Lifecycle of the client, observed by checkpoint waiters.
@@ -60,8 +77,12 @@ pub(crate) struct ClientInner {
     pub(crate) status: StatusHub,
     /// The active session; the async mutex serialises connect/disconnect/close.
     session: tokio::sync::Mutex<Option<Session>>,
-    /// The active session's shared state, for quick synchronous access.
-    pub(crate) current: Mutex<Option<Arc<SessionShared>>>,
+    /// The active session's parts, for quick synchronous access.
+    pub(crate) current: Mutex<Option<Arc<SessionParts>>>,
+    /// The time source of every delay, timeout and timestamp the client takes.
+    pub(crate) clock: Arc<dyn Clock>,
+    /// The injected HTTP client (`None`: reqwest, built per `connect()` from its options).
+    pub(crate) http_override: Option<Arc<dyn HttpClient>>,
     /// Highest checkpoint request id ever reported as applied (`i64::MIN` = none).
     pub(crate) max_applied: AtomicI64,
     pub(crate) lifecycle: tokio_watch::Sender<Lifecycle>,
@@ -108,15 +129,20 @@ impl ClientInner {
     /// exit; the client is freed when the last of them lets go.
     fn release(&self) {
         self.lifecycle.send_replace(Lifecycle::Closed);
-        let shared = self.current.lock().take();
-        if let Some(shared) = shared {
-            shared.signal_stop();
+        let parts = self.current.lock().take();
+        if let Some(parts) = parts {
+            parts.signal_stop();
         }
         // Drops the task handles (detaching the tasks, which are stopping) and the upload
         // trigger listener. Only busy if a connect/disconnect runs on the connector's handle.
         if let Ok(mut session) = self.session.try_lock() {
             session.take();
         }
+        self.show_stopped();
+    }
+
+    /// The status once no session runs: nothing connected, downloading or uploading.
+    fn show_stopped(&self) {
         self.status.update(|s| {
             s.connected = false;
             s.connecting = false;
@@ -178,21 +204,32 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .map_err(|_| Error::state("database task failed"))?
 }
 
-/// What [`SyncDatabase::disconnect_and_clear`] deletes besides synced data and queued writes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ClearOptions {
-    /// Also delete the rows of local-only tables (default `true`, as upstream's `clearLocal`).
-    pub clear_local: bool,
-    /// Keep downloaded buckets so a reconnect can reuse them (default `false`).
-    pub soft: bool,
+/// The HTTP client and clock a [`SyncDatabase`] uses (see [`SyncDatabase::with_io`]). The
+/// default is what [`SyncDatabase::new`] uses: reqwest (built per `connect()` from its
+/// [`SyncOptions`]) and [`TokioClock`].
+#[derive(Clone)]
+pub struct ClientIo {
+    /// Sends every request of every `connect()`; `None` builds a [`ReqwestHttpClient`] per
+    /// `connect()` (honouring `extra_root_certificates_pem`).
+    pub http: Option<Arc<dyn HttpClient>>,
+    /// Every retry delay, throttle, idle timeout, wait timeout and timestamp of the client.
+    pub clock: Arc<dyn Clock>,
 }
 
-impl Default for ClearOptions {
+impl Default for ClientIo {
     fn default() -> Self {
-        ClearOptions {
-            clear_local: true,
-            soft: false,
+        Self {
+            http: None,
+            clock: Arc::new(TokioClock),
         }
+    }
+}
+
+impl std::fmt::Debug for ClientIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientIo")
+            .field("custom_http", &self.http.is_some())
+            .finish_non_exhaustive()
     }
 }
 
@@ -200,7 +237,13 @@ impl SyncDatabase {
     /// Wraps an open database and loads the stored (offline) sync status, so `has_synced`
     /// and `last_synced_at` are known before connecting.
     pub fn new(db: Database) -> Self {
-        let client = Self::without_offline_status(db);
+        Self::with_io(db, ClientIo::default())
+    }
+
+    /// [`SyncDatabase::new`] with another HTTP client and/or clock: for tests (client logic
+    /// on virtual time, without a network) and custom transports. Apps use `new`.
+    pub fn with_io(db: Database, io: ClientIo) -> Self {
+        let client = Self::without_offline_status(db, io);
         let offline = client
             .inner
             .db
@@ -215,12 +258,14 @@ impl SyncDatabase {
         client
     }
 
-    fn without_offline_status(db: Database) -> Self {
+    fn without_offline_status(db: Database, io: ClientIo) -> Self {
         let inner = Arc::new(ClientInner {
             db,
             status: StatusHub::new(),
             session: tokio::sync::Mutex::new(None),
             current: Mutex::new(None),
+            clock: io.clock,
+            http_override: io.http,
             max_applied: AtomicI64::new(i64::MIN),
             lifecycle: tokio_watch::Sender::new(Lifecycle::Idle),
             logger: Mutex::new(None),
@@ -276,160 +321,6 @@ impl SyncDatabase {
         self.inner.status.add_listener(listener)
     }
 
-    /// Starts syncing (cancelling any previous connection first). Fails with an error naming
-    /// the file when another client, in this process or another, syncs the same database
-    /// file (docs/adr/0003-one-syncing-instance-per-file.md).
-    pub async fn connect(
-        &self,
-        connector: Arc<dyn BackendConnector>,
-        options: SyncOptions,
-    ) -> Result<()> {
-        if self.inner.db.is_closed() || *self.inner.lifecycle.borrow() == Lifecycle::Closed {
-            return Err(Error::closed());
-        }
-        let mut guard = self.inner.session.lock().await;
-        if let Some(old) = guard.take() {
-            self.end_session(old).await;
-        }
-        self.hold_sync_lock()?;
-        let session = match Session::start(&self.inner, connector, options).await {
-            Ok(session) => session,
-            Err(error) => {
-                self.inner.sync_lock.lock().take();
-                return Err(error);
-            }
-        };
-        *self.inner.current.lock() = Some(Arc::clone(&session.shared));
-        *guard = Some(session);
-        self.inner.lifecycle.send_replace(Lifecycle::Connected);
-        Ok(())
-    }
-
-    /// Takes the file's sync lock unless this client already holds it (a reconnect keeps
-    /// it). In-memory databases have no file to share and take none.
-    fn hold_sync_lock(&self) -> Result<()> {
-        let Some(path) = self.inner.db.path() else {
-            return Ok(());
-        };
-        let mut held = self.inner.sync_lock.lock();
-        if held.is_none() {
-            *held = Some(sync_lock::SyncFileLock::acquire(path)?);
-        }
-        Ok(())
-    }
-
-    async fn end_session(&self, session: Session) {
-        *self.inner.current.lock() = None;
-        session.stop().await;
-        self.inner.status.update(|s| {
-            s.connected = false;
-            s.connecting = false;
-            s.downloading = false;
-            s.download_progress = None;
-            s.uploading = false;
-        });
-    }
-
-    /// Stops syncing; returns once every background task has ended.
-    pub async fn disconnect(&self) -> Result<()> {
-        let mut guard = self.inner.session.lock().await;
-        if let Some(old) = guard.take() {
-            self.end_session(old).await;
-        }
-        // Only now that every task has ended may another client sync the file.
-        self.inner.sync_lock.lock().take();
-        self.inner.lifecycle.send_if_modified(|l| {
-            let changed = *l == Lifecycle::Connected;
-            if changed {
-                *l = Lifecycle::Idle;
-            }
-            changed
-        });
-        Ok(())
-    }
-
-    /// Disconnects and deletes all synced data, queued writes and the checkpoint request
-    /// counter; by default also the rows of local-only tables (logout), as every PowerSync SDK
-    /// does. See [`ClearOptions`].
-    pub async fn disconnect_and_clear(&self, options: ClearOptions) -> Result<()> {
-        self.disconnect().await?;
-        let mut flags = 0;
-        if options.clear_local {
-            flags |= crate::storage::crud::CLEAR_LOCAL;
-        }
-        if options.soft {
-            flags |= crate::storage::crud::CLEAR_SOFT;
-        }
-        blocking(&self.inner.db, move |db| {
-            db.write(|tx| {
-                tx.get("SELECT powersync_clear(?)", &[Value::Integer(flags)])?;
-                Ok(())
-            })
-        })
-        .await?;
-        self.inner.max_applied.store(i64::MIN, Ordering::Release);
-        self.inner.status.update(|s| {
-            s.last_synced_at = None;
-            s.has_synced = Some(false);
-            s.priority_status.clear();
-            s.streams.clear();
-            s.last_applied_checkpoint_request_id = None;
-            s.download_error = None;
-            s.upload_error = None;
-        });
-        Ok(())
-    }
-
-    /// Disconnects and closes the database. Checkpoint waiters fail with
-    /// [`CheckpointError::Closed`].
-    pub async fn close(&self) -> Result<()> {
-        // Closed first, so waiters report Closed rather than the disconnect on the way.
-        self.inner.lifecycle.send_replace(Lifecycle::Closed);
-        self.disconnect().await?;
-        blocking(&self.inner.db, |db| db.close()).await
-    }
-
-    /// Up to `limit` queued local writes (for [`BackendConnector::upload_data`]).
-    pub async fn get_crud_batch(&self, limit: usize) -> Result<Option<CrudBatch>> {
-        blocking(&self.inner.db, move |db| {
-            db.read(|tx| crate::storage::crud::get_crud_batch(tx.connection(), limit))
-        })
-        .await
-    }
-
-    /// The oldest queued local transaction (for [`BackendConnector::upload_data`]).
-    pub async fn get_next_crud_transaction(&self) -> Result<Option<CrudTransaction>> {
-        blocking(&self.inner.db, |db| {
-            db.read(|tx| crate::storage::crud::get_next_crud_transaction(tx.connection()))
-        })
-        .await
-    }
-
-    /// Removes an uploaded transaction from the queue (`write_checkpoint` = a custom write
-    /// checkpoint, usually `None`).
-    pub async fn complete_transaction(
-        &self,
-        transaction: CrudTransaction,
-        write_checkpoint: Option<i64>,
-    ) -> Result<()> {
-        blocking(&self.inner.db, move |db| {
-            db.write(|tx| transaction.complete(tx.connection(), write_checkpoint))
-        })
-        .await
-    }
-
-    /// Removes an uploaded batch from the queue.
-    pub async fn complete_batch(
-        &self,
-        batch: CrudBatch,
-        write_checkpoint: Option<i64>,
-    ) -> Result<()> {
-        blocking(&self.inner.db, move |db| {
-            db.write(|tx| batch.complete(tx.connection(), write_checkpoint))
-        })
-        .await
-    }
-
     /// Runs a write statement on the blocking pool.
     pub async fn execute(&self, sql: &str, params: Vec<Value>) -> Result<()> {
         let sql = sql.to_owned();
@@ -465,7 +356,16 @@ impl SyncDatabase {
     pub async fn request_checkpoint(
         &self,
     ) -> std::result::Result<CheckpointRequest, CheckpointError> {
-        checkpoint::request(&self.inner).await
+        let parts = self.inner.current.lock().clone();
+        match parts {
+            Some(parts) => {
+                checkpoint::request(&self.inner, &parts.checkpoints, &parts.service).await
+            }
+            None if *self.inner.lifecycle.borrow() == Lifecycle::Closed => {
+                Err(CheckpointError::Closed)
+            }
+            None => Err(CheckpointError::NotConnected),
+        }
     }
 
     /// Timestamps of the latest checkpoint request round: when its POST went out and was
@@ -500,7 +400,12 @@ impl SyncDatabase {
     /// Watches a query: yields its rows now and again after every commit that changes a
     /// table it reads.
     pub fn watch(&self, sql: &str, params: Vec<Value>) -> Result<QueryWatcher> {
-        watch::QueryWatcher::new(self.inner.db.clone(), sql, params)
+        watch::QueryWatcher::new(
+            self.inner.db.clone(),
+            Arc::clone(&self.inner.clock),
+            sql,
+            params,
+        )
     }
 
     /// Notifies after commits touching any of `tables` (view names; raw `ps_data__` names

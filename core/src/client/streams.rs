@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde_json::{Value as Json, json};
 
 use super::status::SyncStreamStatus;
-use super::{ClientInner, Lifecycle, SyncDatabase, blocking, engine};
+use super::{ClientInner, Lifecycle, SyncDatabase, blocking, engine_calls};
 use crate::storage::sync::types::StreamKey;
 use crate::{Error, Result};
 
@@ -94,8 +94,8 @@ impl ActiveStreams {
 impl ClientInner {
     /// Tells the running iteration (if any) which streams are held now.
     fn subscriptions_may_have_changed(&self) {
-        if let Some(shared) = self.current.lock().clone() {
-            shared.subscriptions_changed.notify_one();
+        if let Some(parts) = self.current.lock().clone() {
+            parts.signals.subscriptions_changed.notify_one();
         }
     }
 
@@ -123,7 +123,7 @@ impl ClientInner {
         let text = payload.to_string();
         let connected = self.current.lock().is_some();
         let offline = blocking(&self.db, move |db| {
-            engine::control(db, engine::SyncCommand::Subscriptions(text))?;
+            engine_calls::control(db, engine_calls::SyncCommand::Subscriptions(text))?;
             if connected {
                 return Ok(None);
             }
@@ -269,9 +269,9 @@ pub(crate) async fn wait_for_status(
         }
     };
     match timeout {
-        Some(limit) => tokio::time::timeout(limit, wait)
+        Some(limit) => super::clock::timeout(&*client.inner.clock, limit, wait)
             .await
-            .map_err(|_| WaitError::Timeout)?,
+            .ok_or(WaitError::Timeout)?,
         None => wait.await,
     }
 }

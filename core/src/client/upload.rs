@@ -2,31 +2,44 @@
 //! The upload side (client-state-machine.md §6): rounds of `upload_data`, then a write
 //! checkpoint for the apply gate, then `CompletedUpload` to the engine.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
-use super::checkpoint::{self, CheckpointError};
-use super::engine;
-use super::http;
-use super::session::{SeedState, SessionShared};
+use super::checkpoint::{Allocator, CheckpointError, SeedState};
+use super::connector::BackendConnector;
+use super::engine_calls;
+use super::http::{HttpFailure, ServiceClient};
+use super::signals::Signals;
 use super::{ClientInner, SyncDatabase, blocking};
 use crate::storage::crud::queue;
-use crate::storage::crud::queue::CRUD_PENDING_SQL;
-use crate::storage::gate::MAX_OP_ID;
+use crate::storage::gate::{self, MAX_OP_ID};
 use crate::{Error, Result};
 
+/// What the upload task needs of its session.
+pub(crate) struct Uploader {
+    pub(crate) client: Weak<ClientInner>,
+    pub(crate) connector: Arc<dyn BackendConnector>,
+    pub(crate) retry_delay: Duration,
+    pub(crate) crud_throttle: Duration,
+    pub(crate) service: Arc<ServiceClient>,
+    pub(crate) signals: Arc<Signals>,
+    pub(crate) checkpoints: Arc<Allocator>,
+}
+
 /// The upload task: one round per trigger, throttled, retried after errors.
-pub(crate) async fn run(shared: Arc<SessionShared>) {
+pub(crate) async fn run(up: Uploader) {
+    let signals = &up.signals;
     loop {
         tokio::select! {
-            _ = shared.upload_trigger.notified() => {}
-            _ = shared.cancelled() => break,
+            _ = signals.upload_trigger.notified() => {}
+            _ = signals.cancelled() => break,
         }
-        let Some(client) = shared.client.upgrade() else {
+        let Some(client) = up.client.upgrade() else {
             break;
         };
         let outcome = tokio::select! {
-            outcome = round(&shared, &client) => Some(outcome),
-            _ = shared.cancelled() => None,
+            outcome = round(&up, &client) => Some(outcome),
+            _ = signals.cancelled() => None,
         };
         let Some(outcome) = outcome else {
             client.status.update(|s| s.uploading = false);
@@ -38,9 +51,9 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
                     s.uploading = false;
                     s.upload_error = None;
                 });
-                shared.completed_upload.notify_one();
+                signals.completed_upload.notify_one();
                 drop(client);
-                if !shared.sleep(shared.options.crud_throttle).await {
+                if !signals.sleep(up.crud_throttle).await {
                     break;
                 }
             }
@@ -55,10 +68,10 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
                     s.upload_error = Some(message);
                 });
                 drop(client);
-                if !shared.sleep(shared.options.retry_delay).await {
+                if !signals.sleep(up.retry_delay).await {
                     break;
                 }
-                shared.upload_trigger.notify_one();
+                signals.upload_trigger.notify_one();
             }
         }
     }
@@ -66,14 +79,12 @@ pub(crate) async fn run(shared: Arc<SessionShared>) {
 
 async fn first_crud_id(client: &ClientInner) -> Result<Option<i64>> {
     blocking(&client.db, |db| {
-        Ok(db
-            .get_optional(queue::FIRST_CRUD_ID_SQL, &[])?
-            .and_then(|row| row.get(0).and_then(|v| v.as_i64())))
+        db.read(|tx| queue::first_crud_id(tx.connection()))
     })
     .await
 }
 
-async fn round(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<()> {
+async fn round(up: &Uploader, client: &Arc<ClientInner>) -> Result<()> {
     let mut last = None;
     while let Some(first) = first_crud_id(client).await? {
         if Some(first) == last {
@@ -84,20 +95,17 @@ async fn round(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result
         last = Some(first);
         client.status.update(|s| s.uploading = true);
         let database = SyncDatabase::lent(client);
-        shared.connector.upload_data(&database).await?;
+        up.connector.upload_data(&database).await?;
     }
-    update_target(shared, client).await
+    update_target(up, client).await
 }
 
-/// `(target, sqlite_sequence seq of ps_crud)`.
+/// `(apply-gate target, crud sequence)` before asking for a write checkpoint.
 async fn gate_snapshot(client: &ClientInner) -> Result<(Option<i64>, Option<i64>)> {
     blocking(&client.db, |db| {
         db.read(|tx| {
-            let target = crate::storage::gate::target(tx.connection())?;
-            let seq = tx
-                .get_optional(queue::CRUD_SEQUENCE_SQL, &[])?
-                .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
-            Ok((target, seq))
+            let conn = tx.connection();
+            Ok((gate::target(conn)?, queue::crud_sequence(conn)?))
         })
     })
     .await
@@ -105,7 +113,7 @@ async fn gate_snapshot(client: &ClientInner) -> Result<(Option<i64>, Option<i64>
 
 /// Obtains a write checkpoint id for everything uploaded and stores it as the apply-gate
 /// target, unless a write happened meanwhile (then a later round does it).
-async fn update_target(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -> Result<()> {
+async fn update_target(up: &Uploader, client: &Arc<ClientInner>) -> Result<()> {
     let (target, seq_before) = gate_snapshot(client).await?;
     if target != Some(MAX_OP_ID) {
         return Ok(());
@@ -113,23 +121,17 @@ async fn update_target(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -
     let Some(seq_before) = seq_before else {
         return Ok(());
     };
-    let id = obtain_write_checkpoint(shared, client).await?;
+    let id = obtain_write_checkpoint(up, client).await?;
     blocking(&client.db, move |db| {
         db.write(|tx| {
             let conn = tx.connection();
-            let empty = tx
-                .get(CRUD_PENDING_SQL, &[])?
-                .get(0)
-                .and_then(|v| v.as_i64())
-                == Some(0);
-            let seq = tx
-                .get_optional(queue::CRUD_SEQUENCE_SQL, &[])?
-                .and_then(|row| row.get(0).and_then(|v| v.as_i64()));
-            if empty
-                && seq == Some(seq_before)
-                && crate::storage::gate::target(conn)? == Some(MAX_OP_ID)
-            {
-                engine::set_target(db, conn, id)?;
+            // Nothing queued and nothing queued-and-uploaded since the snapshot: the id
+            // covers every write, so the gate may wait for it.
+            let unchanged = !queue::has_pending_crud(conn)?
+                && queue::crud_sequence(conn)? == Some(seq_before)
+                && gate::target(conn)? == Some(MAX_OP_ID);
+            if unchanged {
+                engine_calls::set_target(db, conn, id)?;
             }
             Ok(())
         })
@@ -137,19 +139,15 @@ async fn update_target(shared: &Arc<SessionShared>, client: &Arc<ClientInner>) -
     .await
 }
 
-async fn obtain_write_checkpoint(
-    shared: &Arc<SessionShared>,
-    client: &Arc<ClientInner>,
-) -> Result<i64> {
-    if shared.requests_mode() {
-        let mut seed = shared.seed.subscribe();
-        let state = *seed
-            .wait_for(|s| *s != SeedState::Waiting)
-            .await
-            .map_err(|_| Error::closed())?;
-        match state {
+/// A write checkpoint id: a checkpoint request when the iteration reconciled its counter,
+/// else the legacy endpoint.
+async fn obtain_write_checkpoint(up: &Uploader, client: &Arc<ClientInner>) -> Result<i64> {
+    if up.checkpoints.requests_mode() {
+        match up.checkpoints.decided().await {
             SeedState::Seeded => {
-                return checkpoint::allocate(shared, client)
+                return up
+                    .checkpoints
+                    .allocate(&up.service, client)
                     .await
                     .map_err(|e| match e {
                         CheckpointError::NotConnected | CheckpointError::Closed => Error::closed(),
@@ -160,13 +158,8 @@ async fn obtain_write_checkpoint(
             SeedState::Unsupported | SeedState::Waiting => {}
         }
     }
-    let credentials = shared.credentials().await?;
-    match http::get_write_checkpoint(&shared.http, &credentials, &shared.client_id).await {
-        Ok(id) => Ok(id),
-        Err(http::HttpFailure::Unauthorized(message)) => {
-            shared.invalidate_credentials();
-            Err(Error::protocol(message))
-        }
-        Err(other) => Err(other.into_error()),
-    }
+    up.service
+        .write_checkpoint()
+        .await
+        .map_err(HttpFailure::into_error)
 }

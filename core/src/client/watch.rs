@@ -11,6 +11,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 
 use super::blocking;
+use super::clock::Clock;
 use crate::db::TableListenerHandle;
 use crate::{Database, Result, Row, Value};
 
@@ -85,11 +86,18 @@ pub struct QueryWatcher {
     first: bool,
     /// Minimum time between two runs; see [`QueryWatcher::throttle`].
     throttle: std::time::Duration,
-    last_run: Option<tokio::time::Instant>,
+    last_run: Option<std::time::Instant>,
+    /// The client's clock (the throttle waits on it).
+    clock: Arc<dyn Clock>,
 }
 
 impl QueryWatcher {
-    pub(crate) fn new(db: Database, sql: &str, params: Vec<Value>) -> Result<Self> {
+    pub(crate) fn new(
+        db: Database,
+        clock: Arc<dyn Clock>,
+        sql: &str,
+        params: Vec<Value>,
+    ) -> Result<Self> {
         let tables = tables_read(&db, sql, &params)?;
         let changes = ChangeWatcher::new(&db, tables.clone());
         Ok(Self {
@@ -101,6 +109,7 @@ impl QueryWatcher {
             first: true,
             throttle: std::time::Duration::ZERO,
             last_run: None,
+            clock,
         })
     }
 
@@ -134,10 +143,14 @@ impl QueryWatcher {
         } else {
             self.changes.changed().await;
             if let Some(last) = self.last_run {
-                tokio::time::sleep_until(last + self.throttle).await;
+                let since = self.clock.now().saturating_duration_since(last);
+                let wait = self.throttle.saturating_sub(since);
+                if !wait.is_zero() {
+                    self.clock.sleep(wait).await;
+                }
             }
         }
-        self.last_run = Some(tokio::time::Instant::now());
+        self.last_run = Some(self.clock.now());
         let sql = self.sql.clone();
         let params = self.params.clone();
         blocking(&self.db, move |db| db.get_all(&sql, &params)).await

@@ -27,6 +27,7 @@ pub use queue::{
     CrudBatch, CrudEntry, CrudTransaction, UpdateType, get_crud_batch, get_crud_transaction_after,
     get_next_crud_transaction,
 };
+pub use queue::{UploadQueueStats, upload_queue_stats};
 
 use crate::storage::functions::{self, Determinism};
 use crate::storage::state::DatabaseState;

@@ -192,6 +192,54 @@ pub fn get_crud_transaction_after(
     transaction_starting_at(conn, first)
 }
 
+/// The id of the oldest queued write; the upload loop compares it between rounds to notice
+/// an `upload_data` that completed nothing.
+pub(crate) fn first_crud_id(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(FIRST_CRUD_ID_SQL)?
+        .query_row([], |r| r.get(0))
+        .optional()?)
+}
+
+/// The highest `ps_crud` id ever handed out; unchanged between two reads means no write was
+/// queued in between, even if the queue was emptied meanwhile.
+pub(crate) fn crud_sequence(conn: &Connection) -> Result<Option<i64>> {
+    Ok(conn
+        .prepare_cached(CRUD_SEQUENCE_SQL)?
+        .query_row([], |r| r.get(0))
+        .optional()?)
+}
+
+/// Whether any write is queued for upload.
+pub(crate) fn has_pending_crud(conn: &Connection) -> Result<bool> {
+    Ok(conn
+        .prepare_cached(CRUD_PENDING_SQL)?
+        .query_row([], |r| r.get(0))?)
+}
+
+/// Size of the upload queue (the SDKs' `upload_queue_stats()`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UploadQueueStats {
+    /// Queued writes.
+    pub count: u64,
+    /// Bytes of their data (the JSON documents in `ps_crud`).
+    pub size_bytes: u64,
+}
+
+/// The queue's size, read in one statement.
+const UPLOAD_QUEUE_STATS_SQL: &str = "SELECT count(*), coalesce(sum(length(data)), 0) FROM ps_crud";
+
+/// Counts the queued writes and the bytes of their data.
+pub fn upload_queue_stats(conn: &Connection) -> Result<UploadQueueStats> {
+    let (count, size): (i64, i64) = conn
+        .prepare_cached(UPLOAD_QUEUE_STATS_SQL)?
+        .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(UploadQueueStats {
+        count: u64::try_from(count).unwrap_or(0),
+        size_bytes: u64::try_from(size).unwrap_or(0),
+    })
+}
+
 /// The transaction whose first write is `first` (`(id, tx_id)`), if any.
 fn transaction_starting_at(
     conn: &Connection,

@@ -24,7 +24,7 @@ pub use apply::{ApplyOutcome, ChecksumMismatch, FULL_SYNC_PRIORITY};
 pub use engine::{SyncEngine, offline_status};
 pub use sql::register_functions;
 pub use types::{
-    BucketProgress, CheckpointMode, CheckpointRequestTarget, CoreSyncStatus, DownloadProgress,
+    BucketProgress, CheckpointMode, CheckpointRequestTarget, CoreDownloadProgress, CoreSyncStatus,
     Instruction, JsonText, LogSeverity, PriorityStatusEntry, StartSyncStream, StreamKey,
     StreamProgress, StreamStatus, SyncCommand, instructions_to_json,
 };

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use super::line::{BucketChecksum, BucketSubscription, StreamDescription};
-use super::types::{BucketProgress, CoreSyncStatus, DownloadProgress, StartSyncStream};
+use super::types::{BucketProgress, CoreDownloadProgress, CoreSyncStatus, StartSyncStream};
 use crate::{Error, Result};
 
 /// Default bucket priority when the checkpoint names none.
@@ -127,6 +127,6 @@ impl Iteration {
             entry.since_last += p.since_last;
             entry.target_count += p.target_count - p.at_last;
         }
-        self.status.downloading = Some(DownloadProgress { buckets });
+        self.status.downloading = Some(CoreDownloadProgress { buckets });
     }
 }

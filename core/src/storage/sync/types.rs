@@ -64,14 +64,20 @@ impl Default for StartSyncStream {
     }
 }
 
-/// How the SDK obtains write checkpoint ids (client-state-machine.md §5).
+/// How the client records that the service has seen its uploads
+/// (client-state-machine.md §5). One type for the engine and the client (re-exported as
+/// `psync_core::client::CheckpointMode`); the default is the client's documented one. An
+/// engine `start` without `checkpoint_mode` still means legacy: [`StartSyncStream`]'s own
+/// default says so explicitly.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum CheckpointMode {
-    /// `GET /write-checkpoint2.json`; no `checkpoint_request` in the request.
-    #[default]
+    /// `GET /write-checkpoint2.json` after each upload round; no `checkpoint_request` in the
+    /// stream request.
     Legacy,
-    /// Client-allocated checkpoint request ids.
+    /// `POST /sync/checkpoint-request` with client-allocated ids; the client falls back to
+    /// [`CheckpointMode::Legacy`] for the rest of a `connect()` when the service answers 404.
+    #[default]
     Requests,
 }
 
@@ -200,7 +206,7 @@ pub struct CoreSyncStatus {
     /// Per-priority sync state, increasing priority number (full sync last).
     pub priority_status: Vec<PriorityStatusEntry>,
     /// Download progress while a checkpoint is being downloaded.
-    pub downloading: Option<DownloadProgress>,
+    pub downloading: Option<CoreDownloadProgress>,
     /// Stream subscriptions as known at the last checkpoint (or at `start`).
     pub streams: Vec<StreamStatus>,
     /// Write checkpoint applied with the last full checkpoint of this iteration.
@@ -261,9 +267,10 @@ pub struct PriorityStatusEntry {
     pub has_synced: Option<bool>,
 }
 
-/// Download progress, aggregated per priority as `prio_<n>` entries.
+/// The engine's download progress, aggregated per priority as `prio_<n>` entries (the client
+/// sums it into the public `client::DownloadProgress`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
-pub struct DownloadProgress {
+pub struct CoreDownloadProgress {
     /// Progress entries by name.
     pub buckets: BTreeMap<String, BucketProgress>,
 }

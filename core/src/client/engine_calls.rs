@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Thin blocking adapters over the sans-network sync engine (`db.state().sync`). Every call runs
+//! Calls into the sans-network sync engine: thin blocking adapters over it (`db.state().sync`). Every call runs
 //! in its own write transaction; callers run these on `spawn_blocking`.
 
 use std::time::{SystemTime, UNIX_EPOCH};
