@@ -4,35 +4,23 @@
 //! time as an argument; through SQL both cores read the wall clock and recordings normalise it.
 //! Sync state per priority over repeated syncs (C.29) and across a restart (C.30).
 
-use crate::schema_common as common;
+use psync_test_support::engine;
 
-use psync_core::schema::{Column, Schema, Table};
-use psync_core::sync::{Instruction, StartSyncStream, SyncCommand};
+use engine::sync::{Instruction, StartSyncStream, SyncCommand};
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
 const T0: i64 = 1_740_823_200_000_000;
 
-struct Db(common::TestDb);
+struct Db(engine::TestDb);
 
 fn open() -> Db {
-    let db = common::open();
-    db.apply(&Schema::new([Table::new("items", [Column::text("col")])]));
-    Db(db)
+    Db(engine::open_items())
 }
 
 impl Db {
-    fn try_control(&self, cmd: SyncCommand, now: i64) -> psync_core::Result<Vec<Instruction>> {
-        self.0.conn.execute_batch("BEGIN").expect("begin");
-        let r = self.0.state.sync.control(&self.0.conn, cmd, now);
-        self.0
-            .conn
-            .execute_batch(if r.is_ok() { "COMMIT" } else { "ROLLBACK" })
-            .expect("end");
-        r
-    }
     fn control(&self, cmd: SyncCommand, now: i64) -> Vec<Instruction> {
-        self.try_control(cmd, now).expect("control")
+        self.0.control_at(cmd, now).expect("control")
     }
     fn start(&self, now: i64) -> Vec<Instruction> {
         self.control(SyncCommand::Start(StartSyncStream::default()), now)
@@ -53,7 +41,7 @@ impl Db {
     }
 }
 
-fn status(out: &[Instruction]) -> Option<&psync_core::sync::CoreSyncStatus> {
+fn status(out: &[Instruction]) -> Option<&engine::sync::CoreSyncStatus> {
     out.iter().rev().find_map(|i| match i {
         Instruction::UpdateSyncStatus { status } => Some(status),
         _ => None,

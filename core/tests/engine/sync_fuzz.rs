@@ -7,10 +7,10 @@
 //! the cases of each fuzzer (`PSYNC_FUZZ_ITERATIONS` is the older name), `PSYNC_FUZZ_SEED` the
 //! seed; each fuzzer prints its seed, cases and cases per second.
 
-use crate::schema_common as common;
+use psync_test_support::engine;
 
-use psync_core::sync::line::{SyncLine, bson_to_value};
-use psync_core::sync::{StartSyncStream, SyncCommand};
+use engine::sync::line::{SyncLine, bson_to_value};
+use engine::sync::{StartSyncStream, SyncCommand};
 use serde_json::json;
 
 struct XorShift(u64);
@@ -108,7 +108,7 @@ fn mutated_line(rng: &mut XorShift, seeds: &[serde_json::Value]) -> (bool, Vec<u
     let seed = &seeds[rng.below(seeds.len())];
     let binary = rng.below(2) == 0;
     let mut bytes = if binary {
-        common::bson_line(seed)
+        engine::bson_line(seed)
     } else {
         seed.to_string().into_bytes()
     };
@@ -143,7 +143,7 @@ fn mutated_lines_never_panic_the_decoders() {
 #[test]
 fn mutated_lines_never_panic_or_half_apply() {
     let iterations = cases(1500);
-    let db = common::open();
+    let db = engine::open();
     let engine = &db.state.sync;
     let mut rng = generator("engine fuzz");
     let seeds = seeds();

@@ -7,6 +7,7 @@
 //!   fixed time;
 //! - [`engine`] (feature `engine`): a bare SQLite connection with the core's SQL functions,
 //!   sync-command helpers and state dumps, for psync-core's integration tests;
+//! - [`reference`] (feature `reference`): the real PowerSync cores loaded into rusqlite;
 //! - [`proxy`] (feature `proxy`): the loopback TCP proxy with fault modes, TLS termination and
 //!   connection counting;
 //! - [`client`] (feature `client`): sync-client helpers and connector doubles against the
@@ -22,5 +23,7 @@ pub mod engine;
 pub mod paths;
 #[cfg(feature = "proxy")]
 pub mod proxy;
+#[cfg(feature = "reference")]
+pub mod reference;
 #[cfg(feature = "wait")]
 pub mod wait;

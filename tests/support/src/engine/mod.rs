@@ -8,6 +8,7 @@
 
 mod dump;
 
+pub use crate::paths::{FIXTURE_A, FIXTURE_C, fixture_db, fixtures_dir};
 pub use dump::*;
 pub use psync_core::state::DatabaseState;
 pub use psync_core::{crud, hot_statements, kv, sync};
