@@ -3,6 +3,8 @@
 //! it after [`WAIT`]; it never sleeps a fixed time hoping the state has arrived.
 
 use std::fmt::Display;
+use std::pin::Pin;
+use std::task::{Context, Waker};
 use std::time::{Duration, Instant};
 
 /// How long any wait may take before the test fails (generous: CI machines are slow).
@@ -47,4 +49,17 @@ pub fn until_blocking(what: impl Display, mut condition: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting: {what}");
         std::thread::sleep(POLL);
     }
+}
+
+/// Polls `future` once and asserts that it is pending: it has started waiting (registered
+/// for what it waits on) and what would end it has not happened. Returns it, to be awaited
+/// after the test made that happen — no sleep needed to let it "get going".
+pub fn pending<F: Future>(what: impl Display, future: F) -> Pin<Box<F>> {
+    let mut future = Box::pin(future);
+    let mut context = Context::from_waker(Waker::noop());
+    assert!(
+        future.as_mut().poll(&mut context).is_pending(),
+        "finished early: {what}"
+    );
+    future
 }

@@ -14,7 +14,7 @@ use psync_core::client::{SyncDatabase, SyncOptions};
 use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::TestService;
 
-use crate::wait::{WAIT, until_async};
+use crate::wait::{WAIT, until_async, until_some};
 
 /// Short retry and upload delays, so that tests recover from faults quickly.
 pub fn fast_options() -> SyncOptions {
@@ -94,4 +94,9 @@ pub async fn local_insert_list(db: &SyncDatabase, id: &str, owner: &str) {
     )
     .await
     .expect("local insert");
+}
+
+/// Waits for the first download error in the status, and returns it.
+pub async fn download_error(db: &SyncDatabase) -> String {
+    until_some("a download error", || db.status().download_error).await
 }

@@ -18,6 +18,8 @@
 mod tls;
 
 pub use tls::TestCa;
+/// The TLS library the proxy terminates with (for checks on its process-wide state).
+pub use tokio_rustls::rustls;
 
 use std::io;
 use std::net::SocketAddr;
