@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::proxy::{Mode, Proxy};
+use psync_test_support::proxy::{Mode, Proxy};
 use crate::rng::Rng;
 use crate::service_process::ServiceProcess;
 use crate::summary::Summary;
