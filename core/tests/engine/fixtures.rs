@@ -3,9 +3,8 @@
 //! downgrade exactly like the reference core does; files the core cannot use are refused
 //! without being modified.
 
-
-use psync_test_support::engine::*;
 use psync_core::{Database, ErrorKind};
+use psync_test_support::engine::*;
 use serde_json::{Value as Json, json};
 
 /// Opens the fixture copy through the core and checks the migrated state and schema.

@@ -11,8 +11,8 @@
 use psync_test_support::engine;
 
 use engine::hot_statements::{HotStatement, hot_statements};
-use psync_core::schema::{Column, Schema, Table};
 use engine::sync::SyncCommand;
+use psync_core::schema::{Column, Schema, Table};
 use rusqlite::Connection;
 use serde_json::json;
 

@@ -4,8 +4,8 @@
 
 use psync_test_support::engine;
 
-use proptest::prelude::*;
 use engine::sync::line::{SyncLine, bson_to_value};
+use proptest::prelude::*;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 

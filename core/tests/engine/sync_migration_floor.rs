@@ -4,8 +4,8 @@
 
 use psync_test_support::engine;
 
-use psync_core::Database;
 use engine::sync::{CheckpointMode, Instruction, StartSyncStream, SyncCommand};
+use psync_core::Database;
 use serde_json::json;
 
 fn control(db: &Database, command: SyncCommand) -> Vec<Instruction> {

@@ -24,7 +24,8 @@ pub fn sequences_dir() -> PathBuf {
     workspace_root().join("tests/sequences")
 }
 
-/// Fixture a: core 0.4.12, pending local writes, target MAX, legacy write checkpoint 101.
+/// Fixture a: written by core 0.4.12, local writes pending (target MAX), legacy write
+/// checkpoint 101.
 pub const FIXTURE_A: &str = "a-legacy-0.4.12-pending-max";
-/// Fixture c: core 0.5.3 with checkpoint requests.
+/// Fixture c: written by core 0.5.3 in checkpoint-request mode.
 pub const FIXTURE_C: &str = "c-0.5.3-checkpoint-requests";

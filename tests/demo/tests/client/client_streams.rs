@@ -155,7 +155,11 @@ async fn subscribing_offline_syncs_on_connect_and_held_handles_survive_their_ttl
         .expect("offline status lists the subscription");
     assert!(offline.has_explicit_subscription && !offline.active && !offline.has_synced());
     // Held past its TTL: a held stream's TTL is extended on every connect.
-    until_past("the held subscription's TTL", offline.expires_at.expect("a TTL")).await;
+    until_past(
+        "the held subscription's TTL",
+        offline.expires_at.expect("a TTL"),
+    )
+    .await;
     let connector = std::sync::Arc::new(psync_demo::ServiceConnector::new(service.url(), "u1"));
     db.connect(connector, fast_options())
         .await

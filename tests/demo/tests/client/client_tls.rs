@@ -37,9 +37,12 @@ async fn syncs_over_https_when_the_ca_is_trusted() {
     let service = TestService::start().await.expect("service");
     backend_insert_list(&service, "from-backend", "u1");
     let ca = TestCa::new("psync test CA");
-    let proxy = Proxy::start_tls(service.addr(), ca.server_config(&["localhost", "127.0.0.1"]))
-        .await
-        .expect("proxy");
+    let proxy = Proxy::start_tls(
+        service.addr(),
+        ca.server_config(&["localhost", "127.0.0.1"]),
+    )
+    .await
+    .expect("proxy");
 
     let db = connect_to(&service, proxy.url("https", "localhost"), trusting(&ca)).await;
     first_sync(&db).await;

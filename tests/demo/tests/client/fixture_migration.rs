@@ -49,7 +49,10 @@ async fn migrated_legacy_database_never_applies_a_stale_checkpoint() {
     let sync = SyncDatabase::new(db.clone());
     // Uploads are accepted and dropped: the service does not know the fixture's columns, and
     // the gate logic is all that matters here.
-    let connector = Arc::new(DiscardingUploads(ServiceConnector::new(service.url(), "u1")));
+    let connector = Arc::new(DiscardingUploads(ServiceConnector::new(
+        service.url(),
+        "u1",
+    )));
     sync.connect(connector, fast_options())
         .await
         .expect("connect");

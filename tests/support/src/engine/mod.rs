@@ -57,7 +57,10 @@ pub fn open_items() -> TestDb {
 impl TestDb {
     /// Runs `body` in a transaction: committed when it succeeds, rolled back when it fails
     /// (as the client's `Database::write` does).
-    pub fn transaction<T, E>(&self, body: impl FnOnce(&Connection) -> Result<T, E>) -> Result<T, E> {
+    pub fn transaction<T, E>(
+        &self,
+        body: impl FnOnce(&Connection) -> Result<T, E>,
+    ) -> Result<T, E> {
         self.conn.execute_batch("BEGIN").expect("begin");
         let result = body(&self.conn);
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
@@ -86,7 +89,11 @@ impl TestDb {
     }
 
     /// One command through the engine's typed API at time `now` (µs), in its own transaction.
-    pub fn control_at(&self, command: SyncCommand, now: i64) -> psync_core::Result<Vec<Instruction>> {
+    pub fn control_at(
+        &self,
+        command: SyncCommand,
+        now: i64,
+    ) -> psync_core::Result<Vec<Instruction>> {
         self.transaction(|conn| self.state.sync.control(conn, command, now))
     }
 
