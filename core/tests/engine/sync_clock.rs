@@ -29,15 +29,10 @@ impl Db {
         self.control(SyncCommand::LineText(line.to_string()), now)
     }
     fn sync_state(&self) -> Vec<(i64, i64)> {
-        let mut stmt = self
-            .0
-            .conn
-            .prepare("SELECT priority, last_synced_at FROM ps_sync_state ORDER BY priority")
-            .expect("prep");
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("q")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows")
+        self.0.rows(
+            "SELECT priority, last_synced_at FROM ps_sync_state ORDER BY priority",
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 }
 

@@ -68,13 +68,11 @@ fn mutate(rng: &mut XorShift, bytes: &mut Vec<u8>) {
 }
 
 fn oplog_snapshot(conn: &rusqlite::Connection) -> Vec<(i64, i64, i64)> {
-    let mut stmt = conn
-        .prepare("SELECT b.id, coalesce(sum(o.hash), 0), count(o.op_id) FROM ps_buckets b LEFT JOIN ps_oplog o ON o.bucket = b.id GROUP BY b.id ORDER BY b.id")
-        .expect("prepare");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .expect("query")
-        .collect::<rusqlite::Result<_>>()
-        .expect("rows")
+    engine::rows(
+        conn,
+        "SELECT b.id, coalesce(sum(o.hash), 0), count(o.op_id) FROM ps_buckets b LEFT JOIN ps_oplog o ON o.bucket = b.id GROUP BY b.id ORDER BY b.id",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 /// Cases per fuzzer: `PSYNC_FUZZ_CASES` (long mode), else `default`.

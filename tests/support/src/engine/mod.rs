@@ -115,16 +115,20 @@ impl TestDb {
         self.apply_schema(&schema.to_json().expect("json"));
     }
 
+    /// Every row of `sql`, each mapped by `row`.
+    pub fn rows<T>(
+        &self,
+        sql: &str,
+        row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    ) -> Vec<T> {
+        rows(&self.conn, sql, row)
+    }
+
     /// `(id, tx_id, data)` of every ps_crud row.
     pub fn crud_rows(&self) -> Vec<(i64, Option<i64>, String)> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT id, tx_id, data FROM ps_crud ORDER BY id")
-            .expect("prepare");
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .expect("query")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows")
+        self.rows("SELECT id, tx_id, data FROM ps_crud ORDER BY id", |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
     }
 
     /// The `data` of every ps_crud row, parsed.
@@ -147,20 +151,30 @@ impl TestDb {
 
     /// The ps_kv entries other than the client id, values as integers.
     pub fn kv_keys(&self) -> Vec<(String, Option<i64>)> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT key, CAST(value AS INTEGER) FROM ps_kv WHERE key != 'client_id' ORDER BY key")
-            .expect("prepare");
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("query")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows")
+        self.rows(
+            "SELECT key, CAST(value AS INTEGER) FROM ps_kv WHERE key != 'client_id' ORDER BY key",
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 
     /// `PRAGMA schema_version`.
     pub fn schema_version(&self) -> i64 {
         self.count("PRAGMA schema_version")
     }
+}
+
+/// Every row of `sql` on `conn`, each mapped by `row`.
+pub fn rows<T>(
+    conn: &Connection,
+    sql: &str,
+    row: impl FnMut(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+) -> Vec<T> {
+    let mut statement = conn.prepare(sql).expect("prepare");
+    statement
+        .query_map([], row)
+        .expect("query")
+        .collect::<rusqlite::Result<_>>()
+        .expect("rows")
 }
 
 /// A small seeded generator for reproducible random test histories.
