@@ -7,6 +7,7 @@
 use psync_test_support::engine;
 
 use engine::sync::{Instruction, SyncCommand};
+use psync_test_support::rng::XorShift;
 use serde_json::{Value, json};
 
 use engine::{TestDb, open_items as open};
@@ -25,7 +26,7 @@ fn tables(db: &TestDb) -> Value {
 
 /// Random ops for one data line: PUTs, REMOVEs, MOVEs and CLEARs over a few keys, so lines
 /// supersede each other within a line, across lines and across buckets.
-fn data_line(rng: &mut engine::XorShift, bucket: &str, op_id: &mut u64) -> String {
+fn data_line(rng: &mut XorShift, bucket: &str, op_id: &mut u64) -> String {
     let mut ops = Vec::new();
     for _ in 0..1 + rng.below(8) {
         *op_id += 1;
@@ -61,7 +62,7 @@ fn batched_lines_leave_the_same_tables_as_single_lines() {
         let batched = open();
         single.control_json("start", None);
         batched.control_json("start", None);
-        let mut rng = engine::XorShift(0x9e37_79b9_7f4a_7c15 ^ (seed * 0x2545_f491));
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15 ^ (seed * 0x2545_f491));
         let mut op_id = 0;
         for round in 0..8 {
             let mut lines = Vec::new();

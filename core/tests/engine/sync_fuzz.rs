@@ -11,21 +11,8 @@ use psync_test_support::engine;
 
 use engine::sync::line::{SyncLine, bson_to_value};
 use engine::sync::{StartSyncStream, SyncCommand};
+use psync_test_support::rng::XorShift;
 use serde_json::json;
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn seeds() -> Vec<serde_json::Value> {
     vec![
@@ -45,21 +32,21 @@ fn seeds() -> Vec<serde_json::Value> {
 }
 
 fn mutate(rng: &mut XorShift, bytes: &mut Vec<u8>) {
-    for _ in 0..=rng.below(4) {
+    for _ in 0..=rng.index(4) {
         if bytes.is_empty() {
-            bytes.push(rng.next() as u8);
+            bytes.push(rng.next_u64() as u8);
             continue;
         }
-        let at = rng.below(bytes.len());
-        match rng.below(5) {
-            0 => bytes[at] = rng.next() as u8,
+        let at = rng.index(bytes.len());
+        match rng.index(5) {
+            0 => bytes[at] = rng.next_u64() as u8,
             1 => bytes.truncate(at),
             2 => {
                 bytes.remove(at);
             }
-            3 => bytes.insert(at, b"\"{}[]:,0-9e."[rng.below(12)]),
+            3 => bytes.insert(at, b"\"{}[]:,0-9e."[rng.index(12)]),
             _ => {
-                let end = (at + rng.below(8)).min(bytes.len());
+                let end = (at + rng.index(8)).min(bytes.len());
                 let chunk = bytes[at..end].to_vec();
                 bytes.splice(at..at, chunk);
             }
@@ -103,8 +90,8 @@ fn report(name: &str, cases: usize, started: std::time::Instant) {
 
 /// One mutated line: (BSON?, bytes).
 fn mutated_line(rng: &mut XorShift, seeds: &[serde_json::Value]) -> (bool, Vec<u8>) {
-    let seed = &seeds[rng.below(seeds.len())];
-    let binary = rng.below(2) == 0;
+    let seed = &seeds[rng.index(seeds.len())];
+    let binary = rng.index(2) == 0;
     let mut bytes = if binary {
         engine::bson_line(seed)
     } else {

@@ -8,6 +8,7 @@
 //! - [`engine`] (feature `engine`): a bare SQLite connection with the core's SQL functions,
 //!   sync-command helpers and state dumps, for psync-core's integration tests;
 //! - [`reference`] (feature `reference`): the real PowerSync cores loaded into rusqlite;
+//! - [`rng`]: the seeded generators of the fuzzers, generated sequences and chaos runs;
 //! - [`proxy`] (feature `proxy`): the loopback TCP proxy with fault modes, TLS termination and
 //!   connection counting;
 //! - [`client`] (feature `client`): sync-client helpers and connector doubles against the
@@ -25,5 +26,6 @@ pub mod paths;
 pub mod proxy;
 #[cfg(feature = "reference")]
 pub mod reference;
+pub mod rng;
 #[cfg(feature = "wait")]
 pub mod wait;

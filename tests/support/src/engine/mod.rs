@@ -177,19 +177,6 @@ pub fn rows<T>(
         .expect("rows")
 }
 
-/// A small seeded generator for reproducible random test histories.
-pub struct XorShift(pub u64);
-
-impl XorShift {
-    /// The next value in `0..n`.
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n
-    }
-}
-
 /// A BSON sync line for `value` (a JSON object), encoded by the `bson` crate, an encoder
 /// independent of the core's reader.
 pub fn bson_line(value: &serde_json::Value) -> Vec<u8> {
