@@ -240,13 +240,9 @@ fn a7_local_write_closes_the_gate() {
         )
         .expect("put");
     let updated: Vec<(String, String)> = db
-        .conn
-        .prepare("SELECT row_type, row_id FROM ps_updated_rows")
-        .expect("prepare")
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("query")
-        .collect::<rusqlite::Result<_>>()
-        .expect("rows");
+        .rows("SELECT row_type, row_id FROM ps_updated_rows", |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        });
     assert_eq!(updated, vec![("users".to_string(), "foo".to_string())]);
     assert_eq!(
         db.kv_keys(),

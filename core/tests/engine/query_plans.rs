@@ -210,13 +210,11 @@ fn scanned_name(detail: &str) -> Option<&str> {
 }
 
 fn table_names(conn: &Connection) -> Vec<String> {
-    let mut stmt = conn
-        .prepare("SELECT lower(name) FROM sqlite_master WHERE type = 'table'")
-        .expect("tables");
-    stmt.query_map([], |r| r.get(0))
-        .expect("tables")
-        .collect::<rusqlite::Result<_>>()
-        .expect("table rows")
+    engine::rows(
+        conn,
+        "SELECT lower(name) FROM sqlite_master WHERE type = 'table'",
+        |r| r.get(0),
+    )
 }
 
 /// Checks every statement; returns the failures and whether each allowed scan was seen.

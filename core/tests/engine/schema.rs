@@ -23,13 +23,11 @@ fn user_objects(
 }
 
 fn master(conn: &Connection) -> Vec<(String, String, String, Option<String>)> {
-    let mut stmt = conn
-        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master")
-        .expect("prepare");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .expect("query")
-        .collect::<rusqlite::Result<_>>()
-        .expect("rows")
+    engine::rows(
+        conn,
+        "SELECT type, name, tbl_name, sql FROM sqlite_master",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
 }
 
 fn expected_master(fixture: &Value) -> Vec<(String, String, String, Option<String>)> {

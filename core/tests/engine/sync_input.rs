@@ -223,13 +223,9 @@ fn j93_j94_default_streams() {
     db.line(json!({"checkpoint": {"last_op_id": "1", "buckets": [],
         "streams": [{"name": "s2", "is_default": true, "errors": []}]}}));
     let names: Vec<String> =
-        db.0.conn
-            .prepare("SELECT stream_name FROM ps_stream_subscriptions")
-            .expect("prep")
-            .query_map([], |r| r.get(0))
-            .expect("q")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows");
+        db.0.rows("SELECT stream_name FROM ps_stream_subscriptions", |r| {
+            r.get(0)
+        });
     assert_eq!(names, ["s2"]);
 }
 

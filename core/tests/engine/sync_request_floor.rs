@@ -46,33 +46,16 @@ impl Db {
     }
 
     fn todo_ids(&self) -> Vec<String> {
-        let mut stmt = self
-            .db
-            .conn
-            .prepare("SELECT id FROM ps_data__todos ORDER BY id")
-            .expect("prepare");
-        stmt.query_map([], |r| r.get(0))
-            .expect("q")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows")
+        self.db
+            .rows("SELECT id FROM ps_data__todos ORDER BY id", |r| r.get(0))
     }
 
     /// The cp3 checkpoint line (last_op 9, write_checkpoint 101) with the stored checksums.
     fn cp3(&self) -> String {
-        let mut stmt = self
-            .db
-            .conn
-            .prepare(
-                "SELECT name, (add_checksum + op_checksum) & 0xffffffff FROM ps_buckets ORDER BY name",
-            )
-            .expect("prepare");
-        let buckets: Vec<Value> = stmt
-            .query_map([], |r| {
-                Ok(json!({"bucket": r.get::<_, String>(0)?, "checksum": r.get::<_, i64>(1)?}))
-            })
-            .expect("q")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows");
+        let buckets: Vec<Value> = self.db.rows(
+            "SELECT name, (add_checksum + op_checksum) & 0xffffffff FROM ps_buckets ORDER BY name",
+            |r| Ok(json!({"bucket": r.get::<_, String>(0)?, "checksum": r.get::<_, i64>(1)?})),
+        );
         json!({"checkpoint": {"last_op_id": "9", "write_checkpoint": "101", "buckets": buckets}})
             .to_string()
     }
