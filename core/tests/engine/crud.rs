@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 //! CRUD capture scenarios (scenarios.md A.1–A.16) and the upload-queue API.
 
-use crate::schema_common as common;
+use psync_test_support::engine;
 
-use psync_core::storage::crud::{CrudEntry, UpdateType, get_crud_batch, get_next_crud_transaction};
-use psync_core::storage::gate::MAX_OP_ID;
+use engine::crud::{CrudEntry, UpdateType, get_crud_batch, get_next_crud_transaction};
+use engine::gate::MAX_OP_ID;
 use serde_json::json;
 
 const ITEMS: &str = r#"{"tables":[{"name":"items","columns":[{"name":"col","type":"text"}]}]}"#;
@@ -17,7 +17,7 @@ fn items_with(options: &str) -> String {
 
 #[test]
 fn a1_diff_function_through_sql() {
-    let db = common::open();
+    let db = engine::open();
     let diff = |a: &str, b: &str| -> String {
         db.conn
             .query_row("SELECT powersync_diff(?, ?)", [a, b], |r| r.get(0))
@@ -46,7 +46,7 @@ fn n_column_schema(n: usize, options: &str) -> String {
     )
 }
 
-fn insert_n_columns(db: &common::TestDb, n: usize) {
+fn insert_n_columns(db: &engine::TestDb, n: usize) {
     let names: Vec<String> = (0..n).map(|i| format!("column{i}")).collect();
     let values: Vec<String> = names.iter().map(|n| format!("'{n}'")).collect();
     db.conn
@@ -64,7 +64,7 @@ fn insert_n_columns(db: &common::TestDb, n: usize) {
 #[test]
 fn a2_insert_update_delete_with_n_columns() {
     for n in [1usize, 49, 50, 51, 63, 64, 100, 1999] {
-        let db = common::open();
+        let db = engine::open();
         db.apply_schema(&n_column_schema(n, ""));
         insert_n_columns(&db, n);
         db.conn
@@ -98,7 +98,7 @@ fn a2_insert_update_delete_with_n_columns() {
 #[test]
 fn a3_local_only_writes_create_no_crud() {
     for n in [1usize, 51] {
-        let db = common::open();
+        let db = engine::open();
         db.apply_schema(&n_column_schema(n, r#","local_only":true"#));
         insert_n_columns(&db, n);
         assert_eq!(db.count("SELECT count(*) FROM items"), 1);
@@ -120,7 +120,7 @@ fn a3_local_only_writes_create_no_crud() {
 
 #[test]
 fn a4_insert_only_goes_straight_to_the_queue() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(&n_column_schema(2, r#","insert_only":true"#));
     insert_n_columns(&db, 2);
     assert_eq!(db.count("SELECT count(*) FROM items"), 0);
@@ -147,7 +147,7 @@ fn a4_insert_only_goes_straight_to_the_queue() {
 
 #[test]
 fn a5_insert_only_is_ignored_for_local_only() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(&items_with(r#","insert_only":true,"local_only":true"#));
     db.conn
         .execute("INSERT INTO items(id, col) VALUES ('a', 1)", [])
@@ -165,7 +165,7 @@ fn a5_insert_only_is_ignored_for_local_only() {
 
 #[test]
 fn a6_crud_vtab_direct_use() {
-    let db = common::open();
+    let db = engine::open();
     let c = &db.conn;
     c.execute(r#"INSERT INTO powersync_crud(op,id,type,data) VALUES('PUT','foo','users','{"my":"value"}')"#, [])
         .expect("put");
@@ -227,7 +227,7 @@ fn a6_crud_vtab_direct_use() {
 
 #[test]
 fn a7_local_write_closes_the_gate() {
-    let db = common::open();
+    let db = engine::open();
     db.conn
         .execute_batch(
             "INSERT INTO ps_kv VALUES ('last_seen_checkpoint_request_id', 6), ('last_applied_checkpoint_request_id', 5)",
@@ -240,13 +240,9 @@ fn a7_local_write_closes_the_gate() {
         )
         .expect("put");
     let updated: Vec<(String, String)> = db
-        .conn
-        .prepare("SELECT row_type, row_id FROM ps_updated_rows")
-        .expect("prepare")
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-        .expect("query")
-        .collect::<rusqlite::Result<_>>()
-        .expect("rows");
+        .rows("SELECT row_type, row_id FROM ps_updated_rows", |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        });
     assert_eq!(updated, vec![("users".to_string(), "foo".to_string())]);
     assert_eq!(
         db.kv_keys(),
@@ -256,7 +252,7 @@ fn a7_local_write_closes_the_gate() {
 
 #[test]
 fn a8_transaction_ids() {
-    let db = common::open();
+    let db = engine::open();
     let c = &db.conn;
     c.execute_batch(
         "BEGIN; INSERT INTO powersync_crud(op,id,type) VALUES('DELETE','a','t'); COMMIT;",
@@ -269,7 +265,7 @@ fn a8_transaction_ids() {
     .expect("tx2");
     assert_eq!(db.tx_ids(), vec![Some(1), Some(2)]);
 
-    let db = common::open();
+    let db = engine::open();
     let c = &db.conn;
     c.execute_batch(
         "BEGIN; INSERT INTO powersync_crud(op,id,type) VALUES('DELETE','foo','t'); ROLLBACK;",
@@ -286,7 +282,7 @@ fn a8_transaction_ids() {
     assert!(rows[0].2.contains("foo2"));
 
     for kind in ["regular", "insert_only", "alternating"] {
-        let db = common::open();
+        let db = engine::open();
         db.apply_schema(
             r#"{"tables":[{"name":"regular","columns":[{"name":"n","type":"integer"}]},
                 {"name":"insert_only","columns":[{"name":"n","type":"integer"}],"insert_only":true}]}"#,
@@ -322,8 +318,8 @@ fn test_table_schema(options: &str) -> String {
     )
 }
 
-fn prepared(options: &str) -> common::TestDb {
-    let db = common::open();
+fn prepared(options: &str) -> engine::TestDb {
+    let db = engine::open();
     db.apply_schema(&test_table_schema(options));
     db.conn
         .execute(
@@ -387,7 +383,7 @@ fn a10_previous_values_on_deletes() {
 
 #[test]
 fn a11_metadata() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(r#"{"tables":[{"name":"test","columns":[{"name":"name","type":"text"}]}]}"#);
     assert!(
         db.conn
@@ -398,7 +394,7 @@ fn a11_metadata() {
             .is_err()
     );
 
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(r#"{"tables":[{"name":"test","columns":[{"name":"name","type":"text"}],"include_metadata":true}]}"#);
     let c = &db.conn;
     c.execute(
@@ -451,7 +447,7 @@ fn a12_empty_updates() {
         ("", 2, vec![Some(1), Some(2)]),
         (r#","ignore_empty_update":true"#, 1, vec![Some(1)]),
     ] {
-        let db = common::open();
+        let db = engine::open();
         db.apply_schema(&items_with(options));
         db.conn
             .execute("INSERT INTO items(id, col) VALUES ('a', 'new item')", [])
@@ -471,7 +467,7 @@ fn a12_empty_updates() {
 
 #[test]
 fn a13_text_stays_text() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(ITEMS);
     db.conn
         .execute("INSERT INTO items(id, col) VALUES ('a', json_object())", [])
@@ -486,7 +482,7 @@ fn a13_text_stays_text() {
 
 #[test]
 fn a14_mismatched_types() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(r#"{"tables":[{"name":"items","columns":[{"name":"col","type":"integer"}]}]}"#);
     let c = &db.conn;
     c.execute("INSERT INTO items(id, col) VALUES ('a', json_object())", [])
@@ -512,7 +508,7 @@ fn a14_mismatched_types() {
 
 #[test]
 fn a15_id_checks_fail_cleanly() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(ITEMS);
     let c = &db.conn;
     let msg = |r: rusqlite::Result<usize>| r.expect_err("must fail").to_string();
@@ -535,7 +531,7 @@ fn a15_id_checks_fail_cleanly() {
 
 #[test]
 fn a16_local_update_drops_unknown_keys() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(r#"{"tables":[{"name":"items","columns":[{"name":"col","type":"text"},{"name":"n","type":"integer"}]}]}"#);
     db.conn
         .execute(
@@ -556,10 +552,10 @@ fn a16_local_update_drops_unknown_keys() {
 
 #[test]
 fn sync_operation_guard_suppresses_capture() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(ITEMS);
     {
-        let _guard = psync_core::storage::crud::SyncOperationGuard::enter(&db.conn).expect("guard");
+        let _guard = engine::crud::SyncOperationGuard::enter(&db.conn).expect("guard");
         assert!(
             db.conn
                 .query_row("SELECT powersync_in_sync_operation()", [], |r| r
@@ -588,7 +584,7 @@ fn sync_operation_guard_suppresses_capture() {
 
 #[test]
 fn upload_queue_batches_and_transactions() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(ITEMS);
     let c = &db.conn;
     c.execute_batch(
@@ -619,7 +615,7 @@ fn upload_queue_batches_and_transactions() {
     c.execute_batch("COMMIT").expect("commit");
     assert_eq!(db.count("SELECT count(*) FROM ps_crud"), 2);
     assert_eq!(
-        psync_core::storage::gate::target(c).expect("target"),
+        engine::gate::target(c).expect("target"),
         Some(MAX_OP_ID),
         "queue not empty: MAX"
     );
@@ -636,7 +632,7 @@ fn upload_queue_batches_and_transactions() {
     c.execute_batch("COMMIT").expect("commit");
     assert_eq!(db.count("SELECT count(*) FROM ps_crud"), 0);
     assert_eq!(
-        psync_core::storage::gate::target(c).expect("target"),
+        engine::gate::target(c).expect("target"),
         Some(9),
         "queue empty: write checkpoint"
     );
@@ -650,7 +646,7 @@ fn upload_queue_batches_and_transactions() {
     batch.complete(c, None).expect("complete");
     c.execute_batch("COMMIT").expect("commit");
     assert_eq!(
-        psync_core::storage::gate::target(c).expect("target"),
+        engine::gate::target(c).expect("target"),
         Some(MAX_OP_ID),
         "no write checkpoint: MAX"
     );
@@ -658,7 +654,7 @@ fn upload_queue_batches_and_transactions() {
 
 #[test]
 fn clear_keeps_client_id_and_empties_tables() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(
         r#"{"tables":[{"name":"items","columns":[{"name":"col","type":"text"}]},
             {"name":"notes","columns":[{"name":"col","type":"text"}],"local_only":true}]}"#,
@@ -688,7 +684,7 @@ fn clear_keeps_client_id_and_empties_tables() {
     assert_eq!(db.count("SELECT count(*) FROM ps_crud"), 0);
     assert!(db.kv_keys().is_empty());
     assert_eq!(
-        psync_core::storage::kv::client_id(c).expect("client id"),
+        engine::kv::client_id(c).expect("client id"),
         "test-test-test-test"
     );
 
@@ -711,7 +707,7 @@ fn clear_keeps_client_id_and_empties_tables() {
 
 #[test]
 fn savepoint_rollback_does_not_reuse_tx_ids_or_skip_the_gate() {
-    let db = common::open();
+    let db = engine::open();
     let c = &db.conn;
     c.execute_batch(
         "BEGIN;
@@ -768,7 +764,7 @@ fn local_writes_through_the_database_api() {
     db.write(|tx| batch.complete(tx.connection(), Some(3)))
         .expect("complete");
     assert_eq!(
-        db.write(|tx| psync_core::storage::gate::target(tx.connection()))
+        db.write(|tx| engine::gate::target(tx.connection()))
             .expect("target"),
         Some(3)
     );
@@ -779,7 +775,7 @@ fn local_writes_through_the_database_api() {
 #[test]
 fn soft_clear_is_refused_while_a_sync_iteration_is_active() {
     use std::sync::atomic::Ordering;
-    let db = common::open();
+    let db = engine::open();
     db.state.sync_iteration_active.store(true, Ordering::SeqCst);
     db.conn.execute_batch("BEGIN").expect("begin");
     let err = db
@@ -804,7 +800,7 @@ fn soft_clear_is_refused_while_a_sync_iteration_is_active() {
 fn connections_close_cleanly_after_crud_writes() {
     // The vtabs keep prepared statements on a non-owning handle; SQLite disconnects the vtabs
     // (finalising them) before it checks for unfinalised statements on close.
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(ITEMS);
     db.conn
         .execute_batch(

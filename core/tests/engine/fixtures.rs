@@ -3,10 +3,8 @@
 //! downgrade exactly like the reference core does; files the core cannot use are refused
 //! without being modified.
 
-use crate::common;
-
-use common::*;
 use psync_core::{Database, ErrorKind};
+use psync_test_support::engine::*;
 use serde_json::{Value as Json, json};
 
 /// Opens the fixture copy through the core and checks the migrated state and schema.
@@ -218,7 +216,7 @@ fn non_sqlite_file_is_refused_untouched() {
 
 #[test]
 fn corrupt_sqlite_file_is_refused_untouched() {
-    let original = std::fs::read(fixture_dir().join(format!("{FIXTURE_C}.db"))).expect("read");
+    let original = std::fs::read(fixture_db(FIXTURE_C)).expect("read");
     // Valid header, garbage where the schema page's content starts.
     let mut corrupt = original.clone();
     for byte in &mut corrupt[100..4096] {

@@ -1,12 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 //! `ps_kv` accessors and SQL functions (scenarios.md E.52, storage.md §1.8).
 
-use crate::schema_common as common;
+use psync_test_support::engine;
 
-use psync_core::storage::gate::{self, MAX_OP_ID};
+use engine::gate::{self, MAX_OP_ID};
 use rusqlite::Connection;
 
-fn probe(db: &common::TestDb, arg: &str) -> rusqlite::Result<Option<i64>> {
+fn probe(db: &engine::TestDb, arg: &str) -> rusqlite::Result<Option<i64>> {
     db.conn.query_row(
         &format!("SELECT powersync_probe_local_target_op({arg})"),
         [],
@@ -23,7 +23,7 @@ fn code(e: rusqlite::Error) -> (i32, String) {
 
 #[test]
 fn e52_target_probing() {
-    let db = common::open();
+    let db = engine::open();
     assert_eq!(probe(&db, "NULL").expect("probe"), None);
     assert_eq!(probe(&db, "").expect("probe without argument"), None);
     assert_eq!(
@@ -74,7 +74,7 @@ fn e52_target_probing() {
 
 #[test]
 fn client_id_and_uuid_functions() {
-    let db = common::open();
+    let db = engine::open();
     let id: String = db
         .conn
         .query_row("SELECT powersync_client_id()", [], |r| r.get(0))
@@ -108,7 +108,7 @@ fn client_id_and_uuid_functions() {
 
 #[test]
 fn typed_accessors_round_trip() {
-    let db = common::open();
+    let db = engine::open();
     let c = &db.conn;
     gate::set_last_seen(c, Some(4)).expect("seen");
     gate::set_last_applied(c, Some(3)).expect("applied");
@@ -131,7 +131,7 @@ fn typed_accessors_round_trip() {
 
 #[test]
 fn next_id_rollback_hands_the_id_out_again() {
-    let db = common::open();
+    let db = engine::open();
     let next = |c: &Connection| -> i64 {
         c.query_row("SELECT powersync_next_checkpoint_request_id()", [], |r| {
             r.get(0)
@@ -152,7 +152,7 @@ fn concurrent_allocations_are_unique_and_increasing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("alloc.db");
     {
-        let db = common::register(Connection::open(&path).expect("open"));
+        let db = engine::register(Connection::open(&path).expect("open"));
         db.conn
             .execute_batch("PRAGMA journal_mode = WAL; BEGIN; SELECT powersync_init(); COMMIT;")
             .expect("migrate");
@@ -163,7 +163,7 @@ fn concurrent_allocations_are_unique_and_increasing() {
         .map(|t| {
             let path = path.clone();
             std::thread::spawn(move || {
-                let db = common::register(Connection::open(&path).expect("open"));
+                let db = engine::register(Connection::open(&path).expect("open"));
                 db.conn
                     .busy_timeout(std::time::Duration::from_secs(30))
                     .expect("busy timeout");

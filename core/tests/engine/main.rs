@@ -5,9 +5,6 @@
 //! JSON sequences in `tests/sequences/`, checked on our core and diffed against the reference
 //! core by `tests/reference`.
 
-mod common;
-mod schema_common;
-
 mod crud;
 mod deleted_file;
 mod fixtures;

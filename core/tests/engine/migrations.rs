@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Migration runner behaviour: the migration scenarios (ids I.nn).
 
-use crate::common;
-
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use common::*;
 use psync_core::Database;
+use psync_test_support::engine::gate::MAX_OP_ID;
+use psync_test_support::engine::*;
 use rusqlite::Connection;
 use serde_json::{Value as Json, json};
 

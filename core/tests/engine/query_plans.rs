@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Query plans of every statement on the sync, apply, upload and checkpoint paths
-//! (`psync_core::storage::hot_statements`), on a database with many synced rows and queued writes:
+//! (`engine::hot_statements`), on a database with many synced rows and queued writes:
 //! none may scan `ps_oplog`, `ps_crud` or a data table unless the list says why it must.
 //! Checked with SQLite's default estimates and again after `ANALYZE` (apps may run
 //! `ANALYZE` or `PRAGMA optimize`, which is when a plain join can pick the wrong order).
@@ -8,11 +8,11 @@
 //! `PSYNC_PLAN_ROWS=1000000 cargo test --release -p psync-core --test engine query_plans -- --nocapture`
 //! runs it on a million rows and prints every plan.
 
-use crate::schema_common as common;
+use psync_test_support::engine;
 
+use engine::hot_statements::{HotStatement, hot_statements};
+use engine::sync::SyncCommand;
 use psync_core::schema::{Column, Schema, Table};
-use psync_core::storage::hot_statements::{HotStatement, hot_statements};
-use psync_core::storage::sync::SyncCommand;
 use rusqlite::Connection;
 use serde_json::json;
 
@@ -29,26 +29,8 @@ fn rows() -> usize {
         .unwrap_or(DEFAULT_ROWS)
 }
 
-fn control(db: &common::TestDb, command: &str, payload: Option<&str>) {
-    db.conn.execute_batch("BEGIN").expect("begin");
-    db.conn
-        .query_row(
-            "SELECT powersync_control(?, ?)",
-            rusqlite::params![command, payload],
-            |_| Ok(()),
-        )
-        .expect("powersync_control");
-    db.conn.execute_batch("COMMIT").expect("commit");
-}
-
-fn lines(db: &common::TestDb, lines: Vec<String>) {
-    db.conn.execute_batch("BEGIN").expect("begin");
-    let commands: Vec<SyncCommand> = lines.into_iter().map(SyncCommand::LineText).collect();
-    db.state
-        .sync
-        .control_lines(&db.conn, &commands, 0)
-        .expect("control_lines");
-    db.conn.execute_batch("COMMIT").expect("commit");
+fn texts(lines: Vec<String>) -> Vec<SyncCommand> {
+    lines.into_iter().map(SyncCommand::LineText).collect()
 }
 
 fn bucket_of(row: usize) -> usize {
@@ -118,24 +100,24 @@ impl Feed {
 
 /// `rows` synced rows in three buckets, applied by a full checkpoint, then a second one
 /// updating every 50th row (so the incremental path has run), then queued local writes.
-fn large_database(dir: &std::path::Path, rows: usize) -> common::TestDb {
-    let db = common::register(Connection::open(dir.join("plans.db")).expect("open"));
+fn large_database(dir: &std::path::Path, rows: usize) -> engine::TestDb {
+    let db = engine::register(Connection::open(dir.join("plans.db")).expect("open"));
     db.conn
         .execute_batch("PRAGMA journal_mode = WAL; BEGIN; SELECT powersync_init(); COMMIT;")
         .expect("migrate");
     db.apply(&Schema::new([Table::new("items", [Column::text("col")])]));
-    control(&db, "start", None);
+    db.control_json("start", None);
 
     let mut feed = Feed::default();
     for version in 1..=2 {
         for row in (0..rows).step_by(if version == 1 { 1 } else { 50 }) {
             feed.put(row, version);
             if let Some(ready) = feed.ready() {
-                lines(&db, ready);
+                db.control_lines(&texts(ready)).expect("control_lines");
             }
         }
         let last = feed.checkpoint();
-        lines(&db, last);
+        db.control_lines(&texts(last)).expect("control_lines");
     }
     let typed = (0..rows).filter(|row| row % 1000 != 7).count();
     assert_eq!(db.count("SELECT count(*) FROM items"), typed as i64);
@@ -150,7 +132,7 @@ fn large_database(dir: &std::path::Path, rows: usize) -> common::TestDb {
 }
 
 /// Queued local writes: single-row transactions and a few larger ones.
-fn local_writes(db: &common::TestDb, writes: usize) {
+fn local_writes(db: &engine::TestDb, writes: usize) {
     for chunk in 0..writes / 10 {
         db.conn.execute_batch("BEGIN").expect("begin");
         for i in 0..10 {
@@ -228,13 +210,11 @@ fn scanned_name(detail: &str) -> Option<&str> {
 }
 
 fn table_names(conn: &Connection) -> Vec<String> {
-    let mut stmt = conn
-        .prepare("SELECT lower(name) FROM sqlite_master WHERE type = 'table'")
-        .expect("tables");
-    stmt.query_map([], |r| r.get(0))
-        .expect("tables")
-        .collect::<rusqlite::Result<_>>()
-        .expect("table rows")
+    engine::rows(
+        conn,
+        "SELECT lower(name) FROM sqlite_master WHERE type = 'table'",
+        |r| r.get(0),
+    )
 }
 
 /// Checks every statement; returns the failures and whether each allowed scan was seen.

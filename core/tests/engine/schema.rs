@@ -2,20 +2,11 @@
 //! Schema management scenarios (scenarios.md B.17–B.20), byte-equality of the generated SQL with
 //! what core 0.5.3 wrote into the fixture databases, and rejection of bad schemas.
 
-use crate::schema_common as common;
+use psync_test_support::{engine, reference};
 
 use psync_core::schema::{Column, Schema, Table, replace_schema};
 use rusqlite::Connection;
 use serde_json::Value;
-
-/// The fixture databases written by the real cores (`tests/fixtures/`).
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../tests/fixtures");
-
-fn fixture_json(name: &str) -> Value {
-    let path = format!("{FIXTURES}/{name}.expected.json");
-    let text = std::fs::read_to_string(&path).expect("fixture expected.json");
-    serde_json::from_str(&text).expect("fixture json")
-}
 
 /// `(type, name, tbl_name, sql)` of the schema-driven objects.
 fn user_objects(
@@ -32,13 +23,11 @@ fn user_objects(
 }
 
 fn master(conn: &Connection) -> Vec<(String, String, String, Option<String>)> {
-    let mut stmt = conn
-        .prepare("SELECT type, name, tbl_name, sql FROM sqlite_master")
-        .expect("prepare");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
-        .expect("query")
-        .collect::<rusqlite::Result<_>>()
-        .expect("rows")
+    engine::rows(
+        conn,
+        "SELECT type, name, tbl_name, sql FROM sqlite_master",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )
 }
 
 fn expected_master(fixture: &Value) -> Vec<(String, String, String, Option<String>)> {
@@ -60,9 +49,9 @@ fn expected_master(fixture: &Value) -> Vec<(String, String, String, Option<Strin
 
 #[test]
 fn generated_sql_equals_core_053_sqlite_master() {
-    let fixture = fixture_json("c-0.5.3-checkpoint-requests");
+    let fixture = engine::expected(engine::FIXTURE_C);
     let schema = Schema::from_json(&fixture["schema"].to_string()).expect("fixture schema");
-    let db = common::open();
+    let db = engine::open();
     db.apply(&schema);
     let ours = user_objects(master(&db.conn));
     let theirs = user_objects(expected_master(&fixture));
@@ -73,12 +62,10 @@ fn generated_sql_equals_core_053_sqlite_master() {
 
 #[test]
 fn replacing_the_fixture_schema_on_real_core_files_changes_nothing() {
-    for name in ["c-0.5.3-checkpoint-requests", "a-legacy-0.4.12-pending-max"] {
-        let fixture = fixture_json(name);
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("copy.db");
-        std::fs::copy(format!("{FIXTURES}/{name}.db"), &path).expect("copy fixture");
-        let db = common::register(Connection::open(&path).expect("open copy"));
+    for name in [engine::FIXTURE_C, engine::FIXTURE_A] {
+        let fixture = engine::expected(name);
+        let (_dir, path) = engine::copy_fixture(name);
+        let db = engine::register(Connection::open(&path).expect("open copy"));
         // Migrate first (the legacy file is at version 12); the fixtures record that replacing
         // the schema after `powersync_init` changes nothing.
         db.conn
@@ -102,7 +89,7 @@ const USERS_LOCAL: &str =
 
 #[test]
 fn b17_idempotent_schema() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(USERS);
     let v1 = db.schema_version();
     db.apply_schema(USERS);
@@ -133,7 +120,7 @@ fn b17_idempotent_schema() {
 
 #[test]
 fn b18_synced_to_local_only() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(USERS);
     db.conn
         .execute(
@@ -160,7 +147,7 @@ fn b18_synced_to_local_only() {
 
 #[test]
 fn b19_local_only_to_synced_discards_local_rows() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(USERS_LOCAL);
     db.conn
         .execute("INSERT INTO users(id, name) VALUES ('l', 'y')", [])
@@ -176,7 +163,7 @@ fn b19_local_only_to_synced_discards_local_rows() {
 
 #[test]
 fn b20_untyped_rows_move_in_and_out() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(USERS);
     db.conn
         .execute(
@@ -209,7 +196,7 @@ fn b20_untyped_rows_move_in_and_out() {
 
 #[test]
 fn view_name_override_and_schema_state() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(r#"{"tables":[{"name":"users","view_name":"people","columns":[{"name":"name","type":"text"}]}]}"#);
     db.conn
         .execute("INSERT INTO people(id, name) VALUES ('a', 'b')", [])
@@ -219,7 +206,7 @@ fn view_name_override_and_schema_state() {
     assert_eq!(current.tables[0].view_name(), "people");
 }
 
-fn assert_rejected(db: &common::TestDb, json: &str, needle: &str) {
+fn assert_rejected(db: &engine::TestDb, json: &str, needle: &str) {
     let before = master(&db.conn);
     let version = db.schema_version();
     db.conn.execute_batch("BEGIN").expect("begin");
@@ -237,7 +224,7 @@ fn assert_rejected(db: &common::TestDb, json: &str, needle: &str) {
 
 #[test]
 fn bad_schemas_are_rejected_with_clear_errors_and_change_nothing() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(USERS);
     let t = |cols: &str, opts: &str| {
         format!(r#"{{"tables":[{{"name":"t","columns":[{cols}]{opts}}}]}}"#)
@@ -313,7 +300,7 @@ fn bad_schemas_are_rejected_with_clear_errors_and_change_nothing() {
 
 #[test]
 fn ddl_failure_midway_is_rolled_back() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(USERS);
     // An app-owned table with the name the new view needs makes CREATE VIEW fail after the
     // storage table was already created.
@@ -341,7 +328,7 @@ fn ddl_failure_midway_is_rolled_back() {
 
 #[test]
 fn replace_schema_requires_a_transaction() {
-    let db = common::open();
+    let db = engine::open();
     let schema = Schema::new([Table::new("t", [Column::text("a")])]);
     let err = replace_schema(&db.conn, &schema).expect_err("autocommit");
     assert!(err.to_string().contains("transaction"));
@@ -394,7 +381,7 @@ fn variants_schema() -> String {
 
 #[test]
 fn variants_apply_and_reapply_without_changes() {
-    let db = common::open();
+    let db = engine::open();
     db.apply_schema(&variants_schema());
     let version = db.schema_version();
     db.apply_schema(&variants_schema());
@@ -411,38 +398,17 @@ fn variants_apply_and_reapply_without_changes() {
     assert_eq!(db.crud_rows().len(), 1);
 }
 
-/// Differential check against the real core 0.5.3 (set `PSYNC_REFERENCE_CORE` to the path of
-/// `libpowersync_x64.linux.so` from npm `@powersync/node` 1.1.0; `cargo xtask test` fetches it).
+/// Differential check against the real core 0.5.3 (`cargo xtask test` fetches it).
 #[test]
 fn variants_match_reference_core() {
-    let ours = common::open();
+    let ours = engine::open();
     ours.apply_schema(&variants_schema());
     let our_objects = user_objects(master(&ours.conn));
     assert!(our_objects.len() > 30);
-    let path = std::env::var("PSYNC_REFERENCE_CORE").expect(
-        "PSYNC_REFERENCE_CORE must name the reference core 0.5.3 library; `cargo xtask test` fetches it and sets it",
+    let theirs = user_objects(
+        reference::reference_sqlite_master_for_schema(&variants_schema())
+            .expect("the reference core applies the schema"),
     );
-    let reference = Connection::open_in_memory().expect("open");
-    // SAFETY: loading the trusted reference extension named by the test environment.
-    unsafe {
-        reference.load_extension_enable().expect("enable");
-        reference
-            .load_extension(&path, Some("sqlite3_powersync_init"))
-            .expect("load reference core");
-    }
-    reference.execute_batch("BEGIN").expect("begin");
-    reference
-        .query_row("SELECT powersync_init()", [], |_| Ok(()))
-        .expect("init");
-    reference
-        .query_row(
-            "SELECT powersync_replace_schema(?)",
-            [variants_schema()],
-            |_| Ok(()),
-        )
-        .expect("reference replace_schema");
-    reference.execute_batch("COMMIT").expect("commit");
-    let theirs = user_objects(master(&reference));
     for (a, b) in our_objects.iter().zip(theirs.iter()) {
         assert_eq!(a, b);
     }

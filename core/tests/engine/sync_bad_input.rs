@@ -2,20 +2,17 @@
 //! Hostile and malformed input to the sync engine: every bad line fails cleanly (an error code,
 //! never a panic) and leaves nothing half-applied; a proptest fuzzes the line decoders.
 
-use crate::schema_common as common;
+use psync_test_support::engine;
 
+use engine::sync::line::{SyncLine, bson_to_value};
 use proptest::prelude::*;
-use psync_core::schema::{Column, Schema, Table};
-use psync_core::storage::sync::line::{SyncLine, bson_to_value};
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
-struct Db(common::TestDb);
+struct Db(engine::TestDb);
 
 fn open() -> Db {
-    let db = common::open();
-    db.apply(&Schema::new([Table::new("items", [Column::text("col")])]));
-    Db(db)
+    Db(engine::open_items())
 }
 
 fn code(e: &rusqlite::Error) -> (i32, String) {
@@ -29,18 +26,7 @@ fn code(e: &rusqlite::Error) -> (i32, String) {
 
 impl Db {
     fn raw(&self, cmd: &str, payload: SqlValue) -> rusqlite::Result<SqlValue> {
-        let conn = &self.0.conn;
-        conn.execute_batch("BEGIN")?;
-        let r = conn.query_row(
-            "SELECT powersync_control(?, ?)",
-            rusqlite::params![cmd, payload],
-            |r| r.get::<_, SqlValue>(0),
-        );
-        match &r {
-            Ok(_) => conn.execute_batch("COMMIT")?,
-            Err(_) => conn.execute_batch("ROLLBACK")?,
-        }
-        r
+        self.0.control_sql(cmd, payload)
     }
 
     fn line(&self, line: &Value) -> rusqlite::Result<SqlValue> {
@@ -203,7 +189,7 @@ fn data_for_unknown_bucket_is_stored_and_dropped_on_the_next_connection() {
 
 #[test]
 fn malformed_bson_is_a_protocol_error() {
-    let good = common::bson_line(&json!({"token_expires_in": 100}));
+    let good = engine::bson_line(&json!({"token_expires_in": 100}));
     let mut cases: Vec<Vec<u8>> = vec![
         vec![],
         vec![0xff; 3],
@@ -326,7 +312,7 @@ proptest! {
     fn fuzz_bson(which in 0usize..6, pos in any::<usize>(), byte in any::<u8>(), noise in proptest::collection::vec(any::<u8>(), 0..64)) {
         let _ = bson_to_value(&noise);
         let json: Value = serde_json::from_str(&valid_lines()[which]).expect("valid");
-        let doc = common::bson_line(&json);
+        let doc = engine::bson_line(&json);
         let value = bson_to_value(&doc).expect("round trip");
         let from_bson = SyncLine::from_value(&value).map(|l| format!("{l:?}")).map_err(|e| e.to_string());
         let from_json = SyncLine::from_text(&valid_lines()[which]).map(|l| format!("{l:?}")).map_err(|e| e.to_string());

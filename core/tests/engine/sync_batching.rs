@@ -4,60 +4,29 @@
 //! `powersync_control` leaves (which `sync_differential.rs` compares with the reference core),
 //! and report the same outcome: applied checkpoints, checksum failures, blocked applies.
 
-use crate::schema_common as common;
+use psync_test_support::engine;
 
-use psync_core::schema::{Column, Schema, Table};
-use psync_core::storage::sync::{Instruction, SyncCommand};
+use engine::sync::{Instruction, SyncCommand};
+use psync_test_support::rng::XorShift;
 use serde_json::{Value, json};
 
-fn open() -> common::TestDb {
-    let db = common::open();
-    db.apply(&Schema::new([Table::new("items", [Column::text("col")])]));
-    db
-}
-
-fn control(db: &common::TestDb, command: &str, payload: Option<&str>) -> String {
-    db.conn.execute_batch("BEGIN").expect("begin");
-    let out: Option<String> = db
-        .conn
-        .query_row(
-            "SELECT powersync_control(?, ?)",
-            rusqlite::params![command, payload],
-            |r| r.get(0),
-        )
-        .expect("powersync_control");
-    db.conn.execute_batch("COMMIT").expect("commit");
-    out.unwrap_or_default()
-}
-
-/// `control_lines` in its own transaction: committed on success, rolled back on error (as
-/// the client's `Database::write` does).
-fn run_lines(
-    db: &common::TestDb,
-    commands: &[SyncCommand],
-) -> psync_core::Result<Vec<Instruction>> {
-    db.conn.execute_batch("BEGIN").expect("begin");
-    let result = db.state.sync.control_lines(&db.conn, commands, 0);
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    db.conn.execute_batch(end).expect("end transaction");
-    result
-}
+use engine::{TestDb, open_items as open};
 
 fn texts(lines: &[String]) -> Vec<SyncCommand> {
     lines.iter().cloned().map(SyncCommand::LineText).collect()
 }
 
-fn batch(db: &common::TestDb, lines: &[String]) -> Vec<Instruction> {
-    run_lines(db, &texts(lines)).expect("control_lines")
+fn batch(db: &TestDb, lines: &[String]) -> Vec<Instruction> {
+    db.control_lines(&texts(lines)).expect("control_lines")
 }
 
-fn tables(db: &common::TestDb) -> Value {
-    common::sync_tables(&db.conn)
+fn tables(db: &TestDb) -> Value {
+    engine::sync_tables(&db.conn)
 }
 
 /// Random ops for one data line: PUTs, REMOVEs, MOVEs and CLEARs over a few keys, so lines
 /// supersede each other within a line, across lines and across buckets.
-fn data_line(rng: &mut common::XorShift, bucket: &str, op_id: &mut u64) -> String {
+fn data_line(rng: &mut XorShift, bucket: &str, op_id: &mut u64) -> String {
     let mut ops = Vec::new();
     for _ in 0..1 + rng.below(8) {
         *op_id += 1;
@@ -91,9 +60,9 @@ fn batched_lines_leave_the_same_tables_as_single_lines() {
     for seed in 1..=40u64 {
         let single = open();
         let batched = open();
-        control(&single, "start", None);
-        control(&batched, "start", None);
-        let mut rng = common::XorShift(0x9e37_79b9_7f4a_7c15 ^ (seed * 0x2545_f491));
+        single.control_json("start", None);
+        batched.control_json("start", None);
+        let mut rng = XorShift(0x9e37_79b9_7f4a_7c15 ^ (seed * 0x2545_f491));
         let mut op_id = 0;
         for round in 0..8 {
             let mut lines = Vec::new();
@@ -104,7 +73,7 @@ fn batched_lines_leave_the_same_tables_as_single_lines() {
             // Store the data lines in the per-line database first, so the checkpoint can
             // carry the checksums they produce (sometimes deliberately wrong).
             for line in &lines {
-                control(&single, "line_text", Some(line));
+                single.control_json("line_text", Some(line));
             }
             let mut sums: Vec<Value> = Vec::new();
             for bucket in ["a", "b", "c"] {
@@ -126,9 +95,7 @@ fn batched_lines_leave_the_same_tables_as_single_lines() {
             ];
             let mut single_out = Vec::new();
             for line in &tail {
-                let out: Value = serde_json::from_str(&control(&single, "line_text", Some(line)))
-                    .expect("instructions");
-                single_out.extend(out.as_array().cloned().unwrap_or_default());
+                single_out.extend(single.control_json("line_text", Some(line)));
             }
             lines.extend(tail);
             let batched_out: Vec<Value> = batch(&batched, &lines)
@@ -147,8 +114,8 @@ fn batched_lines_leave_the_same_tables_as_single_lines() {
             );
             // A checksum failure ends the iteration in both; start again like an SDK would.
             if !applied(&single_out) {
-                control(&single, "start", None);
-                control(&batched, "start", None);
+                single.control_json("start", None);
+                batched.control_json("start", None);
             }
         }
     }
@@ -160,7 +127,7 @@ fn one_put_line() -> String {
     .to_string()
 }
 
-fn oplog_count(db: &common::TestDb) -> i64 {
+fn oplog_count(db: &engine::TestDb) -> i64 {
     db.conn
         .query_row("SELECT count(*) FROM ps_oplog", [], |r| r.get(0))
         .expect("count")
@@ -169,13 +136,13 @@ fn oplog_count(db: &common::TestDb) -> i64 {
 #[test]
 fn a_bad_line_rolls_back_the_whole_batch_and_ends_the_iteration() {
     let db = open();
-    control(&db, "start", None);
+    db.control_json("start", None);
     let good = one_put_line();
     let commands = vec![
         SyncCommand::LineText(good),
         SyncCommand::LineText("{not json".to_string()),
     ];
-    let result = run_lines(&db, &commands);
+    let result = db.control_lines(&commands);
     assert!(result.is_err(), "malformed line must fail the batch");
     let ops = oplog_count(&db);
     assert_eq!(ops, 0, "nothing of a failed batch is kept");
@@ -188,13 +155,13 @@ fn a_bad_line_rolls_back_the_whole_batch_and_ends_the_iteration() {
 #[test]
 fn processing_stops_at_a_line_that_closes_the_stream() {
     let db = open();
-    control(&db, "start", None);
+    db.control_json("start", None);
     let data = one_put_line();
     let commands = vec![
         SyncCommand::LineText(json!({"token_expires_in": 0}).to_string()),
         SyncCommand::LineText(data),
     ];
-    let out = run_lines(&db, &commands).expect("control_lines");
+    let out = db.control_lines(&commands).expect("control_lines");
     assert!(
         out.iter()
             .any(|i| matches!(i, Instruction::CloseSyncStream { .. }))
@@ -210,8 +177,8 @@ fn processing_stops_at_a_line_that_closes_the_stream() {
 fn a_large_batch_with_keys_superseded_across_lines_matches_single_lines() {
     let single = open();
     let batched = open();
-    control(&single, "start", None);
-    control(&batched, "start", None);
+    single.control_json("start", None);
+    batched.control_json("start", None);
     let mut lines = Vec::new();
     let mut op_id = 0u64;
     for line in 0..40 {
@@ -230,7 +197,7 @@ fn a_large_batch_with_keys_superseded_across_lines_matches_single_lines() {
     }
     assert!(lines.iter().map(String::len).sum::<usize>() > 1024 * 1024);
     for line in &lines {
-        control(&single, "line_text", Some(line));
+        single.control_json("line_text", Some(line));
     }
     batch(&batched, &lines);
     assert_eq!(tables(&single), tables(&batched));
@@ -240,19 +207,19 @@ fn a_large_batch_with_keys_superseded_across_lines_matches_single_lines() {
     let mut broken = lines.clone();
     let last = broken.len() - 1;
     broken[last] = "{\"data\": ".to_string();
-    assert!(run_lines(&batched, &texts(&broken)).is_err());
+    assert!(batched.control_lines(&texts(&broken)).is_err());
     assert_eq!(tables(&batched), before);
 }
 
 #[test]
 fn commands_other_than_lines_are_refused_without_changes() {
     let db = open();
-    control(&db, "start", None);
+    db.control_json("start", None);
     let commands = vec![
         SyncCommand::LineText(one_put_line()),
         SyncCommand::CompletedUpload,
     ];
-    let error = run_lines(&db, &commands).expect_err("not a sync line");
+    let error = db.control_lines(&commands).expect_err("not a sync line");
     assert!(
         error.to_string().contains("sync lines only"),
         "unclear error: {error}"
@@ -260,6 +227,6 @@ fn commands_other_than_lines_are_refused_without_changes() {
     assert_eq!(oplog_count(&db), 0);
     // Without an iteration there is nothing to feed.
     let idle = open();
-    assert!(run_lines(&idle, &texts(&[one_put_line()])).is_err());
+    assert!(idle.control_lines(&texts(&[one_put_line()])).is_err());
     assert_eq!(oplog_count(&idle), 0);
 }

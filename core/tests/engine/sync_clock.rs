@@ -4,35 +4,23 @@
 //! time as an argument; through SQL both cores read the wall clock and recordings normalise it.
 //! Sync state per priority over repeated syncs (C.29) and across a restart (C.30).
 
-use crate::schema_common as common;
+use psync_test_support::engine;
 
-use psync_core::schema::{Column, Schema, Table};
-use psync_core::storage::sync::{Instruction, StartSyncStream, SyncCommand};
+use engine::sync::{Instruction, StartSyncStream, SyncCommand};
 use serde_json::{Value, json};
 
 const HOUR: i64 = 3_600_000_000;
 const T0: i64 = 1_740_823_200_000_000;
 
-struct Db(common::TestDb);
+struct Db(engine::TestDb);
 
 fn open() -> Db {
-    let db = common::open();
-    db.apply(&Schema::new([Table::new("items", [Column::text("col")])]));
-    Db(db)
+    Db(engine::open_items())
 }
 
 impl Db {
-    fn try_control(&self, cmd: SyncCommand, now: i64) -> psync_core::Result<Vec<Instruction>> {
-        self.0.conn.execute_batch("BEGIN").expect("begin");
-        let r = self.0.state.sync.control(&self.0.conn, cmd, now);
-        self.0
-            .conn
-            .execute_batch(if r.is_ok() { "COMMIT" } else { "ROLLBACK" })
-            .expect("end");
-        r
-    }
     fn control(&self, cmd: SyncCommand, now: i64) -> Vec<Instruction> {
-        self.try_control(cmd, now).expect("control")
+        self.0.control_at(cmd, now).expect("control")
     }
     fn start(&self, now: i64) -> Vec<Instruction> {
         self.control(SyncCommand::Start(StartSyncStream::default()), now)
@@ -41,19 +29,14 @@ impl Db {
         self.control(SyncCommand::LineText(line.to_string()), now)
     }
     fn sync_state(&self) -> Vec<(i64, i64)> {
-        let mut stmt = self
-            .0
-            .conn
-            .prepare("SELECT priority, last_synced_at FROM ps_sync_state ORDER BY priority")
-            .expect("prep");
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .expect("q")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows")
+        self.0.rows(
+            "SELECT priority, last_synced_at FROM ps_sync_state ORDER BY priority",
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
     }
 }
 
-fn status(out: &[Instruction]) -> Option<&psync_core::storage::sync::CoreSyncStatus> {
+fn status(out: &[Instruction]) -> Option<&engine::sync::CoreSyncStatus> {
     out.iter().rev().find_map(|i| match i {
         Instruction::UpdateSyncStatus { status } => Some(status),
         _ => None,

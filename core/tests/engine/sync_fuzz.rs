@@ -7,25 +7,12 @@
 //! the cases of each fuzzer (`PSYNC_FUZZ_ITERATIONS` is the older name), `PSYNC_FUZZ_SEED` the
 //! seed; each fuzzer prints its seed, cases and cases per second.
 
-use crate::schema_common as common;
+use psync_test_support::engine;
 
-use psync_core::storage::sync::line::{SyncLine, bson_to_value};
-use psync_core::storage::sync::{StartSyncStream, SyncCommand};
+use engine::sync::line::{SyncLine, bson_to_value};
+use engine::sync::{StartSyncStream, SyncCommand};
+use psync_test_support::rng::XorShift;
 use serde_json::json;
-
-struct XorShift(u64);
-
-impl XorShift {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
 
 fn seeds() -> Vec<serde_json::Value> {
     vec![
@@ -45,21 +32,21 @@ fn seeds() -> Vec<serde_json::Value> {
 }
 
 fn mutate(rng: &mut XorShift, bytes: &mut Vec<u8>) {
-    for _ in 0..=rng.below(4) {
+    for _ in 0..=rng.index(4) {
         if bytes.is_empty() {
-            bytes.push(rng.next() as u8);
+            bytes.push(rng.next_u64() as u8);
             continue;
         }
-        let at = rng.below(bytes.len());
-        match rng.below(5) {
-            0 => bytes[at] = rng.next() as u8,
+        let at = rng.index(bytes.len());
+        match rng.index(5) {
+            0 => bytes[at] = rng.next_u64() as u8,
             1 => bytes.truncate(at),
             2 => {
                 bytes.remove(at);
             }
-            3 => bytes.insert(at, b"\"{}[]:,0-9e."[rng.below(12)]),
+            3 => bytes.insert(at, b"\"{}[]:,0-9e."[rng.index(12)]),
             _ => {
-                let end = (at + rng.below(8)).min(bytes.len());
+                let end = (at + rng.index(8)).min(bytes.len());
                 let chunk = bytes[at..end].to_vec();
                 bytes.splice(at..at, chunk);
             }
@@ -68,13 +55,11 @@ fn mutate(rng: &mut XorShift, bytes: &mut Vec<u8>) {
 }
 
 fn oplog_snapshot(conn: &rusqlite::Connection) -> Vec<(i64, i64, i64)> {
-    let mut stmt = conn
-        .prepare("SELECT b.id, coalesce(sum(o.hash), 0), count(o.op_id) FROM ps_buckets b LEFT JOIN ps_oplog o ON o.bucket = b.id GROUP BY b.id ORDER BY b.id")
-        .expect("prepare");
-    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .expect("query")
-        .collect::<rusqlite::Result<_>>()
-        .expect("rows")
+    engine::rows(
+        conn,
+        "SELECT b.id, coalesce(sum(o.hash), 0), count(o.op_id) FROM ps_buckets b LEFT JOIN ps_oplog o ON o.bucket = b.id GROUP BY b.id ORDER BY b.id",
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )
 }
 
 /// Cases per fuzzer: `PSYNC_FUZZ_CASES` (long mode), else `default`.
@@ -105,10 +90,10 @@ fn report(name: &str, cases: usize, started: std::time::Instant) {
 
 /// One mutated line: (BSON?, bytes).
 fn mutated_line(rng: &mut XorShift, seeds: &[serde_json::Value]) -> (bool, Vec<u8>) {
-    let seed = &seeds[rng.below(seeds.len())];
-    let binary = rng.below(2) == 0;
+    let seed = &seeds[rng.index(seeds.len())];
+    let binary = rng.index(2) == 0;
     let mut bytes = if binary {
-        common::bson_line(seed)
+        engine::bson_line(seed)
     } else {
         seed.to_string().into_bytes()
     };
@@ -143,7 +128,7 @@ fn mutated_lines_never_panic_the_decoders() {
 #[test]
 fn mutated_lines_never_panic_or_half_apply() {
     let iterations = cases(1500);
-    let db = common::open();
+    let db = engine::open();
     let engine = &db.state.sync;
     let mut rng = generator("engine fuzz");
     let seeds = seeds();

@@ -1,31 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
 //! Sync engine: bad input never half-applies; raw tables; untyped rows; streams (J.93–J.97).
 
-use crate::schema_common as common;
+use psync_test_support::engine;
 
-use psync_core::schema::{Column, Schema, Table};
-use psync_core::storage::sync::{Instruction, StartSyncStream, SyncCommand, instructions_to_json};
+use engine::sync::{Instruction, StartSyncStream, SyncCommand, instructions_to_json};
 use serde_json::{Value, json};
 
 const T0: i64 = 1_740_823_200_000_000;
 
-struct Db(common::TestDb);
+struct Db(engine::TestDb);
 
 fn open() -> Db {
-    let db = common::open();
-    db.apply(&Schema::new([Table::new("items", [Column::text("col")])]));
-    Db(db)
+    Db(engine::open_items())
 }
 
 impl Db {
     fn try_control(&self, cmd: SyncCommand) -> psync_core::Result<Vec<Instruction>> {
-        self.0.conn.execute_batch("BEGIN").expect("begin");
-        let r = self.0.state.sync.control(&self.0.conn, cmd, T0);
-        self.0
-            .conn
-            .execute_batch(if r.is_ok() { "COMMIT" } else { "ROLLBACK" })
-            .expect("end");
-        r
+        self.0.control_at(cmd, T0)
     }
     fn control(&self, cmd: SyncCommand) -> Vec<Instruction> {
         self.try_control(cmd).expect("control")
@@ -74,7 +65,7 @@ fn bad_lines_are_protocol_errors_and_write_nothing() {
 fn bad_bson_is_a_protocol_error_through_sql() {
     let db = open();
     db.control(SyncCommand::Start(StartSyncStream::default()));
-    let good = common::bson_line(&json!({"token_expires_in": 60}));
+    let good = engine::bson_line(&json!({"token_expires_in": 60}));
     for bad in [vec![], vec![1, 2, 3], good[..good.len() - 1].to_vec(), {
         let mut b = good.clone();
         b[4] = 0x7f;
@@ -232,13 +223,9 @@ fn j93_j94_default_streams() {
     db.line(json!({"checkpoint": {"last_op_id": "1", "buckets": [],
         "streams": [{"name": "s2", "is_default": true, "errors": []}]}}));
     let names: Vec<String> =
-        db.0.conn
-            .prepare("SELECT stream_name FROM ps_stream_subscriptions")
-            .expect("prep")
-            .query_map([], |r| r.get(0))
-            .expect("q")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows");
+        db.0.rows("SELECT stream_name FROM ps_stream_subscriptions", |r| {
+            r.get(0)
+        });
     assert_eq!(names, ["s2"]);
 }
 

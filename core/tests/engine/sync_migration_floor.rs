@@ -2,10 +2,10 @@
 //! The migration hazard of fixture a (docs/adr/0001-checkpoint-request-floor.md): a legacy
 //! database whose service seeds 1 must not apply a stale checkpoint over local writes.
 
-use crate::common;
+use psync_test_support::engine;
 
+use engine::sync::{CheckpointMode, Instruction, StartSyncStream, SyncCommand};
 use psync_core::Database;
-use psync_core::storage::sync::{CheckpointMode, Instruction, StartSyncStream, SyncCommand};
 use serde_json::json;
 
 fn control(db: &Database, command: SyncCommand) -> Vec<Instruction> {
@@ -23,10 +23,10 @@ fn todo_ids(db: &Database) -> Vec<String> {
 
 #[test]
 fn legacy_migration_service_seeds_1_keeps_local_writes() {
-    let (_dir, path) = common::copy_fixture(common::FIXTURE_A);
+    let (_dir, path) = engine::copy_fixture(engine::FIXTURE_A);
     let db = Database::open(&path).expect("open migrates");
     let kv = |key: &str| {
-        db.read(|tx| psync_core::storage::kv::get_i64(tx.connection(), key))
+        db.read(|tx| engine::kv::get_i64(tx.connection(), key))
             .expect("kv")
     };
     assert_eq!(kv("last_seen_checkpoint_request_id"), Some(101));

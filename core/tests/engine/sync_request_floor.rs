@@ -4,32 +4,21 @@
 //! service that lost its record and seeds 1. The reference core applies the stale pending
 //! checkpoint over the local writes; ours must not.
 
-use crate::schema_common as common;
-
-use std::path::{Path, PathBuf};
+use psync_test_support::engine;
 
 use rusqlite::Connection;
 use rusqlite::types::Value as SqlValue;
 use serde_json::{Value, json};
 
-const FIXTURE_A: &str = "a-legacy-0.4.12-pending-max";
-
-/// The fixture databases written by the real cores (`tests/fixtures/`).
-fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
-
 struct Db {
-    db: common::TestDb,
+    db: engine::TestDb,
     _dir: tempfile::TempDir,
 }
 
 impl Db {
     fn open_fixture_a() -> Db {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("a.db");
-        std::fs::copy(fixture_dir().join(format!("{FIXTURE_A}.db")), &path).expect("copy");
-        let db = common::register(Connection::open(&path).expect("open"));
+        let (dir, path) = engine::copy_fixture(engine::FIXTURE_A);
+        let db = engine::register(Connection::open(&path).expect("open"));
         db.conn
             .execute_batch("BEGIN; SELECT powersync_init(); COMMIT;")
             .expect("migrate");
@@ -37,25 +26,11 @@ impl Db {
     }
 
     fn raw(&self, cmd: &str, payload: SqlValue) -> SqlValue {
-        let conn = &self.db.conn;
-        conn.execute_batch("BEGIN").expect("begin");
-        let r = conn
-            .query_row(
-                "SELECT powersync_control(?, ?)",
-                rusqlite::params![cmd, payload],
-                |r| r.get::<_, SqlValue>(0),
-            )
-            .expect(cmd);
-        conn.execute_batch("COMMIT").expect("commit");
-        r
+        self.db.control_sql(cmd, payload).expect(cmd)
     }
 
     fn control(&self, cmd: &str, payload: Option<String>) -> Vec<Value> {
-        match self.raw(cmd, payload.map_or(SqlValue::Null, SqlValue::Text)) {
-            SqlValue::Text(t) => serde_json::from_str(&t).expect("instructions"),
-            SqlValue::Null => vec![],
-            other => panic!("unexpected {other:?}"),
-        }
+        self.db.control_json(cmd, payload.as_deref())
     }
 
     fn int(&self, cmd: &str, payload: SqlValue) -> Option<i64> {
@@ -67,37 +42,20 @@ impl Db {
     }
 
     fn kv(&self, key: &str) -> Option<i64> {
-        psync_core::storage::kv::get_i64(&self.db.conn, key).expect("kv")
+        engine::kv::get_i64(&self.db.conn, key).expect("kv")
     }
 
     fn todo_ids(&self) -> Vec<String> {
-        let mut stmt = self
-            .db
-            .conn
-            .prepare("SELECT id FROM ps_data__todos ORDER BY id")
-            .expect("prepare");
-        stmt.query_map([], |r| r.get(0))
-            .expect("q")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows")
+        self.db
+            .rows("SELECT id FROM ps_data__todos ORDER BY id", |r| r.get(0))
     }
 
     /// The cp3 checkpoint line (last_op 9, write_checkpoint 101) with the stored checksums.
     fn cp3(&self) -> String {
-        let mut stmt = self
-            .db
-            .conn
-            .prepare(
-                "SELECT name, (add_checksum + op_checksum) & 0xffffffff FROM ps_buckets ORDER BY name",
-            )
-            .expect("prepare");
-        let buckets: Vec<Value> = stmt
-            .query_map([], |r| {
-                Ok(json!({"bucket": r.get::<_, String>(0)?, "checksum": r.get::<_, i64>(1)?}))
-            })
-            .expect("q")
-            .collect::<rusqlite::Result<_>>()
-            .expect("rows");
+        let buckets: Vec<Value> = self.db.rows(
+            "SELECT name, (add_checksum + op_checksum) & 0xffffffff FROM ps_buckets ORDER BY name",
+            |r| Ok(json!({"bucket": r.get::<_, String>(0)?, "checksum": r.get::<_, i64>(1)?})),
+        );
         json!({"checkpoint": {"last_op_id": "9", "write_checkpoint": "101", "buckets": buckets}})
             .to_string()
     }

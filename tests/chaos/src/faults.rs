@@ -5,10 +5,10 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::proxy::{Mode, Proxy};
 use crate::rng::Rng;
 use crate::service_process::ServiceProcess;
 use crate::summary::Summary;
+use psync_test_support::proxy::{Mode, Proxy};
 
 /// Faults currently in force and when they end.
 #[derive(Default)]

@@ -10,7 +10,6 @@ pub mod clients;
 pub mod faults;
 pub mod health;
 pub mod orchestrator;
-pub mod proxy;
 pub mod rng;
 pub mod service_process;
 pub mod summary;

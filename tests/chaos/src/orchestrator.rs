@@ -14,10 +14,10 @@ use crate::checks::Rows;
 use crate::clients::{ClientLauncher, ClientProcess, Event, client_name};
 use crate::faults::Windows;
 use crate::health;
-use crate::proxy::Proxy;
 use crate::rng::Rng;
 use crate::service_process::ServiceProcess;
 use crate::summary::Summary;
+use psync_test_support::proxy::Proxy;
 
 /// What to run.
 #[derive(Debug, Clone)]

@@ -12,38 +12,15 @@
 //!
 //! The same seed always produces the same sequence.
 
+use psync_test_support::rng::SplitMix64;
 use serde_json::{Value, json};
 
 use crate::sequence::{Action, DEFAULT_CLIENT_ID, Sequence, Step, default_schema};
 
-/// SplitMix64: tiny, deterministic, good enough for test-case generation.
-#[derive(Debug, Clone)]
-pub struct Rng(u64);
-
-impl Rng {
-    /// A generator for `seed`.
-    pub fn new(seed: u64) -> Self {
-        Self(seed ^ 0x9E37_79B9_7F4A_7C15)
-    }
-
-    /// Next 64 random bits.
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `0..bound` (`bound` > 0).
-    pub fn below(&mut self, bound: u64) -> u64 {
-        self.next_u64() % bound.max(1)
-    }
-
-    /// True with probability `percent`/100.
-    pub fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
+/// The generator of a seed's sequence: SplitMix64 (shared test support) started at `seed`
+/// mixed with a constant, so that the recorded seeds keep producing the same sequences.
+fn rng_for(seed: u64) -> SplitMix64 {
+    SplitMix64::new(seed ^ 0x9E37_79B9_7F4A_7C15)
 }
 
 /// What an op does (the row ops name an `object_type` and `object_id`).
@@ -119,7 +96,7 @@ impl Bucket {
 }
 
 struct Model {
-    rng: Rng,
+    rng: SplitMix64,
     requests_mode: bool,
     buckets: Vec<Bucket>,
     next_op_id: u64,
@@ -147,7 +124,7 @@ fn sql(statement: &str, args: Vec<Value>) -> Step {
 
 impl Model {
     fn new(seed: u64) -> Self {
-        let mut rng = Rng::new(seed);
+        let mut rng = rng_for(seed);
         let requests_mode = rng.chance(50);
         let bucket_count = 1 + rng.below(3) as usize;
         let buckets = (0..bucket_count)

@@ -171,10 +171,7 @@ impl Sequence {
     }
 }
 
-/// Directory holding the hand-written sequences (`<workspace>/tests/sequences`).
-pub fn sequences_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../sequences")
-}
+pub use psync_test_support::paths::sequences_dir;
 
 /// Loads every `*.json` directly inside `dir`, sorted by file name.
 pub fn load_dir(dir: &Path) -> Result<Vec<Sequence>, String> {

@@ -6,7 +6,7 @@
 use crate::disk;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use disk::SmallDisk;
 use psync_chaos::checks::{wait_for_empty_upload_queue, wait_through_sync_errors};
@@ -15,6 +15,7 @@ use psync_core::client::SyncDatabase;
 use psync_core::{Database, Value};
 use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::TestService;
+use psync_test_support::client::download_error;
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -129,18 +130,7 @@ async fn full_disk_during_initial_sync_reports_it_and_resumes() {
     disk.fill(&db, 1024).await;
     connect(&db, &service).await;
 
-    let started = Instant::now();
-    let error = loop {
-        if let Some(error) = db.status().download_error {
-            break error;
-        }
-        assert!(
-            started.elapsed() < WAIT,
-            "no download error: {:?}",
-            db.status()
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let error = download_error(&db).await;
     assert!(is_disk_full(&error), "unclear download error: {error}");
     assert_ne!(db.status().has_synced, Some(true));
 

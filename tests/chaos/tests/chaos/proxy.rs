@@ -1,10 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
-//! The fault proxy's modes against a loopback echo server.
+//! The fault modes of the test-support proxy against a loopback echo server.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use psync_chaos::proxy::{Mode, Proxy};
+use psync_test_support::proxy::{Mode, Proxy};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 

@@ -36,9 +36,9 @@ async fn large_initial_sync_with_local_writes_converges() {
 
     // Local writes while the download runs: they must survive, upload, and the downloaded
     // rows must not overwrite them before the service acknowledged them.
+    until("the download starts", || !progress_seen.lock().is_empty()).await;
     for i in 0..20 {
         local_insert_list(&db, &format!("local-{i}"), "u1").await;
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let request = db.request_checkpoint().await.expect("checkpoint request");
     request

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use psync_core::Value;
@@ -154,17 +154,10 @@ async fn waiters_fail_on_disconnect_and_close() {
     service.set_replication_paused(true);
     // Replication lag only matters once the source has changes waiting.
     backend_insert_list(&service, "lagging", "u1");
-    let request = Arc::new(db.request_checkpoint().await.expect("request"));
-    let waiter = {
-        let request = Arc::clone(&request);
-        tokio::spawn(async move { request.wait_for_sync(None).await })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let request = db.request_checkpoint().await.expect("request");
+    let waiter = pending("the lagging checkpoint", request.wait_for_sync(None));
     db.disconnect().await.expect("disconnect");
-    assert_eq!(
-        waiter.await.expect("join").expect_err("disconnected"),
-        CheckpointError::NotConnected
-    );
+    assert_eq!(waiter.await, Err(CheckpointError::NotConnected));
 
     db.connect(
         Arc::new(ServiceConnector::new(service.url(), "u1")),
@@ -173,17 +166,10 @@ async fn waiters_fail_on_disconnect_and_close() {
     .await
     .expect("reconnect");
     first_sync(&db).await;
-    let request = Arc::new(db.request_checkpoint().await.expect("request"));
-    let waiter = {
-        let request = Arc::clone(&request);
-        tokio::spawn(async move { request.wait_for_sync(None).await })
-    };
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let request = db.request_checkpoint().await.expect("request");
+    let waiter = pending("the next checkpoint", request.wait_for_sync(None));
     db.close().await.expect("close");
-    assert_eq!(
-        waiter.await.expect("join").expect_err("closed"),
-        CheckpointError::Closed
-    );
+    assert_eq!(waiter.await, Err(CheckpointError::Closed));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -371,11 +357,24 @@ async fn request_during_retry_wait_resolves_after_reconnect() {
     // A change makes the service send a line, which breaks the live stream.
     backend_insert_list(&service, "breaker", "u1");
     until("never disconnected", || !db.status().connected).await;
+    let failed_iterations = Arc::new(AtomicUsize::new(0));
+    let failures = Arc::clone(&failed_iterations);
+    db.set_logger(Some(Arc::new(move |_, line: &str| {
+        if line.starts_with("sync iteration failed") {
+            failures.fetch_add(1, Ordering::SeqCst);
+        }
+    })));
     let pending = {
         let db = db.clone();
         tokio::spawn(async move { db.request_checkpoint().await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Two more failed iterations (no seed) after the request was made: long enough for a
+    // request that does not wait for the seed to have finished.
+    let seen = failed_iterations.load(Ordering::SeqCst);
+    until("two more failed sync iterations", || {
+        failed_iterations.load(Ordering::SeqCst) >= seen + 2
+    })
+    .await;
     assert!(!pending.is_finished(), "request did not wait for the seed");
     service.clear_faults();
     let request = tokio::time::timeout(WAIT, pending)

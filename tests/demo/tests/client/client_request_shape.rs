@@ -6,33 +6,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use psync_core::Result;
-use psync_core::client::{
-    BackendConnector, CheckpointMode, Credentials, SyncDatabase, SyncOptions,
-};
+use psync_core::client::{CheckpointMode, SyncDatabase, SyncOptions};
 use psync_demo::open_demo_database;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::common;
-use common::{eventually, local_insert_list};
-
-struct FixedToken(String);
-
-#[async_trait]
-impl BackendConnector for FixedToken {
-    async fn fetch_credentials(&self) -> Result<Option<Credentials>> {
-        Ok(Some(Credentials {
-            endpoint: self.0.clone(),
-            token: "test-token".into(),
-        }))
-    }
-
-    async fn upload_data(&self, _database: &SyncDatabase) -> Result<()> {
-        Ok(())
-    }
-}
+use common::{FixedCredentials, WAIT, download_error, eventually, local_insert_list};
 
 /// Reads one HTTP request (headers + content-length body).
 async fn read_request(socket: &mut tokio::net::TcpStream) -> (String, String) {
@@ -69,10 +49,10 @@ async fn capture_stream_request(
 ) -> (String, String, tokio::net::TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-    db.connect(Arc::new(FixedToken(endpoint)), options)
+    db.connect(Arc::new(FixedCredentials(endpoint)), options)
         .await
         .expect("connect");
-    let (mut socket, _) = tokio::time::timeout(Duration::from_secs(10), listener.accept())
+    let (mut socket, _) = tokio::time::timeout(WAIT, listener.accept())
         .await
         .expect("request in time")
         .expect("accept");
@@ -121,12 +101,7 @@ async fn stream_request_carries_token_user_agent_parameters_and_metadata() {
         .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\n\r\n")
         .await
         .expect("answer");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while db.status().download_error.is_none() {
-        assert!(std::time::Instant::now() < deadline, "no download error");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    let error = db.status().download_error.unwrap_or_default();
+    let error = download_error(&db).await;
     assert!(
         error.contains("503") && !error.contains("test-token"),
         "{error}"
@@ -178,7 +153,7 @@ async fn options_the_service_would_refuse_fail_connect() {
             ..SyncOptions::default()
         },
     ] {
-        let connector = Arc::new(FixedToken("http://127.0.0.1:9".into()));
+        let connector = Arc::new(FixedCredentials("http://127.0.0.1:9".into()));
         let error = db.connect(connector, options).await.expect_err("refused");
         assert!(
             matches!(error.kind(), psync_core::ErrorKind::InvalidArgument(_)),

@@ -13,7 +13,7 @@ use psync_demo::open_demo_database;
 use psync_test_service::{SyncConfig, TestService};
 use serde_json::json;
 
-use common::{WAIT, connected, eventually, fast_options, first_sync, scalar};
+use common::{WAIT, connected, eventually, fast_options, first_sync, pending, scalar, until};
 
 async fn streams_service() -> TestService {
     let service = TestService::builder()
@@ -37,6 +37,15 @@ async fn streams_service() -> TestService {
 }
 
 const TODOS: &str = "SELECT count(*) FROM todos";
+
+/// Waits until the wall clock (which the client reads too) is past `expires_at` (µs).
+async fn until_past(what: &str, expires_at: i64) {
+    until(format_args!("{what} runs out"), || {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.is_ok_and(|now| now.as_micros() > u128::try_from(expires_at).unwrap_or(0))
+    })
+    .await;
+}
 
 #[tokio::test]
 async fn parameterised_stream_syncs_only_its_rows_and_leaves_after_unsubscribe() {
@@ -109,9 +118,12 @@ async fn parameterised_stream_syncs_only_its_rows_and_leaves_after_unsubscribe()
     // evicted at the next connect after that.
     subscription.unsubscribe();
     drop(subscription);
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // A checkpoint synced after the release: the data is still there.
+    let checkpoint = db.request_checkpoint().await.expect("request");
+    checkpoint.wait_for_sync(Some(WAIT)).await.expect("synced");
     assert_eq!(scalar(&db, TODOS).await, Some(2));
-    tokio::time::sleep(Duration::from_millis(1000)).await;
+    let expires_at = l1.status().and_then(|s| s.expires_at).expect("a TTL");
+    until_past("the released subscription's TTL", expires_at).await;
     db.disconnect().await.expect("disconnect");
     db.connect(_connector.clone(), fast_options())
         .await
@@ -143,7 +155,11 @@ async fn subscribing_offline_syncs_on_connect_and_held_handles_survive_their_ttl
         .expect("offline status lists the subscription");
     assert!(offline.has_explicit_subscription && !offline.active && !offline.has_synced());
     // Held past its TTL: a held stream's TTL is extended on every connect.
-    tokio::time::sleep(Duration::from_millis(1200)).await;
+    until_past(
+        "the held subscription's TTL",
+        offline.expires_at.expect("a TTL"),
+    )
+    .await;
     let connector = std::sync::Arc::new(psync_demo::ServiceConnector::new(service.url(), "u1"));
     db.connect(connector, fast_options())
         .await
@@ -240,13 +256,9 @@ async fn first_sync_waits_time_out_and_end_on_close() {
             .await,
         Err(WaitError::Timeout)
     );
-    let waiting = {
-        let db = db.clone();
-        tokio::spawn(async move { db.wait_for_first_sync(None, None).await })
-    };
-    tokio::time::sleep(Duration::from_millis(50)).await;
+    let waiting = pending("the first sync", db.wait_for_first_sync(None, None));
     db.close().await.expect("close");
-    assert_eq!(waiting.await.expect("task"), Err(WaitError::Closed));
+    assert_eq!(waiting.await, Err(WaitError::Closed));
     assert!(db.sync_stream("", None).is_err());
     assert!(db.sync_stream("s", Some(json!([1]))).is_err());
 }

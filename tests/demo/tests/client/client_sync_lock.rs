@@ -7,7 +7,6 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
-use std::time::Instant;
 
 use psync_core::client::{SYNC_LOCK_SUFFIX, SyncDatabase};
 use psync_demo::{ServiceConnector, open_demo_database};
@@ -87,11 +86,10 @@ async fn dropping_the_syncing_client_releases_the_file() {
 
     drop(first);
     // The lock goes once the dropped client's tasks have stopped, which takes a moment.
-    let deadline = Instant::now() + WAIT;
-    while let Err(error) = connect(&second, &service).await {
-        assert!(Instant::now() < deadline, "still refused: {error}");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    until_async("the dropped client releases the lock", async || {
+        connect(&second, &service).await.is_ok()
+    })
+    .await;
     first_sync(&second).await;
 }
 

@@ -4,7 +4,6 @@
 //! from an untrusted CA or for another host with a network error that names only the host.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use psync_core::client::{SyncDatabase, SyncOptions};
 use psync_core::{ErrorKind, Value};
@@ -12,7 +11,7 @@ use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::TestService;
 
 use crate::common;
-use common::proxy::{EndpointConnector, Proxy, TestCa};
+use common::proxy::{Proxy, TestCa};
 use common::*;
 
 /// Connects a fresh in-memory database to `endpoint` (tokens still come from `service`).
@@ -24,18 +23,6 @@ async fn connect_to(service: &TestService, endpoint: String, options: SyncOption
     });
     db.connect(connector, options).await.expect("connect");
     db
-}
-
-/// Waits for the first download error in the status.
-async fn download_error(db: &SyncDatabase) -> String {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        if let Some(error) = db.status().download_error {
-            return error;
-        }
-        assert!(Instant::now() < deadline, "no download error");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 fn trusting(ca: &TestCa) -> SyncOptions {
@@ -50,11 +37,12 @@ async fn syncs_over_https_when_the_ca_is_trusted() {
     let service = TestService::start().await.expect("service");
     backend_insert_list(&service, "from-backend", "u1");
     let ca = TestCa::new("psync test CA");
-    let proxy = Proxy::start(
+    let proxy = Proxy::start_tls(
         service.addr(),
-        Some(ca.server_config(&["localhost", "127.0.0.1"])),
+        ca.server_config(&["localhost", "127.0.0.1"]),
     )
-    .await;
+    .await
+    .expect("proxy");
 
     let db = connect_to(&service, proxy.url("https", "localhost"), trusting(&ca)).await;
     first_sync(&db).await;
@@ -71,7 +59,7 @@ async fn syncs_over_https_when_the_ca_is_trusted() {
     eventually(&db, "SELECT count(*) FROM ps_crud", 0).await;
     let status = db.status();
     assert!(status.connected && status.download_error.is_none());
-    assert!(proxy.accepted_connections() >= 1);
+    assert!(proxy.accepted() >= 1);
     db.close().await.expect("close");
 
     // The certificate's IP address entry works too.
@@ -79,7 +67,7 @@ async fn syncs_over_https_when_the_ca_is_trusted() {
     first_sync(&db).await;
     db.close().await.expect("close");
     // The client passed its crypto provider explicitly; nobody installed a process default.
-    assert!(tokio_rustls::rustls::crypto::CryptoProvider::get_default().is_none());
+    assert!(common::proxy::rustls::crypto::CryptoProvider::get_default().is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -87,7 +75,9 @@ async fn rejects_a_certificate_from_an_untrusted_ca() {
     let service = TestService::start().await.expect("service");
     backend_insert_list(&service, "secret-row", "u1");
     let ca = TestCa::new("psync test CA");
-    let proxy = Proxy::start(service.addr(), Some(ca.server_config(&["localhost"]))).await;
+    let proxy = Proxy::start_tls(service.addr(), ca.server_config(&["localhost"]))
+        .await
+        .expect("proxy");
 
     // Not trusted: neither Mozilla's roots nor the system's know this CA.
     let db = connect_to(&service, proxy.url("https", "localhost"), fast_options()).await;
@@ -119,11 +109,9 @@ async fn rejects_a_certificate_for_another_host_even_from_a_trusted_ca() {
     let service = TestService::start().await.expect("service");
     backend_insert_list(&service, "secret-row", "u1");
     let ca = TestCa::new("psync test CA");
-    let proxy = Proxy::start(
-        service.addr(),
-        Some(ca.server_config(&["sync.example.com"])),
-    )
-    .await;
+    let proxy = Proxy::start_tls(service.addr(), ca.server_config(&["sync.example.com"]))
+        .await
+        .expect("proxy");
 
     let db = connect_to(&service, proxy.url("https", "localhost"), trusting(&ca)).await;
     let error = download_error(&db).await;

@@ -5,40 +5,14 @@
 //! lies above the migrated legacy position (fixtures README, "Hazard").
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
-use psync_core::client::{BackendConnector, Credentials, SyncDatabase, SyncOptions};
-use psync_core::{Database, Result, Value};
+use psync_core::client::SyncDatabase;
+use psync_core::{Database, Value};
 use psync_demo::ServiceConnector;
 use psync_test_service::TestService;
+use psync_test_support::paths::{FIXTURE_A, fixture_db};
 
-/// Fixture a, written by core 0.4.12 (`tests/fixtures/`).
-const FIXTURE: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../fixtures/a-legacy-0.4.12-pending-max.db"
-);
-const WAIT: Duration = Duration::from_secs(10);
-
-/// Credentials from the service; uploads are "accepted and dropped" (the service does not
-/// know the fixture's columns), which is all the gate logic needs.
-struct DiscardingConnector {
-    service: ServiceConnector,
-}
-
-#[async_trait]
-impl BackendConnector for DiscardingConnector {
-    async fn fetch_credentials(&self) -> Result<Option<Credentials>> {
-        self.service.fetch_credentials().await
-    }
-
-    async fn upload_data(&self, database: &SyncDatabase) -> Result<()> {
-        while let Some(transaction) = database.get_next_crud_transaction().await? {
-            database.complete_transaction(transaction, None).await?;
-        }
-        Ok(())
-    }
-}
+use crate::common::*;
 
 fn kv(db: &Database, key: &str) -> Option<i64> {
     db.get_optional(
@@ -66,36 +40,28 @@ async fn migrated_legacy_database_never_applies_a_stale_checkpoint() {
     let service = TestService::start().await.expect("service");
     let dir = tempfile::tempdir().expect("dir");
     let path = dir.path().join("a.db");
-    std::fs::copy(FIXTURE, &path).expect("copy fixture");
+    std::fs::copy(fixture_db(FIXTURE_A), &path).expect("copy fixture");
     let db = Database::open(&path).expect("open and migrate");
     assert_eq!(kv(&db, "last_seen_checkpoint_request_id"), Some(101));
     assert_eq!(kv(&db, "target_checkpoint_request_id"), Some(i64::MAX));
     assert_eq!(crud_rows(&db), 3);
 
     let sync = SyncDatabase::new(db.clone());
-    let connector = Arc::new(DiscardingConnector {
-        service: ServiceConnector::new(service.url(), "u1"),
-    });
-    let options = SyncOptions {
-        retry_delay: Duration::from_millis(100),
-        crud_throttle: Duration::from_millis(10),
-        ..SyncOptions::default()
-    };
-    sync.connect(connector, options).await.expect("connect");
+    // Uploads are accepted and dropped: the service does not know the fixture's columns, and
+    // the gate logic is all that matters here.
+    let connector = Arc::new(DiscardingUploads(ServiceConnector::new(
+        service.url(),
+        "u1",
+    )));
+    sync.connect(connector, fast_options())
+        .await
+        .expect("connect");
 
-    let deadline = Instant::now() + WAIT;
-    loop {
+    let target = until_some("the upload sets a concrete target", || {
         let target = kv(&db, "target_checkpoint_request_id");
-        if crud_rows(&db) == 0 && target.is_some_and(|t| t != i64::MAX) {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "upload never set a concrete target"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    let target = kv(&db, "target_checkpoint_request_id").expect("target");
+        target.filter(|t| crud_rows(&db) == 0 && *t != i64::MAX)
+    })
+    .await;
     assert!(
         target > 101,
         "target {target} must lie above the migrated write checkpoint 101"

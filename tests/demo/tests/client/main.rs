@@ -3,7 +3,12 @@
 //! (one link): sync and upload, checkpoint requests, request shape, bulk sync, TLS, dropping,
 //! the per-file sync lock, and opening databases written by the real PowerSync cores.
 
-mod common;
+/// The shared helpers (`psync-test-support`), under the name the test files import them by.
+mod common {
+    pub use psync_test_support::client::*;
+    pub use psync_test_support::proxy;
+    pub use psync_test_support::wait::*;
+}
 
 mod client_bulk;
 mod client_checkpoints;

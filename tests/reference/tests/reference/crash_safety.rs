@@ -99,6 +99,13 @@ fn large_checkpoint() -> (Plan, serde_json::Value) {
     (plan, checkpoint)
 }
 
+/// Child: blocks until the parent kills it (SIGKILL: the crash under test).
+fn wait_to_be_killed() -> ! {
+    loop {
+        std::thread::park();
+    }
+}
+
 /// Child: applies the large checkpoint, then waits to be killed.
 fn child_apply(core: Core, path: &Path) {
     if let Core::Ours = core {
@@ -119,7 +126,7 @@ fn child_apply(core: Core, path: &Path) {
         "not applied: {applied}"
     );
     progress("DONE");
-    std::thread::sleep(Duration::from_secs(600));
+    wait_to_be_killed();
 }
 
 #[test]
@@ -178,7 +185,7 @@ fn child_apply_batched(path: &Path) {
         "not applied: {out:?}"
     );
     progress("DONE");
-    std::thread::sleep(Duration::from_secs(600));
+    wait_to_be_killed();
 }
 
 fn check_after_kill(core: Core, path: &Path, label: &str) -> usize {

@@ -3,7 +3,8 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+
+use psync_test_support::wait::until_blocking;
 
 use crate::common;
 
@@ -37,15 +38,12 @@ fn prints_url_and_exits_when_stdin_closes() {
     });
     assert_eq!(status, 200);
     drop(child.stdin.take());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success());
-            break;
-        }
-        assert!(Instant::now() < deadline, "did not exit after stdin closed");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut exit = None;
+    until_blocking("the service exits after stdin closed", || {
+        exit = child.try_wait().expect("wait");
+        exit.is_some()
+    });
+    assert!(exit.is_some_and(|status| status.success()));
 }
 
 #[test]
@@ -67,14 +65,9 @@ fn exits_on_sigterm_while_stdin_stays_open() {
         .status()
         .expect("kill");
     assert!(status.success());
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "did not exit on SIGTERM");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    until_blocking("the service exits on SIGTERM", || {
+        child.try_wait().expect("wait").is_some()
+    });
     drop(child.stdin.take());
 }
 

@@ -1,8 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Helpers shared by the migration and fixture tests: state dumps in the fixtures' shape,
-//! fixture copies, and databases at a given internal-schema version.
-
-#![allow(dead_code)]
+//! Database state as JSON in the fixtures' shape (`tests/fixtures/*.expected.json`), fixture
+//! copies, and databases at a given internal-schema version.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,18 +10,11 @@ use psync_core::storage::DatabaseState;
 use rusqlite::Connection;
 use serde_json::{Value as Json, json};
 
-pub const FIXTURE_A: &str = "a-legacy-0.4.12-pending-max";
-pub const FIXTURE_C: &str = "c-0.5.3-checkpoint-requests";
-pub const MAX_OP_ID: i64 = i64::MAX;
+use crate::paths::{fixture_db, fixtures_dir};
 
-/// The fixture databases written by the real cores (`tests/fixtures/`, made by
-/// `cargo xtask fixtures`).
-pub fn fixture_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures")
-}
-
+/// A fixture's expected state (`tests/fixtures/<name>.expected.json`).
 pub fn expected(name: &str) -> Json {
-    let text = std::fs::read_to_string(fixture_dir().join(format!("{name}.expected.json")))
+    let text = std::fs::read_to_string(fixtures_dir().join(format!("{name}.expected.json")))
         .expect("read expected json");
     serde_json::from_str(&text).expect("parse expected json")
 }
@@ -32,7 +23,7 @@ pub fn expected(name: &str) -> Json {
 pub fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join(format!("{name}.db"));
-    std::fs::copy(fixture_dir().join(format!("{name}.db")), &path).expect("copy fixture");
+    std::fs::copy(fixture_db(name), &path).expect("copy fixture");
     if !crud_module_registered() {
         open_plain(&path)
             .execute_batch(
@@ -43,6 +34,7 @@ pub fn copy_fixture(name: &str) -> (tempfile::TempDir, PathBuf) {
     (dir, path)
 }
 
+/// One SQLite value as JSON (blobs as byte arrays).
 pub fn sql_to_json(value: rusqlite::types::ValueRef<'_>) -> Json {
     use rusqlite::types::ValueRef;
     match value {
@@ -54,6 +46,7 @@ pub fn sql_to_json(value: rusqlite::types::ValueRef<'_>) -> Json {
     }
 }
 
+/// Every row of `sql`, as JSON values.
 pub fn query_rows(conn: &Connection, sql: &str) -> Vec<Vec<Json>> {
     let mut stmt = conn.prepare(sql).expect("prepare");
     let n = stmt.column_count();
@@ -67,6 +60,7 @@ pub fn query_rows(conn: &Connection, sql: &str) -> Vec<Vec<Json>> {
     rows.collect::<rusqlite::Result<_>>().expect("rows")
 }
 
+/// The column names of `table`, in order.
 pub fn column_names(conn: &Connection, table: &str) -> Vec<String> {
     query_rows(
         conn,
@@ -144,6 +138,7 @@ pub fn dump_master(conn: &Connection) -> Vec<Vec<Json>> {
     )
 }
 
+/// `state` without its `core_version` field.
 pub fn strip_core_version(mut state: Json) -> Json {
     if let Some(object) = state.as_object_mut() {
         object.remove("core_version");
@@ -151,6 +146,7 @@ pub fn strip_core_version(mut state: Json) -> Json {
     state
 }
 
+/// Asserts that every field of `expected` matches the dump of `conn`.
 pub fn assert_state(conn: &Connection, expected: &Json, what: &str) {
     let actual = dump_state(conn);
     let expected = strip_core_version(expected.clone());
@@ -162,10 +158,12 @@ pub fn assert_state(conn: &Connection, expected: &Json, what: &str) {
     }
 }
 
+/// A connection without the core's functions.
 pub fn open_plain(path: &Path) -> Connection {
     Connection::open(path).expect("plain open")
 }
 
+/// Migrates `db` to internal-schema `version` (up or down).
 pub fn migrate_to(db: &Database, version: i64) {
     db.write(|tx| {
         tx.get(&format!("SELECT powersync_test_migration({version})"), &[])?;
@@ -174,6 +172,7 @@ pub fn migrate_to(db: &Database, version: i64) {
     .expect("test migration");
 }
 
+/// Runs `powersync_init()` on `db`.
 pub fn init(db: &Database) {
     db.write(|tx| {
         tx.get("SELECT powersync_init()", &[])?;
@@ -208,6 +207,7 @@ pub fn bare_at_version(path: &Path, version: i64) -> Connection {
     conn
 }
 
+/// The core's own tables and indexes in `sqlite_master`.
 pub fn internal_master(conn: &Connection) -> Vec<Vec<Json>> {
     query_rows(
         conn,
@@ -215,4 +215,40 @@ pub fn internal_master(conn: &Connection) -> Vec<Vec<Json>> {
           WHERE name GLOB 'ps_*' AND name NOT GLOB 'ps_data_*' AND type IN ('table', 'index')
           ORDER BY type, name",
     )
+}
+
+/// The sync tables as JSON, for comparing two databases (the client id is left out).
+pub fn sync_tables(conn: &Connection) -> serde_json::Value {
+    use rusqlite::types::Value as SqlValue;
+    use serde_json::{Value, json};
+    let query = |sql: &str| -> Value {
+        let mut stmt = conn.prepare(sql).expect("prepare");
+        let n = stmt.column_count();
+        let rows: Vec<Value> = stmt
+            .query_map([], |r| {
+                Ok(Value::Array(
+                    (0..n)
+                        .map(|i| match r.get::<_, SqlValue>(i) {
+                            Ok(SqlValue::Integer(v)) => json!(v),
+                            Ok(SqlValue::Text(t)) => json!(t),
+                            Ok(SqlValue::Real(f)) => json!(f),
+                            _ => Value::Null,
+                        })
+                        .collect(),
+                ))
+            })
+            .expect("query")
+            .collect::<rusqlite::Result<_>>()
+            .expect("rows");
+        Value::Array(rows)
+    };
+    json!({
+        "buckets": query("SELECT name, last_applied_op, last_op, add_checksum, op_checksum, count_at_last, count_since_last, downloaded_size FROM ps_buckets ORDER BY name"),
+        "oplog": query("SELECT b.name, o.op_id, o.row_type, o.row_id, o.key, o.data, o.hash FROM ps_oplog o JOIN ps_buckets b ON b.id = o.bucket ORDER BY b.name, o.op_id"),
+        "updated": query("SELECT row_type, row_id FROM ps_updated_rows ORDER BY 1, 2"),
+        "items": query("SELECT id, data FROM ps_data__items ORDER BY id"),
+        "untyped": query("SELECT type, id, data FROM ps_untyped ORDER BY 1, 2"),
+        "kv": query("SELECT key, value FROM ps_kv WHERE key != 'client_id' ORDER BY key"),
+        "sync_state": query("SELECT priority FROM ps_sync_state ORDER BY priority"),
+    })
 }

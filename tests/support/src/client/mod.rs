@@ -1,17 +1,22 @@
 // SPDX-License-Identifier: Apache-2.0
-//! Helpers shared by the end-to-end test files.
-#![allow(dead_code)]
+//! Sync-client tests against the embedded test service: setup, queries and waits on a
+//! [`SyncDatabase`], and connector doubles.
+
+mod connectors;
+
+pub use connectors::{DiscardingUploads, EndpointConnector, FixedCredentials};
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use psync_core::Value;
 use psync_core::client::{SyncDatabase, SyncOptions};
 use psync_demo::{ServiceConnector, open_demo_database};
 use psync_test_service::TestService;
 
-pub const WAIT: Duration = Duration::from_secs(10);
+use crate::wait::{WAIT, until_async, until_some};
 
+/// Short retry and upload delays, so that tests recover from faults quickly.
 pub fn fast_options() -> SyncOptions {
     SyncOptions {
         retry_delay: Duration::from_millis(100),
@@ -20,6 +25,7 @@ pub fn fast_options() -> SyncOptions {
     }
 }
 
+/// An in-memory demo database connected to `service` as `user`.
 pub async fn connected(
     service: &TestService,
     user: &str,
@@ -33,12 +39,14 @@ pub async fn connected(
     (db, connector)
 }
 
+/// Waits for the first complete sync.
 pub async fn first_sync(db: &SyncDatabase) {
     db.wait_for_first_sync(None, Some(WAIT))
         .await
         .expect("first sync in time");
 }
 
+/// The first column of the first row of `sql`, as an integer.
 pub async fn scalar(db: &SyncDatabase, sql: &str) -> Option<i64> {
     db.get_all(sql, vec![])
         .await
@@ -48,30 +56,15 @@ pub async fn scalar(db: &SyncDatabase, sql: &str) -> Option<i64> {
         .and_then(Value::as_i64)
 }
 
-/// Waits until `condition` holds, failing after [`WAIT`] with `what` in the message.
-pub async fn until(what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out: {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
+/// Waits until `sql` returns `expected`.
 pub async fn eventually(db: &SyncDatabase, sql: &str, expected: i64) {
-    let deadline = Instant::now() + WAIT;
-    loop {
-        let value = scalar(db, sql).await;
-        if value == Some(expected) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{sql} stayed {value:?}, expected {expected}"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    until_async(format_args!("{sql} = {expected}"), async || {
+        scalar(db, sql).await == Some(expected)
+    })
+    .await;
 }
 
+/// The database's client id.
 pub async fn client_id(db: &SyncDatabase) -> String {
     db.get_all("SELECT powersync_client_id()", vec![])
         .await
@@ -82,6 +75,7 @@ pub async fn client_id(db: &SyncDatabase) -> String {
         .to_owned()
 }
 
+/// Inserts a `lists` row into the service's source database.
 pub fn backend_insert_list(service: &TestService, id: &str, owner: &str) {
     service
         .source()
@@ -92,6 +86,7 @@ pub fn backend_insert_list(service: &TestService, id: &str, owner: &str) {
         .expect("backend insert");
 }
 
+/// Inserts a `lists` row locally (queued for upload).
 pub async fn local_insert_list(db: &SyncDatabase, id: &str, owner: &str) {
     db.execute(
         "INSERT INTO lists(id, name, owner_id) VALUES (?, 'local', ?)",
@@ -100,4 +95,8 @@ pub async fn local_insert_list(db: &SyncDatabase, id: &str, owner: &str) {
     .await
     .expect("local insert");
 }
-pub mod proxy;
+
+/// Waits for the first download error in the status, and returns it.
+pub async fn download_error(db: &SyncDatabase) -> String {
+    until_some("a download error", || db.status().download_error).await
+}
