@@ -7,7 +7,7 @@ use std::sync::Arc;
 use psync_core::Database as CoreDatabase;
 use psync_core::storage::crud::{
     CrudBatch as CoreCrudBatch, CrudEntry as CoreCrudEntry, CrudTransaction as CoreCrudTransaction,
-    UpdateType,
+    UpdateType, UploadQueueStats,
 };
 
 use crate::blocking::off_thread;
@@ -159,15 +159,11 @@ impl CrudTransaction {
     }
 }
 
-/// Size of the upload queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Record)]
+/// Size of the upload queue (core's own record, exported as is).
+#[uniffi::remote(Record)]
 pub struct UploadQueueStats {
     /// Queued writes.
     pub count: u64,
     /// Bytes of their data (the JSON documents in `ps_crud`).
     pub size_bytes: u64,
 }
-
-/// The queue's size, read in one statement.
-pub(crate) const UPLOAD_QUEUE_STATS_SQL: &str =
-    "SELECT count(*), coalesce(sum(length(data)), 0) FROM ps_crud";

@@ -11,7 +11,7 @@ use psync_core::schema::app_table_name;
 use psync_core::{Database as CoreDatabase, OpenOptions as CoreOpenOptions};
 
 use crate::blocking::off_thread;
-use crate::crud::{CrudBatch, CrudTransaction, UPLOAD_QUEUE_STATS_SQL, UploadQueueStats};
+use crate::crud::{CrudBatch, CrudTransaction};
 use crate::error::{Result, SyncError};
 use crate::listener::{QueryListener, TableChangeListener};
 use crate::logging::{self, LogSink};
@@ -24,6 +24,7 @@ use crate::sync::{
 use crate::task_handle::TaskHandle;
 use crate::transaction::{Access, Transaction};
 use crate::value::{Row, Value, to_core_params};
+use psync_core::storage::crud::UploadQueueStats;
 
 /// A PowerSync-format SQLite database with its app schema.
 ///
@@ -272,12 +273,10 @@ impl Database {
 
     /// How many writes are queued for upload, and their size.
     pub async fn upload_queue_stats(&self) -> Result<UploadQueueStats> {
-        let row = off_thread(&self.inner, |db| db.get(UPLOAD_QUEUE_STATS_SQL, &[])).await?;
-        let number = |i: usize| row.get(i).and_then(psync_core::Value::as_i64).unwrap_or(0);
-        Ok(UploadQueueStats {
-            count: u64::try_from(number(0)).unwrap_or(0),
-            size_bytes: u64::try_from(number(1)).unwrap_or(0),
+        off_thread(&self.inner, |db| {
+            db.read(|tx| psync_core::storage::crud::upload_queue_stats(tx.connection()))
         })
+        .await
     }
 
     /// Calls `listener` with the tables changed by each committed write, by the names the app

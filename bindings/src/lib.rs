@@ -22,13 +22,14 @@ mod task_handle;
 mod transaction;
 mod value;
 
-pub use crud::{CrudBatch, CrudEntry, CrudTransaction, UploadQueueStats};
+pub use crud::{CrudBatch, CrudEntry, CrudTransaction};
 pub use database::{Database, ExecuteResult, OpenOptions, Statement};
 pub use error::SyncError;
 pub use listener::{QueryListener, TableChangeListener};
 pub use logging::LogSink;
 pub use psync_core::client::{CheckpointMode, LogLevel};
 pub use psync_core::storage::crud::UpdateType;
+pub use psync_core::storage::crud::UploadQueueStats;
 pub use schema::{
     Column, IncludeOld, Index, IndexedColumn, RawParam, RawStatement, RawTable, Schema, Table,
 };

@@ -156,7 +156,7 @@ async def test_failing_callback_does_not_break_later_writes(db: Database) -> Non
 async def test_table_changes_arrive_on_the_event_loop(db: Database) -> None:
     changes = db.table_changes()
     first = asyncio.ensure_future(changes.__anext__())
-    await asyncio.sleep(0.05)  # let the generator register its listener
+    await asyncio.sleep(0)  # one loop turn runs the generator to its first await: listening
 
     await db.execute("INSERT INTO todos (id, title) VALUES (uuid(), 'a')")
 

@@ -59,7 +59,7 @@ async def test_wait_ended_by_close_is_closed(service: str, tmp_path: Path) -> No
     await db.execute("INSERT INTO lists (id, name, owner_id) VALUES ('l1', 'x', 'u1')")
     request = await db.request_checkpoint()
     waiting = asyncio.ensure_future(request.wait_for_sync(timeout=20))
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0)  # one loop turn: the wait has started
     await db.aclose()
     with pytest.raises(psync.ClosedError):
         await waiting

@@ -51,7 +51,7 @@ async def test_table_changes_use_app_names_and_filter(tmp_path: Path) -> None:
     async with Database(tmp_path / "changes.db", SCHEMA) as db:
         changes = db.table_changes(tables=["lists"])
         first = asyncio.ensure_future(changes.__anext__())
-        await asyncio.sleep(0.05)  # let the generator register its listener
+        await asyncio.sleep(0)  # one loop turn runs the generator to its first await: listening
 
         await db.execute("INSERT INTO notes (id, body) VALUES ('n1', 'filtered out')")
         await db.execute("INSERT INTO lists (id, name) VALUES ('l1', 'reported')")

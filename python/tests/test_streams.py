@@ -112,8 +112,11 @@ async def test_parameterised_stream_syncs_its_rows_until_unsubscribed(
             await eventually_count(db, "todos", 2)
 
         # Releasing the handle: the rows stay until the TTL ran out and the next connect.
+        expires_at = status.expires_at
+        assert expires_at is not None
         subscription.unsubscribe()
-        await asyncio.sleep(1.3)
+        while datetime.datetime.now(datetime.timezone.utc) <= expires_at:
+            await asyncio.sleep(0.05)
         assert await count(db, "todos") == 2
         await db.disconnect()
         await db.connect(connector, retry_delay=0.1)
