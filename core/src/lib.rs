@@ -26,3 +26,6 @@ pub use db::{ExecuteResult, OpenOptions, TableListener, TableListenerHandle, Tra
 pub use error::{Error, ErrorKind, Result};
 pub use storage::schema;
 pub use value::{Row, Value, param_sets_from_json};
+
+/// This crate's version (the `User-Agent` sends it as `psync/<version>`).
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

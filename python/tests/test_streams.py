@@ -112,12 +112,15 @@ async def test_parameterised_stream_syncs_its_rows_until_unsubscribed(
             await eventually_count(db, "todos", 2)
 
         # Releasing the handle: the rows stay until the TTL ran out and the next connect.
-        expires_at = status.expires_at
-        assert expires_at is not None
         subscription.unsubscribe()
-        while datetime.datetime.now(datetime.timezone.utc) <= expires_at:
-            await asyncio.sleep(0.05)
+        # A checkpoint synced after the release: the data is still there, and the status has
+        # the released subscription's expiry.
+        await (await db.request_checkpoint()).wait_for_sync(timeout=10)
         assert await count(db, "todos") == 2
+        released = stream.status
+        assert released is not None and released.expires_at is not None
+        while datetime.datetime.now(datetime.timezone.utc) <= released.expires_at:
+            await asyncio.sleep(0.05)
         await db.disconnect()
         await db.connect(connector, retry_delay=0.1)
         await eventually_count(db, "todos", 0)

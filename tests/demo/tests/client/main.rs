@@ -16,6 +16,7 @@ mod client_drop;
 mod client_e2e;
 mod client_request_shape;
 mod client_streams;
+mod client_surface;
 mod client_sync_lock;
 mod client_tls;
 mod fixture_migration;
