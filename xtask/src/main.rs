@@ -72,6 +72,20 @@ fn lint() -> Result<(), String> {
             "-D",
             "warnings",
         ],
+    )?;
+    // A workspace build unifies features, so it never builds psync-core without its default
+    // `client` feature; tests/reference does (no TLS stack there). Check that build alone.
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "-p",
+            "psync-reference",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
     )
 }
 

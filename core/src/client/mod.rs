@@ -40,6 +40,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use parking_lot::Mutex;
 use tokio::sync::watch as tokio_watch;
 
+pub use crate::storage::sync::LINE_BATCH_MAX_BYTES;
 pub use checkpoint::{CheckpointError, CheckpointRequest, CheckpointTimings};
 pub use clock::{Clock, Sleep, TokioClock};
 pub use connection::ClearOptions;
@@ -47,7 +48,6 @@ pub use connector::{BackendConnector, CheckpointMode, Credentials, SyncOptions};
 pub use status::{
     DownloadProgress, PriorityStatus, StatusListenerHandle, SyncStatus, SyncStreamStatus,
 };
-pub use stream_reader::LINE_BATCH_MAX_BYTES;
 pub use streams::{SubscribeOptions, SyncStream, SyncStreamSubscription, WaitError};
 pub use sync_lock::{SYNC_LOCK_SUFFIX, lock_path as sync_lock_path};
 pub use tls::tls_client_config;

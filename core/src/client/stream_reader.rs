@@ -7,6 +7,7 @@ use futures_util::StreamExt;
 use super::clock::{self, Clock};
 use super::lines::{Frame, LineDecoder};
 use super::transport::HttpBody;
+use crate::storage::sync::LINE_BATCH_MAX_BYTES;
 use crate::{Error, Result};
 
 /// The sync stream of the current iteration.
@@ -29,13 +30,6 @@ impl OpenStream {
         }
     }
 }
-
-/// Upper bound on the sync lines handled in one write transaction, in bytes. Lines that have
-/// already arrived are handled together: one commit instead of one per line, and the ops of
-/// consecutive data lines are stored sorted, which is what keeps large initial syncs fast.
-/// The bound caps the memory held for a batch (~2.5× its size) and how long local writes
-/// wait for the write lock during an initial sync (well under a second at 16 MiB).
-pub const LINE_BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 fn frame_len(frame: &Frame) -> usize {
     match frame {

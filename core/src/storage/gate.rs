@@ -14,7 +14,7 @@ use std::ffi::c_int;
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ffi};
 
-use super::crud::queue::CRUD_PENDING_SQL;
+use super::crud::queue::has_pending_crud;
 use super::functions::{self, Determinism};
 use super::kv::{get_i64, set_i64};
 use crate::value::Value;
@@ -136,10 +136,7 @@ pub fn probe_local_target_op(conn: &Connection, new_target: Option<i64>) -> Resu
 
 /// Gate open ⇔ `ps_crud` empty ∧ (no target ∨ target ≤ last_seen).
 pub fn gate_open(conn: &Connection) -> Result<bool> {
-    let crud_pending: bool = conn
-        .prepare_cached(CRUD_PENDING_SQL)?
-        .query_row([], |r| r.get(0))?;
-    if crud_pending {
+    if has_pending_crud(conn)? {
         return Ok(false);
     }
     match target(conn)? {

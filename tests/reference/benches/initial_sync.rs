@@ -117,7 +117,8 @@ fn run_ours(db: &Database, lines: &Path) -> Result<(), String> {
         let line = line.map_err(|e| e.to_string())?;
         batch_bytes += line.len();
         batch.push(SyncCommand::LineText(line));
-        if batch_bytes >= psync_core::client::LINE_BATCH_MAX_BYTES || lines.peek().is_none() {
+        if batch_bytes >= psync_core::storage::sync::LINE_BATCH_MAX_BYTES || lines.peek().is_none()
+        {
             let started = Instant::now();
             let out = db
                 .write(|tx| engine.control_lines(tx.connection(), &batch, 0))

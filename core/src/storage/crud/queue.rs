@@ -194,7 +194,7 @@ pub fn get_crud_transaction_after(
 
 /// The id of the oldest queued write; the upload loop compares it between rounds to notice
 /// an `upload_data` that completed nothing.
-pub(crate) fn first_crud_id(conn: &Connection) -> Result<Option<i64>> {
+pub fn first_crud_id(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached(FIRST_CRUD_ID_SQL)?
         .query_row([], |r| r.get(0))
@@ -203,7 +203,7 @@ pub(crate) fn first_crud_id(conn: &Connection) -> Result<Option<i64>> {
 
 /// The highest `ps_crud` id ever handed out; unchanged between two reads means no write was
 /// queued in between, even if the queue was emptied meanwhile.
-pub(crate) fn crud_sequence(conn: &Connection) -> Result<Option<i64>> {
+pub fn crud_sequence(conn: &Connection) -> Result<Option<i64>> {
     Ok(conn
         .prepare_cached(CRUD_SEQUENCE_SQL)?
         .query_row([], |r| r.get(0))
@@ -211,7 +211,7 @@ pub(crate) fn crud_sequence(conn: &Connection) -> Result<Option<i64>> {
 }
 
 /// Whether any write is queued for upload.
-pub(crate) fn has_pending_crud(conn: &Connection) -> Result<bool> {
+pub fn has_pending_crud(conn: &Connection) -> Result<bool> {
     Ok(conn
         .prepare_cached(CRUD_PENDING_SQL)?
         .query_row([], |r| r.get(0))?)

@@ -20,6 +20,14 @@ pub(crate) mod storage;
 pub(crate) mod streams;
 pub mod types;
 
+/// Upper bound on the sync lines handed to [`SyncEngine::control_lines`] in one write
+/// transaction, in bytes (the client batches what has arrived up to it). Lines handled
+/// together share one commit, and the ops of consecutive data lines are stored sorted, which
+/// is what keeps large initial syncs fast. The bound caps the memory held for a batch (~2.5×
+/// its size) and how long local writes wait for the write lock during an initial sync (well
+/// under a second at 16 MiB).
+pub const LINE_BATCH_MAX_BYTES: usize = 16 * 1024 * 1024;
+
 pub use apply::{ApplyOutcome, ChecksumMismatch, FULL_SYNC_PRIORITY};
 pub use engine::{SyncEngine, offline_status};
 pub use sql::register_functions;

@@ -160,7 +160,7 @@ fn child_apply_batched(path: &Path) {
     let mut lines = vec![checkpoint.to_string()];
     lines.extend(plan.data_lines());
     lines.push(plan.partial_complete_line());
-    let batch_bytes = psync_core::client::LINE_BATCH_MAX_BYTES / 16;
+    let batch_bytes = psync_core::storage::sync::LINE_BATCH_MAX_BYTES / 16;
     let mut batch: Vec<SyncCommand> = Vec::new();
     let mut size = 0;
     let mut out = Vec::new();
