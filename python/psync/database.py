@@ -7,6 +7,7 @@ import asyncio
 import atexit
 import datetime
 import json
+import math
 import os
 import weakref
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -15,7 +16,7 @@ from types import TracebackType
 from typing import Any
 
 from psync import _ffi
-from psync._errors import native, translate, translated, use_running_loop
+from psync._errors import InvalidArgumentError, native, translate, translated, use_running_loop
 from psync._logging import LOGGER, LogForwarder
 from psync._values import ExecuteResult, Row, from_row, to_params
 from psync.schema import Schema
@@ -148,6 +149,10 @@ class Database:
         ``busy_timeout``: seconds a statement waits for a lock another connection or process
         holds on the file before raising :class:`psync.DatabaseBusyError`.
         """
+        if not math.isfinite(busy_timeout) or busy_timeout < 0:
+            raise InvalidArgumentError(
+                f"busy_timeout must be a finite, non-negative number of seconds, not {busy_timeout}"
+            )
         options = _ffi.OpenOptions(busy_timeout_ms=int(busy_timeout * 1000))
         if path is None:
             self._inner = _ffi.Database.open_in_memory(schema._to_ffi())

@@ -111,3 +111,13 @@ async def test_write_while_another_connection_holds_the_lock_is_busy(tmp_path: P
                 await blocked.execute("INSERT INTO lists (id, name) VALUES ('blocked', 'y')")
         # Once the lock is released the same write goes through.
         await blocked.execute("INSERT INTO lists (id, name) VALUES ('blocked', 'y')")
+
+
+@pytest.mark.parametrize("bad", [-1.0, float("nan"), float("inf")])
+def test_a_bad_busy_timeout_is_an_invalid_argument_and_creates_no_file(
+    tmp_path: Path, bad: float
+) -> None:
+    path = tmp_path / "never.db"
+    with pytest.raises(psync.InvalidArgumentError, match="busy_timeout"):
+        Database(path, LISTS, busy_timeout=bad)
+    assert not path.exists()

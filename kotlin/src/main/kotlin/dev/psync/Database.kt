@@ -64,6 +64,9 @@ class Database private constructor(private val inner: FfiDatabase) : AutoCloseab
          */
         fun open(path: String, schema: Schema, busyTimeout: Duration = 30.seconds, logger: PSyncLogger? = null): Database {
             ExitHook.install()
+            if (busyTimeout.isNegative() || busyTimeout.isInfinite()) {
+                throw PSyncException.InvalidArgument("busyTimeout must be finite and not negative, not $busyTimeout")
+            }
             val options = FfiOpenOptions(busyTimeout.inWholeMilliseconds.toULong())
             return translated { Database(FfiDatabase.openWithOptions(path, schema.toFfi(), options)) }.also { it.setLogger(logger) }
         }

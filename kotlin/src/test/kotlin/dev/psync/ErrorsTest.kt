@@ -6,8 +6,10 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.Assertions.assertFalse
 import org.junit.jupiter.api.Assertions.assertTrue
 import org.junit.jupiter.api.Test
+import kotlin.time.Duration
 import kotlin.time.Duration.Companion.milliseconds
 import kotlin.time.Duration.Companion.seconds
 
@@ -127,6 +129,15 @@ class ErrorsTest : ServiceTest() {
                 // Once the lock is released the same write goes through.
                 blocked.execute("INSERT INTO lists (id, name) VALUES ('blocked', 'y')")
             }
+        }
+    }
+
+    @Test
+    fun `a negative or infinite busyTimeout is InvalidArgument and creates no file`() {
+        for (bad in listOf((-1).milliseconds, Duration.INFINITE)) {
+            val path = dir.resolve("never.db")
+            assertFailsWith<PSyncException.InvalidArgument> { Database.open(path.toString(), LISTS, busyTimeout = bad) }
+            assertFalse(path.toFile().exists(), "$bad")
         }
     }
 }
