@@ -37,6 +37,19 @@ pub(crate) fn to_rusqlite_error(e: Error) -> rusqlite::Error {
     }
 }
 
+/// SQLite's CONSTRAINT_DATATYPE extended code, which the reference core uses for bad arguments
+/// (checkpoint request ids, sync commands) and for clearing while a sync iteration is active.
+pub const SQLITE_CONSTRAINT_DATATYPE: c_int = 3091;
+
+/// An error SQL functions report with code 3091 (CONSTRAINT_DATATYPE) and `message`.
+pub fn constraint_datatype(message: &str) -> Error {
+    rusqlite::Error::SqliteFailure(
+        ffi::Error::new(SQLITE_CONSTRAINT_DATATYPE),
+        Some(message.to_string()),
+    )
+    .into()
+}
+
 /// Whether a function's result depends only on its arguments.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Determinism {

@@ -9,16 +9,14 @@
 //! client alike. SQL functions: `powersync_next_checkpoint_request_id()` and
 //! `powersync_probe_local_target_op(x)`.
 
-use std::ffi::c_int;
-
+use rusqlite::Connection;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, ffi};
 
 use super::crud::queue::has_pending_crud;
-use super::functions::{self, Determinism};
+use super::functions::{self, Determinism, constraint_datatype};
 use super::kv::{get_i64, set_i64};
+use crate::Result;
 use crate::value::Value;
-use crate::{Error, Result};
 
 /// Sentinel "pending local writes, no concrete id yet" target; never a real id.
 pub const MAX_OP_ID: i64 = i64::MAX;
@@ -30,17 +28,6 @@ pub const LAST_REQUESTED_KEY: &str = "last_requested_checkpoint_request_id";
 pub const LAST_SEEN_KEY: &str = "last_seen_checkpoint_request_id";
 /// Key of the last write checkpoint applied with a full checkpoint.
 pub const LAST_APPLIED_KEY: &str = "last_applied_checkpoint_request_id";
-
-/// SQLite's CONSTRAINT_DATATYPE extended code, used for bad checkpoint request ids.
-pub const SQLITE_CONSTRAINT_DATATYPE: c_int = 3091;
-
-fn constraint_datatype(message: &str) -> Error {
-    rusqlite::Error::SqliteFailure(
-        ffi::Error::new(SQLITE_CONSTRAINT_DATATYPE),
-        Some(message.to_string()),
-    )
-    .into()
-}
 
 /// Bumps the checkpoint-request counter `?1` (created at 1) and returns it.
 pub(crate) const NEXT_ID_SQL: &str = "INSERT INTO ps_kv(key, value) VALUES (?1, 1)

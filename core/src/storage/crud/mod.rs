@@ -99,7 +99,7 @@ pub fn register_functions(
             if flags & CLEAR_SOFT != 0 && database.sync_iteration_active.load(Ordering::SeqCst) {
                 // Same code as the reference core (and powersync_trigger_resync): 3091.
                 return Err(rusqlite::Error::SqliteFailure(
-                    rusqlite::ffi::Error::new(crate::storage::gate::SQLITE_CONSTRAINT_DATATYPE),
+                    rusqlite::ffi::Error::new(functions::SQLITE_CONSTRAINT_DATATYPE),
                     Some(
                         "Cannot clear or trigger resync while a sync iteration is active."
                             .to_owned(),

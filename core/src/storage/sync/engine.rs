@@ -23,7 +23,7 @@ use super::types::{
     CheckpointMode, CheckpointRequestTarget, CoreSyncStatus, Instruction, LogSeverity,
     PriorityStatusEntry, StartSyncStream, SyncCommand,
 };
-use crate::storage::functions;
+use crate::storage::functions::{self, constraint_datatype};
 use crate::storage::gate::{self, acknowledged_floor, initial_request_id};
 use crate::storage::kv;
 use crate::{Error, Result};
@@ -242,15 +242,6 @@ impl SyncEngine {
         }
         gate::probe_local_target_op(conn, target)
     }
-}
-
-/// An error with SQLite code 3091 (CONSTRAINT_DATATYPE).
-pub fn constraint_datatype(message: &str) -> Error {
-    rusqlite::Error::SqliteFailure(
-        rusqlite::ffi::Error::new(gate::SQLITE_CONSTRAINT_DATATYPE),
-        Some(message.to_string()),
-    )
-    .into()
 }
 
 fn start(

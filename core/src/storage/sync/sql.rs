@@ -11,8 +11,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use rusqlite::types::ValueRef;
 use rusqlite::{Connection, ffi};
 
-use super::engine::{constraint_datatype, offline_status};
+use super::engine::offline_status;
 use super::types::{SyncCommand, instructions_to_json};
+use crate::storage::functions::constraint_datatype;
 use crate::storage::functions::{self, Determinism};
 use crate::storage::gate;
 use crate::storage::state::DatabaseState;

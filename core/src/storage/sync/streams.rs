@@ -13,10 +13,10 @@ use rusqlite::{Connection, OptionalExtension};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::engine::constraint_datatype;
 use super::state::{RealBucketProgress, TargetCheckpoint};
 use super::types::{JsonText, StreamKey, StreamProgress, StreamStatus};
 use crate::Result;
+use crate::storage::functions::constraint_datatype;
 
 /// Default TTL of an explicit subscription, in seconds.
 pub const DEFAULT_TTL_SECONDS: i64 = 86_400;

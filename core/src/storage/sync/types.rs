@@ -93,9 +93,9 @@ impl JsonText {
     /// Checks that `text` is one JSON value and keeps it as is (invalid JSON is an
     /// invalid-argument error, SQLite code CONSTRAINT_DATATYPE like the reference core).
     pub fn from_text(text: String) -> crate::Result<Self> {
-        RawValue::from_string(text)
-            .map(Self)
-            .map_err(|e| super::engine::constraint_datatype(&format!("invalid JSON: {e}")))
+        RawValue::from_string(text).map(Self).map_err(|e| {
+            crate::storage::functions::constraint_datatype(&format!("invalid JSON: {e}"))
+        })
     }
 
     /// The JSON text.
